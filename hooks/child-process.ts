@@ -1,0 +1,169 @@
+import { PassThrough } from 'node:stream';
+import type * as ChildProcessModule from 'node:child_process';
+import { defineHook, wrap, inspect, shouldInspect, type AnyFunction, type ExecEvent, type Verdict } from '../src/hook-kit.js';
+
+/**
+ * SINK exec: child_process. The public functions are wrapped so a refused call fails in the shape its
+ * caller expects (callback error, 'error' event, thrown error, spawnSync result object); the same judgement
+ * on `ChildProcess.prototype.spawn` is the safety net for paths that bypass the exports (e.g. the
+ * promisified execFile), and costs nothing extra thanks to the per-request verdict cache.
+ */
+
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'ash', 'mksh', 'busybox']);
+
+function basename(file: string): string {
+  const slash = file.lastIndexOf('/');
+  return slash === -1 ? file : file.slice(slash + 1);
+}
+
+/** The `-c` script when `file argv…` starts a shell (`sh -c "…"`, `bash -lc "…"`). */
+function shellScript(file: string, args: readonly string[]): string | undefined {
+  if (!SHELLS.has(basename(file))) return undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return undefined;
+    if (/^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg)) return args[i + 1];
+    if (!arg.startsWith('-') && i > 0) return undefined;
+  }
+  return undefined;
+}
+
+function stringArgs(value: unknown): string[] {
+  return Array.isArray(value) ? value.map((v) => String(v)) : [];
+}
+
+/** Builds the event for `spawn`/`execFile`-style calls: (file, args?, options?). */
+function fileEvent(op: string, file: string, args: string[], options: unknown): ExecEvent {
+  const shell = (options as { shell?: unknown } | undefined)?.shell;
+  if (shell) {
+    const command = [file, ...args].join(' ');
+    return { kind: 'exec', op, file: typeof shell === 'string' ? shell : '/bin/sh', args: ['-c', command], shellCommand: command };
+  }
+  return { kind: 'exec', op, file, args, shellCommand: shellScript(file, args) };
+}
+
+function parseFileArgs(callArgs: unknown[]): { file: string; args: string[]; options: unknown } | undefined {
+  const file = callArgs[0];
+  if (typeof file !== 'string') return undefined;
+  const hasArgs = Array.isArray(callArgs[1]);
+  const options = hasArgs ? callArgs[2] : callArgs[1];
+  return { file, args: hasArgs ? stringArgs(callArgs[1]) : [], options: typeof options === 'object' ? options : undefined };
+}
+
+function judgeFileCall(op: string, callArgs: unknown[]): Verdict {
+  const parsed = parseFileArgs(callArgs);
+  return parsed ? inspect(fileEvent(op, parsed.file, parsed.args, parsed.options)) : undefined;
+}
+
+function judgeShellCall(op: string, command: unknown, options: unknown): Verdict {
+  if (typeof command !== 'string') return undefined;
+  const shell = (options as { shell?: unknown } | undefined)?.shell;
+  return inspect({ kind: 'exec', op, file: typeof shell === 'string' ? shell : '/bin/sh', args: ['-c', command], shellCommand: command });
+}
+
+/**
+ * A child that never ran: empty streams, the error delivered to the callback or to 'error' listeners
+ * (never thrown into an event loop turn with nobody listening), then 'exit'/'close' like a failed spawn.
+ */
+function refusedChild(cp: typeof ChildProcessModule, error: Error, callback: AnyFunction | undefined): ChildProcessModule.ChildProcess {
+  const child = new cp.ChildProcess();
+  const stdio = [new PassThrough(), new PassThrough(), new PassThrough()];
+  Object.assign(child, { stdin: stdio[0], stdout: stdio[1], stderr: stdio[2], stdio: [...stdio, null, null] });
+  process.nextTick(() => {
+    stdio[1]!.end();
+    stdio[2]!.end();
+    if (callback) callback(error, '', '');
+    else if (child.listenerCount('error') > 0) child.emit('error', error);
+    child.emit('exit', null, null);
+    child.emit('close', null, null);
+  });
+  return child;
+}
+
+function lastFunction(args: unknown[]): AnyFunction | undefined {
+  const last = args[args.length - 1];
+  return typeof last === 'function' ? (last as AnyFunction) : undefined;
+}
+
+export const childProcess = defineHook({
+  module: 'child_process',
+  builtin: true,
+  patch(exports) {
+    const cp = exports as typeof ChildProcessModule;
+
+    wrap(cp, 'exec', (original) =>
+      function exec(this: unknown, ...args: unknown[]) {
+        if (!shouldInspect()) return original.apply(this, args);
+        const verdict = judgeShellCall('child_process.exec', args[0], typeof args[1] === 'object' ? args[1] : undefined);
+        return verdict ? refusedChild(cp, verdict.error, lastFunction(args)) : original.apply(this, args);
+      },
+    );
+    wrap(cp, 'execFile', (original) =>
+      function execFile(this: unknown, ...args: unknown[]) {
+        if (!shouldInspect()) return original.apply(this, args);
+        const verdict = judgeFileCall('child_process.execFile', args);
+        return verdict ? refusedChild(cp, verdict.error, lastFunction(args)) : original.apply(this, args);
+      },
+    );
+    for (const name of ['spawn', 'fork'] as const) {
+      wrap(cp, name, (original) =>
+        function (this: unknown, ...args: unknown[]) {
+          if (!shouldInspect()) return original.apply(this, args);
+          const verdict =
+            name === 'fork' && typeof args[0] === 'string'
+              ? inspect({ kind: 'exec', op: 'child_process.fork', file: process.execPath, args: [args[0], ...stringArgs(args[1])], shellCommand: undefined })
+              : judgeFileCall(`child_process.${name}`, args);
+          return verdict ? refusedChild(cp, verdict.error, undefined) : original.apply(this, args);
+        },
+      );
+    }
+    // Synchronous forms throw on failure natively (non-zero exit, ENOENT): a refusal throws too.
+    wrap(cp, 'execSync', (original) =>
+      function execSync(this: unknown, ...args: unknown[]) {
+        if (!shouldInspect()) return original.apply(this, args);
+        const verdict = judgeShellCall('child_process.execSync', args[0], args[1]);
+        if (verdict) throw verdict.error;
+        return original.apply(this, args);
+      },
+    );
+    wrap(cp, 'execFileSync', (original) =>
+      function execFileSync(this: unknown, ...args: unknown[]) {
+        if (!shouldInspect()) return original.apply(this, args);
+        const verdict = judgeFileCall('child_process.execFileSync', args);
+        if (verdict) throw verdict.error;
+        return original.apply(this, args);
+      },
+    );
+    // spawnSync reports failures in its result object, as it does for ENOENT.
+    wrap(cp, 'spawnSync', (original) =>
+      function spawnSync(this: unknown, ...args: unknown[]) {
+        if (!shouldInspect()) return original.apply(this, args);
+        const verdict = judgeFileCall('child_process.spawnSync', args);
+        if (verdict) return { error: verdict.error, status: null, signal: null, output: null, pid: 0, stdout: null, stderr: null };
+        return original.apply(this, args);
+      },
+    );
+
+    const proto = cp.ChildProcess?.prototype as unknown as { spawn: AnyFunction } | undefined;
+    if (proto) {
+      wrap(proto, 'spawn', (original) =>
+        function spawn(this: unknown, ...args: unknown[]) {
+          if (!shouldInspect()) return original.apply(this, args);
+          const options = args[0] as { file?: unknown; args?: unknown } | undefined;
+          if (options && typeof options.file === 'string') {
+            const argv = stringArgs(options.args);
+            const verdict = inspect({
+              kind: 'exec',
+              op: 'child_process.spawn',
+              file: options.file,
+              args: argv.slice(1),
+              shellCommand: shellScript(options.file, argv.slice(1)),
+            });
+            if (verdict) throw verdict.error;
+          }
+          return original.apply(this, args);
+        },
+      );
+    }
+  },
+});

@@ -1,0 +1,14 @@
+import type { ModuleHook } from '../src/hook-kit.js';
+import { httpServer, httpsServer } from './http-server.js';
+import { pg } from './pg.js';
+import { mysql2 } from './mysql2.js';
+import { childProcess } from './child-process.js';
+
+/** THE REGISTRY: one line per hook. */
+export const HOOKS: readonly ModuleHook[] = [
+  httpServer,
+  httpsServer,
+  pg,
+  mysql2,
+  childProcess,
+];

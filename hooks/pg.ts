@@ -1,0 +1,116 @@
+import { defineHook, wrap, ownerOf, inspect, shouldInspect, bindToRequest, type AnyFunction, type SqlEvent } from '../src/hook-kit.js';
+
+/**
+ * SINK sql: node-postgres. `Client.prototype.query` sees every statement (Pool.query delegates to it).
+ * `Pool.prototype.connect` re-binds its callback so a query that waited for a pooled client is judged
+ * in its own request, not in the one that released the client.
+ */
+
+interface Submittable {
+  submit: AnyFunction;
+  text?: unknown;
+  cursor?: { text?: unknown };
+  callback?: unknown;
+  handleError?: AnyFunction;
+  emit?: AnyFunction;
+}
+
+function isSubmittable(value: unknown): value is Submittable {
+  return typeof value === 'object' && value !== null && typeof (value as Submittable).submit === 'function';
+}
+
+function statementOf(first: unknown): string | undefined {
+  if (typeof first === 'string') return first;
+  if (typeof first !== 'object' || first === null) return undefined;
+  const text = (first as { text?: unknown }).text;
+  if (typeof text === 'string') return text;
+  const cursorText = (first as Submittable).cursor?.text;
+  return typeof cursorText === 'string' ? cursorText : undefined;
+}
+
+/** Index of the callback pg will use: `query(text, cb)`, `query(text, values, cb)`. */
+function callbackIndex(args: unknown[]): number {
+  if (typeof args[2] === 'function') return 2;
+  if (typeof args[1] === 'function') return 1;
+  return -1;
+}
+
+/** Fails the call exactly as pg reports a query error in the form the caller used. */
+function failLikePg(error: Error, args: unknown[]): unknown {
+  const first = args[0];
+  if (isSubmittable(first)) {
+    process.nextTick(() => {
+      if (typeof first.handleError === 'function') first.handleError(error);
+      else if (typeof first.callback === 'function') (first.callback as AnyFunction)(error);
+      else first.emit?.('error', error);
+    });
+    return first;
+  }
+  const cbIndex = callbackIndex(args);
+  if (cbIndex !== -1) {
+    process.nextTick(args[cbIndex] as AnyFunction, error);
+    return undefined;
+  }
+  const configCallback = (first as { callback?: unknown } | undefined)?.callback;
+  if (typeof configCallback === 'function') {
+    process.nextTick(configCallback as AnyFunction, error);
+    return undefined;
+  }
+  return Promise.reject(error);
+}
+
+function wrapClientQuery(proto: object): void {
+  wrap(proto as { query: AnyFunction }, 'query', (original) =>
+    function query(this: unknown, ...args: unknown[]) {
+      if (!shouldInspect()) return original.apply(this, args);
+      const sql = statementOf(args[0]);
+      if (sql !== undefined) {
+        const event: SqlEvent = { kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql };
+        const verdict = inspect(event);
+        if (verdict) return failLikePg(verdict.error, args);
+      }
+      const cbIndex = callbackIndex(args);
+      if (cbIndex !== -1) args[cbIndex] = bindToRequest(args[cbIndex] as AnyFunction);
+      return original.apply(this, args);
+    },
+  );
+}
+
+/** Judged before a client is checked out, so a refused query costs no connection. */
+function wrapPoolQuery(proto: object): void {
+  wrap(proto as { query: AnyFunction }, 'query', (original) =>
+    function query(this: unknown, ...args: unknown[]) {
+      if (!shouldInspect()) return original.apply(this, args);
+      const sql = statementOf(args[0]);
+      if (sql !== undefined) {
+        const verdict = inspect({ kind: 'sql', op: 'pg.pool.query', dialect: 'postgres', system: 'postgresql', sql });
+        if (verdict) return failLikePg(verdict.error, args);
+      }
+      return original.apply(this, args);
+    },
+  );
+}
+
+function wrapPoolConnect(proto: object): void {
+  wrap(proto as { connect: AnyFunction }, 'connect', (original) =>
+    function connect(this: unknown, ...args: unknown[]) {
+      if (typeof args[0] === 'function' && shouldInspect()) args[0] = bindToRequest(args[0] as AnyFunction);
+      return original.apply(this, args);
+    },
+  );
+}
+
+export const pg = defineHook({
+  module: 'pg',
+  versions: '>=7.0.0 <9',
+  patch(exports) {
+    const pgModule = exports as { Client?: { prototype: object }; Pool?: { prototype: object } };
+    const clientProto = ownerOf(pgModule.Client?.prototype, 'query');
+    if (!clientProto) throw new Error('pg.Client.prototype.query not found');
+    wrapClientQuery(clientProto);
+    const poolProto = ownerOf(pgModule.Pool?.prototype, 'connect');
+    if (poolProto) wrapPoolConnect(poolProto);
+    const poolQueryProto = ownerOf(pgModule.Pool?.prototype, 'query');
+    if (poolQueryProto) wrapPoolQuery(poolQueryProto);
+  },
+});

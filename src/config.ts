@@ -1,0 +1,256 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { LogLevel } from './log.js';
+
+/**
+ * Configuration: defaults ← config file (STEPGUARD_CONFIG, .js/.cjs/.json) ← STEPGUARD_* env vars.
+ * Every problem is collected as a `ConfigProblem` naming the source and field, never thrown: the agent
+ * then runs in monitor mode (see agent.ts) so a typo can neither crash nor lock up the host app.
+ */
+
+export type Mode = 'monitor' | 'block';
+export type RespondMode = 'agent' | 'app';
+
+export interface StepUpSettings {
+  /** Path of the agent-served verification endpoint. */
+  readonly verifyPath: string;
+  /** Where the embedded store keeps secrets and counters (survives restarts). */
+  readonly storeDir: string;
+  /** `redis://…` switches to the shared Redis store. */
+  readonly redisUrl: string | undefined;
+  /** Failed verifications allowed per user / per client address before a lockout. */
+  readonly maxAttemptsPerUser: number;
+  readonly maxAttemptsPerClient: number;
+  /** Lockout (and attempt-window) length in seconds. */
+  readonly lockoutSeconds: number;
+  /** Seconds a challenge stays answerable. */
+  readonly challengeTtlSeconds: number;
+  /** Issuer shown in authenticator apps. */
+  readonly issuer: string;
+}
+
+export interface Config {
+  readonly enabled: boolean;
+  readonly mode: Mode;
+  readonly rulesFiles: readonly string[];
+  readonly logLevel: LogLevel;
+  readonly logFindings: boolean;
+  /** `agent`: the agent answers blocked/step-up requests itself; `app`: the app renders them (see README). */
+  readonly respond: RespondMode;
+  readonly telemetry: boolean;
+  readonly serviceName: string | undefined;
+  readonly maxInputs: number;
+  readonly maxInputBytes: number;
+  readonly maxBodyBytes: number;
+  readonly stepUp: StepUpSettings;
+  /** Functions only a JS config file can provide. */
+  readonly identify: IdentifyFunction | undefined;
+  readonly configFile: string | undefined;
+}
+
+/** Returns the authenticated user's id (and session id when known) for a raw Node request. */
+export type IdentifyFunction = (req: unknown) => { userId: string; sessionId?: string } | string | undefined | null;
+
+export interface ConfigProblem {
+  /** `env STEPGUARD_MODE` or `/path/stepguard.config.js: mode`. */
+  readonly where: string;
+  readonly message: string;
+}
+
+export const DEFAULT_CONFIG: Config = Object.freeze({
+  enabled: true,
+  mode: 'monitor',
+  rulesFiles: [],
+  logLevel: 'info',
+  logFindings: true,
+  respond: 'agent',
+  telemetry: true,
+  serviceName: undefined,
+  maxInputs: 2000,
+  maxInputBytes: 1 << 20,
+  maxBodyBytes: 256 * 1024,
+  stepUp: Object.freeze({
+    verifyPath: '/.well-known/stepguard/step-up',
+    storeDir: '.stepguard',
+    redisUrl: undefined,
+    maxAttemptsPerUser: 5,
+    maxAttemptsPerClient: 20,
+    lockoutSeconds: 300,
+    challengeTtlSeconds: 300,
+    issuer: 'stepguard',
+  }),
+  identify: undefined,
+  configFile: undefined,
+});
+
+type Raw = Record<string, unknown>;
+
+interface FieldSpec {
+  readonly key: string;
+  readonly env: string;
+  readonly parse: (value: unknown) => { ok: true; value: unknown } | { ok: false; expected: string };
+}
+
+const oneOf =
+  (...choices: string[]) =>
+  (v: unknown) =>
+    typeof v === 'string' && choices.includes(v.trim().toLowerCase())
+      ? { ok: true as const, value: v.trim().toLowerCase() }
+      : { ok: false as const, expected: choices.join(' | ') };
+
+const bool = (v: unknown) => {
+  if (typeof v === 'boolean') return { ok: true as const, value: v };
+  if (typeof v === 'string' && /^(1|true|yes|on)$/i.test(v.trim())) return { ok: true as const, value: true };
+  if (typeof v === 'string' && /^(0|false|no|off)$/i.test(v.trim())) return { ok: true as const, value: false };
+  return { ok: false as const, expected: 'true | false' };
+};
+
+const positiveInt = (v: unknown) => {
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0
+    ? { ok: true as const, value: n }
+    : { ok: false as const, expected: 'a positive integer' };
+};
+
+const text = (v: unknown) =>
+  typeof v === 'string' && v.trim() !== ''
+    ? { ok: true as const, value: v.trim() }
+    : { ok: false as const, expected: 'a non-empty string' };
+
+const pathList = (v: unknown) => {
+  if (typeof v === 'string') {
+    const parts = v.split(/[,:]/).map((p) => p.trim()).filter(Boolean);
+    return { ok: true as const, value: parts };
+  }
+  if (Array.isArray(v) && v.every((p) => typeof p === 'string')) return { ok: true as const, value: v };
+  return { ok: false as const, expected: 'a path or a list of paths' };
+};
+
+const urlPath = (v: unknown) =>
+  typeof v === 'string' && v.startsWith('/') && !/[\s?#]/.test(v)
+    ? { ok: true as const, value: v }
+    : { ok: false as const, expected: 'a URL path starting with / (no query, no spaces)' };
+
+const redisUrl = (v: unknown) =>
+  typeof v === 'string' && /^rediss?:\/\//.test(v)
+    ? { ok: true as const, value: v }
+    : { ok: false as const, expected: 'a redis:// or rediss:// URL' };
+
+const TOP_FIELDS: readonly FieldSpec[] = [
+  { key: 'enabled', env: 'STEPGUARD_ENABLED', parse: bool },
+  { key: 'mode', env: 'STEPGUARD_MODE', parse: oneOf('monitor', 'block') },
+  { key: 'rulesFiles', env: 'STEPGUARD_RULES', parse: pathList },
+  { key: 'logLevel', env: 'STEPGUARD_LOG_LEVEL', parse: oneOf('debug', 'info', 'warn', 'error', 'silent') },
+  { key: 'logFindings', env: 'STEPGUARD_LOG_FINDINGS', parse: bool },
+  { key: 'respond', env: 'STEPGUARD_RESPOND', parse: oneOf('agent', 'app') },
+  { key: 'telemetry', env: 'STEPGUARD_TELEMETRY', parse: bool },
+  { key: 'serviceName', env: 'STEPGUARD_SERVICE_NAME', parse: text },
+  { key: 'maxInputs', env: 'STEPGUARD_MAX_INPUTS', parse: positiveInt },
+  { key: 'maxInputBytes', env: 'STEPGUARD_MAX_INPUT_BYTES', parse: positiveInt },
+  { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
+];
+
+const STEP_UP_FIELDS: readonly FieldSpec[] = [
+  { key: 'verifyPath', env: 'STEPGUARD_STEP_UP_PATH', parse: urlPath },
+  { key: 'storeDir', env: 'STEPGUARD_STORE_DIR', parse: text },
+  { key: 'redisUrl', env: 'STEPGUARD_REDIS_URL', parse: redisUrl },
+  { key: 'maxAttemptsPerUser', env: 'STEPGUARD_MAX_ATTEMPTS_PER_USER', parse: positiveInt },
+  { key: 'maxAttemptsPerClient', env: 'STEPGUARD_MAX_ATTEMPTS_PER_CLIENT', parse: positiveInt },
+  { key: 'lockoutSeconds', env: 'STEPGUARD_LOCKOUT_SECONDS', parse: positiveInt },
+  { key: 'challengeTtlSeconds', env: 'STEPGUARD_CHALLENGE_TTL_SECONDS', parse: positiveInt },
+  { key: 'issuer', env: 'STEPGUARD_ISSUER', parse: text },
+];
+
+const KNOWN_FILE_KEYS = new Set([...TOP_FIELDS.map((f) => f.key), 'stepUp', 'identify']);
+
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly problems: readonly ConfigProblem[];
+}
+
+/** Reads the config file (if any) and the environment. Never throws. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+  const problems: ConfigProblem[] = [];
+  const top: Raw = { ...DEFAULT_CONFIG };
+  const stepUp: Raw = { ...DEFAULT_CONFIG.stepUp };
+
+  const configFile = env.STEPGUARD_CONFIG ? resolve(cwd, env.STEPGUARD_CONFIG) : undefined;
+  if (configFile) {
+    const fileValues = readConfigFile(configFile, problems);
+    if (fileValues) {
+      for (const key of Object.keys(fileValues)) {
+        if (!KNOWN_FILE_KEYS.has(key)) {
+          problems.push({ where: `${configFile}: ${key}`, message: `unknown field; known fields: ${[...KNOWN_FILE_KEYS].join(', ')}` });
+        }
+      }
+      applyFields(TOP_FIELDS, fileValues, top, (f) => `${configFile}: ${f.key}`, problems);
+      const fileStepUp = fileValues.stepUp;
+      if (fileStepUp !== undefined) {
+        if (fileStepUp && typeof fileStepUp === 'object') {
+          applyFields(STEP_UP_FIELDS, fileStepUp as Raw, stepUp, (f) => `${configFile}: stepUp.${f.key}`, problems);
+        } else {
+          problems.push({ where: `${configFile}: stepUp`, message: 'expected an object' });
+        }
+      }
+      if (fileValues.identify !== undefined) {
+        if (typeof fileValues.identify === 'function') top.identify = fileValues.identify;
+        else problems.push({ where: `${configFile}: identify`, message: 'expected a function (req) => userId | { userId, sessionId }' });
+      }
+    }
+  }
+
+  const envValues: Raw = {};
+  const envStepUp: Raw = {};
+  for (const f of TOP_FIELDS) if (env[f.env] !== undefined && env[f.env] !== '') envValues[f.key] = env[f.env];
+  for (const f of STEP_UP_FIELDS) if (env[f.env] !== undefined && env[f.env] !== '') envStepUp[f.key] = env[f.env];
+  applyFields(TOP_FIELDS, envValues, top, (f) => `env ${f.env}`, problems);
+  applyFields(STEP_UP_FIELDS, envStepUp, stepUp, (f) => `env ${f.env}`, problems);
+
+  const rulesFiles = (top.rulesFiles as string[]).map((p) => resolve(cwd, p));
+  const config: Config = Object.freeze({
+    ...(top as unknown as Config),
+    rulesFiles: Object.freeze(rulesFiles),
+    stepUp: Object.freeze({ ...(stepUp as unknown as StepUpSettings), storeDir: resolve(cwd, stepUp.storeDir as string) }),
+    configFile,
+  });
+  return { config, problems };
+}
+
+function applyFields(
+  fields: readonly FieldSpec[],
+  source: Raw,
+  target: Raw,
+  where: (f: FieldSpec) => string,
+  problems: ConfigProblem[],
+): void {
+  for (const field of fields) {
+    if (!(field.key in source) || source[field.key] === undefined) continue;
+    const parsed = field.parse(source[field.key]);
+    if (parsed.ok) target[field.key] = parsed.value;
+    else
+      problems.push({
+        where: where(field),
+        message: `expected ${parsed.expected}, got ${JSON.stringify(source[field.key])}`,
+      });
+  }
+}
+
+function readConfigFile(file: string, problems: ConfigProblem[]): Raw | undefined {
+  if (!existsSync(file)) {
+    problems.push({ where: `env STEPGUARD_CONFIG`, message: `file not found: ${file}` });
+    return undefined;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- config files are CommonJS or JSON by contract
+    const loaded: unknown = require(file);
+    const value = (loaded && typeof loaded === 'object' && 'default' in loaded ? (loaded as Raw).default : loaded) as unknown;
+    if (!value || typeof value !== 'object' || Array.isArray(value)) {
+      problems.push({ where: file, message: 'must export an object (module.exports = { mode: "block", ... })' });
+      return undefined;
+    }
+    return value as Raw;
+  } catch (error) {
+    problems.push({ where: file, message: `cannot be loaded: ${error instanceof Error ? error.message : String(error)}` });
+    return undefined;
+  }
+}

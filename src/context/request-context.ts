@@ -1,0 +1,202 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UserInput } from '../events.js';
+import type { Finding } from '../detectors/types.js';
+import { InputCollector, type InputLimits } from './user-input.js';
+
+/**
+ * Everything the agent knows about the request being served. Created for every request, so the
+ * constructor does almost nothing: inputs are flattened lazily at the first sink and cached.
+ */
+export class RequestContext {
+  readonly startedAt = Date.now();
+  /** Raw body chunks as the HTTP parser delivered them (references, not copies), up to the cap. */
+  private bodyChunks: Buffer[] | undefined;
+  private bodyBytes = 0;
+  bodyTruncated = false;
+  private cachedInputs: UserInput[] | undefined;
+  /** `kind\0payload` already judged in this request → the same call is not judged twice. */
+  readonly judged = new Map<string, unknown>();
+  /** Findings so far (policy rules can require "an attack occurred earlier in this request"). */
+  readonly findings: Finding[] = [];
+  /** Set once the agent has answered this request itself (403/401/503). */
+  responded = false;
+  /** Free slots for subsystems (step-up caches identity and grants here). */
+  readonly slots = new Map<symbol, unknown>();
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse | undefined,
+    private readonly limits: InputLimits & { readonly maxBodyBytes: number },
+  ) {}
+
+  captureBodyChunk(chunk: unknown): void {
+    if (!Buffer.isBuffer(chunk) || this.bodyTruncated) return;
+    if (this.bodyBytes + chunk.length > this.limits.maxBodyBytes) {
+      this.bodyTruncated = true;
+      return;
+    }
+    (this.bodyChunks ??= []).push(chunk);
+    this.bodyBytes += chunk.length;
+    this.cachedInputs = undefined;
+  }
+
+  rawBody(): Buffer | undefined {
+    if (!this.bodyChunks) return undefined;
+    if (this.bodyChunks.length > 1) this.bodyChunks = [Buffer.concat(this.bodyChunks)];
+    return this.bodyChunks[0];
+  }
+
+  /** User input, flattened on first use. Re-flattened if the framework parsed more since (e.g. body). */
+  inputs(): readonly UserInput[] {
+    const reqWithBody = this.req as IncomingMessage & { body?: unknown };
+    if (this.cachedInputs && this.bodySeen === reqWithBody.body) return this.cachedInputs;
+    this.bodySeen = reqWithBody.body;
+    this.cachedInputs = collectInputs(this, this.limits);
+    return this.cachedInputs;
+  }
+  private bodySeen: unknown;
+
+  get method(): string | undefined {
+    return this.req.method;
+  }
+
+  get urlPath(): string {
+    const url = this.req.url ?? '/';
+    const q = url.indexOf('?');
+    return q === -1 ? url : url.slice(0, q);
+  }
+
+  /** Route template when the framework exposes one on the raw request (Express). */
+  get route(): string | undefined {
+    const r = this.req as IncomingMessage & { route?: { path?: unknown }; baseUrl?: unknown };
+    const path = r.route?.path;
+    if (typeof path !== 'string') return undefined;
+    return (typeof r.baseUrl === 'string' ? r.baseUrl : '') + path;
+  }
+
+  get clientAddress(): string | undefined {
+    return this.req.socket?.remoteAddress;
+  }
+}
+
+type FrameworkRequest = IncomingMessage & {
+  body?: unknown;
+  query?: unknown;
+  params?: unknown;
+  cookies?: unknown;
+  file?: unknown;
+  files?: unknown;
+};
+
+function collectInputs(ctx: RequestContext, limits: InputLimits): UserInput[] {
+  const req = ctx.req as FrameworkRequest;
+  const c = new InputCollector(limits);
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+
+  if (q !== -1) {
+    const search = url.slice(q + 1);
+    c.add('query', 'query', search);
+    for (const [key, value] of new URLSearchParams(search)) {
+      c.add('query', `query.${key}`, key);
+      c.add('query', `query.${key}`, value);
+    }
+  }
+  if (req.query && typeof req.query === 'object') c.addTree('query', 'query', req.query);
+
+  // Path segments stand in for route params in frameworks that keep them off the raw request.
+  const pathPart = q === -1 ? url : url.slice(0, q);
+  const segments = pathPart.split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if (segment) c.add('path', `path.${i}`, segment);
+  }
+  if (req.params && typeof req.params === 'object') c.addTree('params', 'params', req.params);
+
+  const cookieHeader = req.headers.cookie;
+  if (typeof cookieHeader === 'string') {
+    for (const pair of cookieHeader.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq === -1) continue;
+      const name = pair.slice(0, eq).trim();
+      let value = pair.slice(eq + 1).trim();
+      if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+      c.add('cookies', `cookies.${name}`, value);
+    }
+  }
+  if (req.cookies && typeof req.cookies === 'object') c.addTree('cookies', 'cookies', req.cookies);
+
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name === 'cookie' || value === undefined) continue;
+    if (Array.isArray(value)) value.forEach((v, i) => c.add('headers', `headers.${name}.${i}`, v));
+    else c.add('headers', `headers.${name}`, value);
+  }
+
+  if (req.body !== undefined && !(typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length === 0 && !Buffer.isBuffer(req.body))) {
+    c.addTree('body', 'body', req.body);
+  }
+  const raw = ctx.rawBody();
+  if (raw) addRawBody(c, raw, req.headers['content-type']);
+
+  if (req.file && typeof req.file === 'object') addUploadedFile(c, 'files.file', req.file);
+  if (Array.isArray(req.files)) req.files.forEach((f, i) => addUploadedFile(c, `files.${i}`, f));
+  else if (req.files && typeof req.files === 'object') {
+    for (const [field, list] of Object.entries(req.files)) {
+      if (Array.isArray(list)) list.forEach((f, i) => addUploadedFile(c, `files.${field}.${i}`, f));
+    }
+  }
+  return c.inputs;
+}
+
+/** The body as the client sent it, parsed by content type — the source for apps without a body parser. */
+function addRawBody(c: InputCollector, raw: Buffer, contentType: string | undefined): void {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const text = raw.toString('utf8');
+  if (type === 'application/json' || type.endsWith('+json')) {
+    try {
+      c.addTree('body', 'body', JSON.parse(text) as unknown);
+      return;
+    } catch {
+      // not JSON after all: fall through to text
+    }
+  } else if (type === 'application/x-www-form-urlencoded') {
+    for (const [key, value] of new URLSearchParams(text)) {
+      c.add('body', `body.${key}`, key);
+      c.add('body', `body.${key}`, value);
+    }
+    return;
+  } else if (type.startsWith('multipart/')) {
+    addMultipartParts(c, text, contentType ?? '');
+    return;
+  }
+  c.addBuffer('body', 'body', raw);
+}
+
+function addMultipartParts(c: InputCollector, text: string, contentType: string): void {
+  const match = /boundary=(?:"([^"]{1,70})"|([^;\s]{1,70}))/i.exec(contentType);
+  const boundary = match?.[1] ?? match?.[2];
+  if (!boundary) return;
+  const parts = text.split(`--${boundary}`);
+  for (const part of parts) {
+    const headerEnd = part.indexOf('\r\n\r\n');
+    if (headerEnd === -1) continue;
+    const headers = part.slice(0, headerEnd);
+    let content = part.slice(headerEnd + 4);
+    if (content.endsWith('\r\n')) content = content.slice(0, -2);
+    const name = /name="([^"]{0,200})"/i.exec(headers)?.[1] ?? 'part';
+    const filename = /filename="([^"]{0,1000})"/i.exec(headers)?.[1];
+    if (filename !== undefined) {
+      c.add('files', `files.${name}.name`, filename);
+      c.add('files', `files.${name}`, content);
+    } else {
+      c.add('body', `body.${name}`, content);
+    }
+  }
+}
+
+function addUploadedFile(c: InputCollector, path: string, file: unknown): void {
+  if (!file || typeof file !== 'object') return;
+  const f = file as { originalname?: unknown; buffer?: unknown };
+  if (typeof f.originalname === 'string') c.add('files', `${path}.name`, f.originalname);
+  if (Buffer.isBuffer(f.buffer)) c.addBuffer('files', path, f.buffer);
+}

@@ -1,0 +1,30 @@
+import type { SinkEvent, SinkKind, UserInput } from '../events.js';
+
+/**
+ * `attack`: the input changed the sink's syntax (it spans tokens, adds operators, keywords, comments...).
+ * `vulnerability`: the input reached the sink verbatim but stayed inside one literal/word — the code
+ * concatenates instead of parameterising. Reported, never blocked.
+ */
+export type FindingKind = 'attack' | 'vulnerability';
+
+export interface Finding {
+  readonly detector: string;
+  readonly kind: FindingKind;
+  /** The request value that was found in the sink. */
+  readonly input: UserInput;
+  /** Offsets of the occurrence inside the sink text (half-open). */
+  readonly start: number;
+  readonly end: number;
+  /** Short, fixed vocabulary explaining the decision (e.g. `spans-tokens`, `comment`, `literal`). */
+  readonly reason: string;
+}
+
+export interface Detector<E extends SinkEvent = SinkEvent> {
+  /** Equal to the file name, e.g. `sql-injection`. */
+  readonly id: string;
+  readonly kinds: readonly E['kind'][];
+  /** Pure: no I/O, no globals. Returns every finding, attacks first. */
+  detect(event: E, inputs: readonly UserInput[]): Finding[];
+}
+
+export type AnyDetector = Detector<SinkEvent> & { readonly kinds: readonly SinkKind[] };

@@ -1,0 +1,63 @@
+/**
+ * THE CONTRACT between hooks and the judging core.
+ *
+ * A hook turns one library call into one `SinkEvent`; `inspect()` answers with a `Verdict`.
+ * Adding a sink kind here makes every exhaustive `switch` in src/ fail to compile until it is handled.
+ */
+
+export type SqlDialect = 'postgres' | 'mysql';
+
+export interface SqlEvent {
+  readonly kind: 'sql';
+  /** `<module>.<method>`, e.g. `pg.query`, `mysql2.execute`. */
+  readonly op: string;
+  readonly dialect: SqlDialect;
+  /** OTel `db.system.name` value. */
+  readonly system: 'postgresql' | 'mysql' | 'mariadb';
+  /** The statement text as the app wrote it (placeholders, not bound values). */
+  readonly sql: string;
+}
+
+export interface ExecEvent {
+  readonly kind: 'exec';
+  readonly op: string;
+  /** The program that runs (for a shell call: the shell itself). */
+  readonly file: string;
+  readonly args: readonly string[];
+  /**
+   * When a shell interprets the command: the command line it parses (the `-c` argument).
+   * Undefined when no shell is involved — then argv cannot change structure.
+   */
+  readonly shellCommand: string | undefined;
+}
+
+export interface FsEvent {
+  readonly kind: 'fs';
+  readonly op: string;
+  readonly path: string;
+  readonly write: boolean;
+}
+
+export interface HttpOutEvent {
+  readonly kind: 'http.out';
+  readonly op: string;
+  readonly url: string;
+}
+
+export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent;
+export type SinkKind = SinkEvent['kind'];
+
+export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out'];
+
+/** Where a piece of user input came from. */
+export type InputSource = 'query' | 'body' | 'params' | 'path' | 'cookies' | 'headers' | 'files';
+
+export interface UserInput {
+  readonly source: InputSource;
+  /** Dotted path for telemetry, e.g. `body.user.name`, `query.id`, `headers.user-agent`. */
+  readonly path: string;
+  readonly value: string;
+}
+
+/** `undefined` = let the call proceed. Otherwise the hook fails the call the library's own way with `error`. */
+export type Verdict = undefined | { readonly error: Error };

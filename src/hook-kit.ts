@@ -1,0 +1,103 @@
+/**
+ * The only module hooks/ import. A hook file normalises one library's call signatures into a
+ * `SinkEvent`, asks `inspect`, and either calls the original or fails the call the library's own way.
+ */
+import { AsyncResource } from 'node:async_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { currentContext, runInContext } from './context/store.js';
+import { RequestContext } from './context/request-context.js';
+import { getRuntime } from './runtime.js';
+import { warnOnce, errorMessage } from './log.js';
+import { inspect, shouldInspect } from './inspect.js';
+import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
+
+export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, Verdict } from './events.js';
+export type { AnyFunction } from './instrument/wrap.js';
+export { inspect, shouldInspect, wrap, unwrap };
+
+export interface HookInfo {
+  /** Installed package version (undefined for builtins). */
+  readonly version: string | undefined;
+  readonly basedir: string | undefined;
+}
+
+export interface ModuleHook {
+  /** The module as `require` names it: `pg`, `mysql2`, `child_process` (bare builtin names). */
+  readonly module: string;
+  /** Supported versions (semver range) for packages; builtins leave it out. */
+  readonly versions?: string;
+  /** Builtins are patched eagerly at start, so ESM `import { exec } from 'node:child_process'` sees it too. */
+  readonly builtin?: boolean;
+  /** Patch the module's exports in place (or return a replacement). Throwing marks the hook as failed. */
+  patch(exports: unknown, info: HookInfo): unknown;
+}
+
+export function defineHook(hook: ModuleHook): ModuleHook {
+  return hook;
+}
+
+/**
+ * Re-binds a callback to the current request, for libraries that call back from a pooled socket's
+ * context (pg, mysql2): without this a nested query would be judged against another request's input.
+ */
+export function bindToRequest<F extends AnyFunction>(fn: F): F {
+  return currentContext() ? (AsyncResource.bind(fn) as F) : fn;
+}
+
+/** Runs `fn` as part of the request it was created in (for event-style APIs). */
+export function requestRunner(): (<R>(fn: () => R) => R) | undefined {
+  const ctx = currentContext();
+  return ctx ? (fn) => runInContext(ctx, fn) : undefined;
+}
+
+/** Finds the object on `proto`'s chain that owns `name` (libraries move methods to base classes). */
+export function ownerOf(proto: object | null | undefined, name: string): object | undefined {
+  let current = proto;
+  while (current && current !== Object.prototype) {
+    if (Object.prototype.hasOwnProperty.call(current, name)) return current;
+    current = Object.getPrototypeOf(current) as object | null;
+  }
+  return undefined;
+}
+
+/**
+ * Runs the app's request handling inside a fresh request context. Nothing is parsed here: inputs are
+ * gathered at the first sink. The raw body is tapped (chunk references only, capped) because apps
+ * without a body parser read it themselves and it is gone by the time a sink runs.
+ */
+export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handle: () => R): R {
+  const runtime = getRuntime();
+  if (!runtime || !req || typeof req !== 'object') return handle();
+  let ctx: RequestContext;
+  try {
+    ctx = new RequestContext(req, res, runtime.config);
+    if (hasBody(req)) tapBody(req, ctx);
+    if (runtime.endpoints?.handles(ctx)) {
+      runInContext(ctx, () => runtime.endpoints!.serve(ctx));
+      return true as R;
+    }
+  } catch (error) {
+    warnOnce('serve-request', `could not set up the request context; request served unprotected: ${errorMessage(error)}`);
+    return handle();
+  }
+  return runInContext(ctx, handle);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function tapBody(req: IncomingMessage, ctx: RequestContext): void {
+  const push = req.push;
+  // The HTTP parser hands every body chunk to `push`; an own property on this one request sees them
+  // without switching the stream to flowing mode or changing what the app reads.
+  Object.defineProperty(req, 'push', {
+    configurable: true,
+    writable: true,
+    value: function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
+      if (chunk) ctx.captureBodyChunk(chunk);
+      return push.call(this, chunk, encoding);
+    },
+  });
+}

@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Module from 'node:module';
+import { Hook } from 'require-in-the-middle';
+import semver from 'semver';
+import type { ModuleHook } from '../hook-kit.js';
+import { log, errorMessage } from '../log.js';
+
+/** What happened to each module the agent knows, for start-up messages and `stepguard doctor`. */
+export interface HookStatus {
+  readonly module: string;
+  readonly version: string | undefined;
+  readonly state: 'patched' | 'unsupported' | 'failed';
+  readonly detail?: string;
+  readonly basedir?: string;
+}
+
+const statuses: HookStatus[] = [];
+export function hookStatuses(): readonly HookStatus[] {
+  return statuses;
+}
+
+let ritm: Hook | undefined;
+
+/**
+ * One require-in-the-middle Hook for every module the registry names. Builtins are patched eagerly
+ * (and the ESM named-export view re-synced) so `import { exec } from 'node:child_process'` is covered.
+ * Each patch runs in try/catch: a failing patch leaves that module untouched and says so once.
+ */
+export function installHooks(hooks: readonly ModuleHook[]): void {
+  const byModule = new Map<string, ModuleHook[]>();
+  for (const hook of hooks) byModule.set(hook.module, [...(byModule.get(hook.module) ?? []), hook]);
+
+  ritm = new Hook([...byModule.keys()], (exports, name, basedir) => {
+    const forName = byModule.get(name);
+    if (!forName) return exports;
+    let result: unknown = exports;
+    for (const hook of forName) result = applyHook(hook, result, basedir);
+    return result as typeof exports;
+  });
+
+  for (const hook of hooks) {
+    if (!hook.builtin) continue;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- eager load of a builtin through the hook above
+      require(hook.module);
+    } catch (error) {
+      log.warn(`could not load builtin ${hook.module}: ${errorMessage(error)}`);
+    }
+  }
+  try {
+    Module.syncBuiltinESMExports();
+  } catch {
+    // very old runtimes: ESM named imports of builtins stay unpatched (documented)
+  }
+}
+
+export function uninstallHooks(): void {
+  ritm?.unhook();
+  ritm = undefined;
+}
+
+const PATCHED = Symbol.for('stepguard.patched-exports');
+
+function applyHook(hook: ModuleHook, exports: unknown, basedir: string | undefined): unknown {
+  const version = basedir ? packageVersion(basedir) : undefined;
+  const label = version ? `${hook.module}@${version}` : hook.module;
+  if (exports && typeof exports === 'object' || typeof exports === 'function') {
+    const marks = ((exports as Record<symbol, Set<ModuleHook> | undefined>)[PATCHED] ??= defineMarks(exports as object));
+    if (marks?.has(hook)) return exports;
+    marks?.add(hook);
+  }
+  if (hook.versions && version && !semver.satisfies(version, hook.versions, { includePrerelease: true })) {
+    statuses.push({ module: hook.module, version, state: 'unsupported', detail: hook.versions, basedir });
+    log.error(
+      `${label} is NOT protected: stepguard supports ${hook.module} ${hook.versions}. ` +
+        `Queries/commands through this copy (${basedir}) are not inspected; upgrade it or pin a supported version.`,
+    );
+    return exports;
+  }
+  try {
+    const result = hook.patch(exports, { version, basedir });
+    statuses.push({ module: hook.module, version, state: 'patched', basedir });
+    return result ?? exports;
+  } catch (error) {
+    statuses.push({ module: hook.module, version, state: 'failed', detail: errorMessage(error), basedir });
+    log.error(`${label} is NOT protected: patching failed (${errorMessage(error)}); the module works as before`);
+    return exports;
+  }
+}
+
+function defineMarks(target: object): Set<ModuleHook> | undefined {
+  const marks = new Set<ModuleHook>();
+  try {
+    Object.defineProperty(target, PATCHED, { value: marks, enumerable: false });
+    return marks;
+  } catch {
+    return undefined; // frozen exports: patching will fail and say so
+  }
+}
+
+const versionCache = new Map<string, string | undefined>();
+function packageVersion(basedir: string): string | undefined {
+  if (versionCache.has(basedir)) return versionCache.get(basedir);
+  let version: string | undefined;
+  try {
+    version = (JSON.parse(readFileSync(join(basedir, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    version = undefined;
+  }
+  versionCache.set(basedir, version);
+  return version;
+}

@@ -1,0 +1,42 @@
+/**
+ * The agent's own logger. Writes one line per message to stderr with a `[stepguard]` prefix.
+ * Never called on the hot path except for findings (one line each, configurable) and `warnOnce`.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+let threshold = ORDER.info;
+const warnedKeys = new Set<string>();
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = ORDER[level];
+}
+
+function write(level: LogLevel, message: string): void {
+  if (ORDER[level] < threshold) return;
+  try {
+    process.stderr.write(`[stepguard] ${level === 'info' ? '' : level + ': '}${message}\n`);
+  } catch {
+    // stderr closed: nothing sensible left to do, and the host must not notice.
+  }
+}
+
+export const log = {
+  debug: (m: string) => write('debug', m),
+  info: (m: string) => write('info', m),
+  warn: (m: string) => write('warn', m),
+  error: (m: string) => write('error', m),
+};
+
+/** Logs a warning the first time `key` is seen, so a recurring fault costs one line, not a flood. */
+export function warnOnce(key: string, message: string): void {
+  if (warnedKeys.has(key)) return;
+  warnedKeys.add(key);
+  write('warn', message);
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

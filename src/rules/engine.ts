@@ -1,0 +1,129 @@
+import type { SinkEvent, SinkKind } from '../events.js';
+import { SINK_KINDS } from '../events.js';
+import type { Finding } from '../detectors/types.js';
+import { actionStrength, type Action, type DetectionRule, type PolicyRule, type Rule, type RuleSet } from './types.js';
+
+/** What the engine may ask about the request; all answers are cheap and synchronous. */
+export interface RequestFacts {
+  readonly method: string | undefined;
+  readonly urlPath: string | undefined;
+  readonly route: string | undefined;
+  /** Findings recorded earlier in this request. */
+  readonly earlierFindings: readonly Finding[];
+  /** `true` when the user's client address is new to them; `undefined` when unknown. */
+  isNewClientAddress(): boolean | undefined;
+}
+
+export interface RuleMatch {
+  readonly rule: Rule;
+  /** The finding that triggered a detection rule (absent for policy rules). */
+  readonly finding: Finding | undefined;
+  /** The action after the global mode was applied. */
+  readonly action: Action;
+}
+
+export interface Decision {
+  readonly action: Action;
+  /** The match that decided `action` (strongest wins; earlier rule on a tie). */
+  readonly decisive: RuleMatch | undefined;
+  readonly matches: readonly RuleMatch[];
+}
+
+/**
+ * Rules compiled for the hot path: per sink kind, the detector ids some rule uses and the policy rules
+ * that can apply. A detector no rule names never runs.
+ */
+export class RuleEngine {
+  private readonly detectionRules = new Map<string, DetectionRule[]>();
+  private readonly policyRules = new Map<SinkKind, PolicyRule[]>();
+  private readonly detectorIds = new Set<string>();
+
+  constructor(
+    readonly ruleSet: RuleSet,
+    private readonly mode: 'monitor' | 'block',
+  ) {
+    for (const kind of SINK_KINDS) this.policyRules.set(kind, []);
+    for (const rule of ruleSet.rules) {
+      if (rule.type === 'detection') {
+        this.detectorIds.add(rule.detector);
+        const list = this.detectionRules.get(rule.detector) ?? [];
+        list.push(rule);
+        this.detectionRules.set(rule.detector, list);
+      } else {
+        for (const kind of rule.when.sink ? [rule.when.sink] : SINK_KINDS) this.policyRules.get(kind)!.push(rule);
+      }
+    }
+  }
+
+  usesDetector(id: string): boolean {
+    return this.detectorIds.has(id);
+  }
+
+  hasPolicyFor(kind: SinkKind): boolean {
+    return this.policyRules.get(kind)!.length > 0;
+  }
+
+  /** `monitor` mode reports what would have happened but never blocks or challenges. */
+  private effective(action: Action): Action {
+    return this.mode === 'monitor' ? 'monitor' : action;
+  }
+
+  decide(event: SinkEvent, findings: readonly Finding[], facts: RequestFacts): Decision {
+    const matches: RuleMatch[] = [];
+    for (const finding of findings) {
+      for (const rule of this.detectionRules.get(finding.detector) ?? []) {
+        if (rule.on !== finding.kind) continue;
+        // A vulnerability is reported, never acted on, whatever the rule says.
+        const action = finding.kind === 'vulnerability' ? 'monitor' : this.effective(rule.action);
+        matches.push({ rule, finding, action });
+      }
+    }
+    const policies = this.policyRules.get(event.kind)!;
+    if (policies.length > 0) {
+      let target: string | undefined;
+      for (const rule of policies) {
+        target ??= targetOf(event);
+        if (policyApplies(rule, event, target, findings, facts)) {
+          matches.push({ rule, finding: undefined, action: this.effective(rule.action) });
+        }
+      }
+    }
+    let decisive: RuleMatch | undefined;
+    for (const m of matches) if (!decisive || actionStrength(m.action) > actionStrength(decisive.action)) decisive = m;
+    return { action: decisive?.action ?? 'monitor', decisive, matches };
+  }
+}
+
+export function targetOf(event: SinkEvent): string {
+  switch (event.kind) {
+    case 'sql':
+      return event.sql;
+    case 'exec':
+      return event.shellCommand ?? [event.file, ...event.args.slice(event.args[0] === event.file ? 1 : 0)].join(' ');
+    case 'fs':
+      return event.path;
+    case 'http.out':
+      return event.url;
+    default: {
+      const unreachable: never = event;
+      return String(unreachable);
+    }
+  }
+}
+
+function policyApplies(rule: PolicyRule, event: SinkEvent, target: string, findings: readonly Finding[], facts: RequestFacts): boolean {
+  const w = rule.when;
+  if (w.operation && !w.operation.test(event.op)) return false;
+  if (w.methods && (!facts.method || !w.methods.includes(facts.method.toUpperCase()))) return false;
+  if (w.route) {
+    const routeOk = (facts.route !== undefined && w.route.test(facts.route)) || (facts.urlPath !== undefined && w.route.test(facts.urlPath));
+    if (!routeOk) return false;
+  }
+  if (w.target && !w.target.test(target)) return false;
+  if (w.findingKind) {
+    const kind = w.findingKind;
+    if (!findings.some((f) => f.kind === kind) && !facts.earlierFindings.some((f) => f.kind === kind)) return false;
+  }
+  if (w.newClientAddress && facts.isNewClientAddress() !== true) return false;
+  return true;
+}

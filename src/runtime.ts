@@ -1,0 +1,67 @@
+import type { Config } from './config.js';
+import type { SinkEvent, SinkKind, Verdict } from './events.js';
+import type { AnyDetector } from './detectors/types.js';
+import type { RuleEngine, RuleMatch } from './rules/engine.js';
+import type { Telemetry } from './telemetry/telemetry.js';
+import type { RequestContext } from './context/request-context.js';
+import { DETECTORS } from './detectors/index.js';
+
+/** A detector plus its health: one that keeps throwing is switched off instead of costing every call. */
+export interface DetectorSlot {
+  readonly detector: AnyDetector;
+  failures: number;
+  disabled: boolean;
+}
+
+/** Decides step-up rules; provided by src/stepup when the agent starts. */
+export interface StepUpGate {
+  /** `undefined` when the user holds a valid grant for the rule; otherwise the error to fail the call with. */
+  require(ctx: RequestContext, match: RuleMatch, event: SinkEvent, incidentId: string): Verdict;
+  /** Known-address check for `new_client_address` conditions (synchronous, from a cache). */
+  isNewClientAddress(ctx: RequestContext): boolean | undefined;
+  /** User id for telemetry, when known. */
+  userIdOf(ctx: RequestContext): string | undefined;
+}
+
+/** HTTP endpoints the agent serves itself (step-up verification). */
+export interface AgentEndpoints {
+  handles(ctx: RequestContext): boolean;
+  serve(ctx: RequestContext): void;
+}
+
+export interface Runtime {
+  readonly config: Config;
+  readonly engine: RuleEngine;
+  readonly detectorsByKind: ReadonlyMap<SinkKind, readonly DetectorSlot[]>;
+  readonly telemetry: Telemetry;
+  readonly stepUp: StepUpGate | undefined;
+  readonly endpoints: AgentEndpoints | undefined;
+}
+
+const RUNTIME_KEY = Symbol.for('stepguard.runtime');
+type Holder = { [RUNTIME_KEY]?: Runtime };
+
+export function getRuntime(): Runtime | undefined {
+  return (globalThis as Holder)[RUNTIME_KEY];
+}
+
+export function setRuntime(runtime: Runtime | undefined): void {
+  (globalThis as Holder)[RUNTIME_KEY] = runtime;
+}
+
+/** Only the detectors some rule uses, indexed by sink kind. Slots are reused so health survives reloads. */
+export function detectorSlots(engine: RuleEngine, previous?: ReadonlyMap<SinkKind, readonly DetectorSlot[]>): Map<SinkKind, DetectorSlot[]> {
+  const old = new Map<string, DetectorSlot>();
+  for (const list of previous?.values() ?? []) for (const slot of list) old.set(slot.detector.id, slot);
+  const out = new Map<SinkKind, DetectorSlot[]>();
+  for (const detector of DETECTORS) {
+    if (!engine.usesDetector(detector.id)) continue;
+    const slot = old.get(detector.id) ?? { detector, failures: 0, disabled: false };
+    for (const kind of detector.kinds) {
+      const list = out.get(kind) ?? [];
+      list.push(slot);
+      out.set(kind, list);
+    }
+  }
+  return out;
+}

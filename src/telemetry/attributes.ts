@@ -1,0 +1,51 @@
+/**
+ * Every span attribute name stepguard writes, in one place. Semantic-convention names are copied here
+ * (not imported from `@opentelemetry/semantic-conventions/incubating`, which may break in minor releases).
+ */
+export const SPAN_FINDING = 'stepguard.finding';
+export const SPAN_STEP_UP = 'stepguard.step_up';
+export const SPAN_RULES_RELOAD = 'stepguard.rules.reload';
+
+export const ATTR = {
+  // security_rule.* (semconv, Development)
+  RULE_NAME: 'security_rule.name',
+  RULE_UUID: 'security_rule.uuid',
+  RULE_CATEGORY: 'security_rule.category',
+  RULE_RULESET: 'security_rule.ruleset.name',
+  RULE_VERSION: 'security_rule.version',
+  RULE_DESCRIPTION: 'security_rule.description',
+  RULE_REFERENCE: 'security_rule.reference',
+  // db.* / process.* / file.* / url.*
+  DB_SYSTEM_NAME: 'db.system.name',
+  DB_QUERY_TEXT: 'db.query.text',
+  PROCESS_COMMAND_LINE: 'process.command_line',
+  FILE_PATH: 'file.path',
+  URL_FULL: 'url.full',
+  // request
+  HTTP_METHOD: 'http.request.method',
+  HTTP_ROUTE: 'http.route',
+  URL_PATH: 'url.path',
+  CLIENT_ADDRESS: 'client.address',
+  USER_ID: 'user.id',
+  CODE_STACKTRACE: 'code.stacktrace',
+  // stepguard.*
+  ACTION: 'stepguard.action',
+  OUTCOME: 'stepguard.outcome',
+  KIND: 'stepguard.kind',
+  DETECTOR: 'stepguard.detector',
+  REASON: 'stepguard.reason',
+  SINK: 'stepguard.sink',
+  OPERATION: 'stepguard.operation',
+  SOURCE: 'stepguard.source',
+  PAYLOAD: 'stepguard.payload',
+  INCIDENT: 'stepguard.incident_id',
+  MODE: 'stepguard.mode',
+  STEP_UP_EVENT: 'stepguard.step_up.event',
+  STEP_UP_REASON: 'stepguard.step_up.reason',
+  STEP_UP_RULE: 'stepguard.step_up.rule',
+  RULES_COUNT: 'stepguard.rules.count',
+  RULES_RESULT: 'stepguard.rules.result',
+} as const;
+
+/** Outcome of a finding: what the agent actually did. */
+export type Outcome = 'blocked' | 'challenged' | 'reported' | 'allowed';

@@ -1,0 +1,51 @@
+/**
+ * Raw user input never leaves the process: payloads are reduced to their shape (letters and digits
+ * masked, punctuation kept — `' OR '1'='1` becomes `' ** '*'='*`), which is what an analyst needs to see
+ * an injection, without the values (passwords, personal data) it may carry.
+ */
+const MAX_PAYLOAD = 256;
+const MAX_TEXT = 4096;
+
+export function maskPayload(value: string): string {
+  let out = '';
+  const limit = Math.min(value.length, MAX_PAYLOAD);
+  for (let i = 0; i < limit; i++) {
+    const c = value.charCodeAt(i);
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127;
+    out += alnum ? '*' : c < 32 ? ' ' : value[i];
+  }
+  if (value.length > limit) out += '…';
+  // Runs of the mask say nothing useful and could reveal lengths of secrets: collapse them.
+  return out.replace(/\*{2,}/g, '**');
+}
+
+/** Replaces the given ranges of `text` by `?`, keeping everything the app wrote itself. */
+export function redactRanges(text: string, ranges: ReadonlyArray<{ start: number; end: number }>): string {
+  if (ranges.length === 0) return truncate(text);
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  let out = '';
+  let cursor = 0;
+  for (const r of sorted) {
+    if (r.end <= cursor) continue;
+    out += text.slice(cursor, Math.max(cursor, r.start)) + '?';
+    cursor = Math.max(cursor, r.end);
+  }
+  out += text.slice(cursor);
+  return truncate(out);
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) + '…' : text;
+}
+
+/** Stack frames of the app only: no node internals, dependencies or stepguard itself. */
+export function appStack(stack: string | undefined, ownDir: string): string | undefined {
+  if (!stack) return undefined;
+  const frames = stack
+    .split('\n')
+    .slice(1)
+    .filter((line) => !line.includes('node:') && !line.includes('node_modules') && !line.includes(ownDir) && !line.includes('(<anonymous>)'))
+    .map((line) => line.trim())
+    .slice(0, 10);
+  return frames.length > 0 ? frames.join('\n') : undefined;
+}

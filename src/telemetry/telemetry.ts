@@ -1,0 +1,123 @@
+import { context, SpanStatusCode, type Attributes, type Tracer } from '@opentelemetry/api';
+import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { tracing, resources } from '@opentelemetry/sdk-node';
+import { log, warnOnce } from '../log.js';
+import { ATTR } from './attributes.js';
+
+/**
+ * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
+ * all of its telemetry (registering first would make the app's own `start()` fail silently). Our spans
+ * still join the app's traces: they are started under `context.active()`, which is the app's server
+ * span when the app has OTel. The exporter is chosen by the standard OTEL_* variables.
+ */
+
+export interface TelemetryOptions {
+  readonly enabled: boolean;
+  readonly serviceName: string | undefined;
+  /** For embedding and tests: explicit processors instead of the env-configured exporter. */
+  readonly spanProcessors?: readonly SpanProcessor[];
+}
+
+export class Telemetry {
+  private readonly tracer: Tracer | undefined;
+  private readonly provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> } | undefined;
+
+  constructor(options: TelemetryOptions) {
+    if (!options.enabled || isTrue(process.env.OTEL_SDK_DISABLED)) return;
+    const processors = options.spanProcessors ?? processorsFromEnv();
+    if (processors.length === 0) return;
+    const serviceName = options.serviceName ?? process.env.OTEL_SERVICE_NAME ?? defaultServiceName();
+    const resource = resources
+      .resourceFromAttributes({ 'service.name': serviceName })
+      .merge(resources.detectResources({ detectors: [resources.envDetector] }))
+      .merge(resources.resourceFromAttributes({ 'service.name': serviceName }));
+    const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [...processors] });
+    this.provider = provider;
+    this.tracer = provider.getTracer('stepguard', agentVersion());
+  }
+
+  get active(): boolean {
+    return this.tracer !== undefined;
+  }
+
+  /** One short span, parented on the app's active span when there is one. Never throws. */
+  span(name: string, attributes: Attributes, error?: { message: string }): void {
+    if (!this.tracer) return;
+    try {
+      const span = this.tracer.startSpan(name, { attributes }, context.active());
+      if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      span.end();
+    } catch (e) {
+      warnOnce('telemetry:span', `could not record a span: ${(e as Error).message}`);
+    }
+  }
+
+  async flush(): Promise<void> {
+    await this.provider?.forceFlush().catch(() => undefined);
+  }
+
+  async shutdown(): Promise<void> {
+    await this.provider?.shutdown().catch(() => undefined);
+  }
+}
+
+function processorsFromEnv(): SpanProcessor[] {
+  const names = (process.env.OTEL_TRACES_EXPORTER ?? 'otlp')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const out: SpanProcessor[] = [];
+  for (const name of names) {
+    if (name === 'none') return [];
+    const exporter = exporterFor(name);
+    // Batching keeps export off the request path; a dead endpoint only drops spans (bounded queue).
+    if (exporter) out.push(new tracing.BatchSpanProcessor(exporter));
+  }
+  return out;
+}
+
+function exporterFor(name: string): SpanExporter | undefined {
+  switch (name) {
+    case 'otlp': {
+      const protocol = (process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+      if (protocol === 'http/json') {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
+        const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+        return new OTLPTraceExporter();
+      }
+      if (protocol !== 'http/protobuf') {
+        warnOnce('telemetry:protocol', `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported by stepguard; using http/protobuf`);
+      }
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
+      const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+      return new OTLPTraceExporter();
+    }
+    case 'console':
+      return new tracing.ConsoleSpanExporter();
+    default:
+      log.warn(`OTEL_TRACES_EXPORTER=${name} is not supported by stepguard (use otlp, console or none); ignored`);
+      return undefined;
+  }
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && /^(1|true|yes)$/i.test(value.trim());
+}
+
+function defaultServiceName(): string {
+  return `unknown_service:${process.argv0 ?? 'node'}`;
+}
+
+let cachedVersion: string | undefined;
+export function agentVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's own manifest
+    cachedVersion = (require('../../../package.json') as { version: string }).version;
+  } catch {
+    cachedVersion = '0.0.0';
+  }
+  return cachedVersion;
+}
+
+export { ATTR };

@@ -1,0 +1,87 @@
+/**
+ * Runs a fixture app in a child process — under the agent (`--require dist/src/register.js`) or bare — and
+ * talks to it over real HTTP on loopback. The app prints `LISTENING <port>` once it serves.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+
+export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const REGISTER = resolve(REPO, 'dist/src/register.js');
+export const fixture = (name: string) => resolve(REPO, 'test/fixtures/apps', name);
+
+export interface RunningApp {
+  readonly url: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+  stderr(): string;
+  stdout(): string;
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  readonly agent?: boolean;
+  readonly env?: Record<string, string | undefined>;
+  /** Extra node flags, e.g. ['--import', …]. */
+  readonly nodeArgs?: readonly string[];
+  readonly nodeBinary?: string;
+  readonly args?: readonly string[];
+  readonly timeoutMs?: number;
+}
+
+export async function startApp(script: string, options: AppOptions = {}): Promise<RunningApp> {
+  const nodeArgs = [...(options.agent === false ? [] : ['--require', REGISTER]), ...(options.nodeArgs ?? []), script, ...(options.args ?? [])];
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, OTEL_TRACES_EXPORTER: 'none', ...options.env })) if (v !== undefined) env[k] = v;
+  const child = spawn(options.nodeBinary ?? process.execPath, nodeArgs, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const port = await new Promise<number>((resolvePort, reject) => {
+    const timer = setTimeout(() => reject(new Error(`app ${script} did not start:\n${err}`)), options.timeoutMs ?? 15_000);
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolvePort(Number(m[1]));
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`app ${script} exited with ${code} before listening:\n${err}`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    child,
+    stderr: () => err,
+    stdout: () => out,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null) return done();
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  json(): unknown;
+}
+
+export async function call(app: RunningApp, method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...init.headers };
+  let body: string | undefined = init.raw;
+  if (init.body !== undefined) {
+    body = JSON.stringify(init.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(app.url + path, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) as unknown };
+}
