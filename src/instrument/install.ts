@@ -35,7 +35,14 @@ export function installHooks(hooks: readonly ModuleHook[]): void {
     const forName = byModule.get(name);
     if (!forName) return exports;
     let result: unknown = exports;
-    for (const hook of forName) result = applyHook(hook, result, basedir);
+    for (const hook of forName) {
+      try {
+        result = applyHook(hook, result, basedir);
+      } catch (error) {
+        // Never let the agent throw out of the app's require().
+        log.error(`${name} is NOT protected: ${errorMessage(error)}`);
+      }
+    }
     return result as typeof exports;
   });
 
@@ -65,8 +72,8 @@ const PATCHED = Symbol.for('stepguard.patched-exports');
 function applyHook(hook: ModuleHook, exports: unknown, basedir: string | undefined): unknown {
   const version = basedir ? packageVersion(basedir) : undefined;
   const label = version ? `${hook.module}@${version}` : hook.module;
-  if (exports && typeof exports === 'object' || typeof exports === 'function') {
-    const marks = ((exports as Record<symbol, Set<ModuleHook> | undefined>)[PATCHED] ??= defineMarks(exports as object));
+  if ((exports && typeof exports === 'object') || typeof exports === 'function') {
+    const marks = marksOf(exports as object);
     if (marks?.has(hook)) return exports;
     marks?.add(hook);
   }
@@ -89,7 +96,10 @@ function applyHook(hook: ModuleHook, exports: unknown, basedir: string | undefin
   }
 }
 
-function defineMarks(target: object): Set<ModuleHook> | undefined {
+/** Which hooks already patched this exports object (the same object can be required under two names). */
+function marksOf(target: object): Set<ModuleHook> | undefined {
+  const existing = (target as Record<symbol, Set<ModuleHook> | undefined>)[PATCHED];
+  if (existing) return existing;
   const marks = new Set<ModuleHook>();
   try {
     Object.defineProperty(target, PATCHED, { value: marks, enumerable: false });

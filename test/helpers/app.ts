@@ -33,7 +33,7 @@ export async function startApp(script: string, options: AppOptions = {}): Promis
   const nodeArgs = [...(options.agent === false ? [] : ['--require', REGISTER]), ...(options.nodeArgs ?? []), script, ...(options.args ?? [])];
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, OTEL_TRACES_EXPORTER: 'none', ...options.env })) if (v !== undefined) env[k] = v;
-  const child = spawn(options.nodeBinary ?? process.execPath, nodeArgs, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
+  const child = spawn(options.nodeBinary ?? process.env.SG_NODE_BINARY ?? process.execPath, nodeArgs, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
   let out = '';
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
