@@ -57,6 +57,9 @@ export interface UserInput {
   /** Dotted path for telemetry, e.g. `body.user.name`, `query.id`, `headers.user-agent`. */
   readonly path: string;
   readonly value: string;
+  /** An object key or parameter name rather than a value: it can carry an attack, but a key that matches a
+   * column name (`?name=…` and `WHERE name = $1`) is coincidence, not an unparameterised flow. */
+  readonly isKey?: boolean;
 }
 
 /** `undefined` = let the call proceed. Otherwise the hook fails the call the library's own way with `error`. */

@@ -56,7 +56,7 @@ function judge(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict
       for (const slot of slots) {
         if (slot.disabled) continue;
         try {
-          findings.push(...slot.detector.detect(event, inputs));
+          for (const finding of slot.detector.detect(event, inputs)) if (!isCoincidence(finding)) findings.push(finding);
         } catch (error) {
           if (++slot.failures >= MAX_DETECTOR_FAILURES) {
             slot.disabled = true;
@@ -91,6 +91,17 @@ function judge(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict
   }
   recordDecision(runtime, ctx, event, findings, decision, outcome, incidentId);
   return verdict;
+}
+
+/**
+ * Vulnerability reports need the input to be something an app plausibly concatenated: not a parameter
+ * name that happens to equal a column, nor a URL path segment that equals a table name. Attacks are
+ * never discarded here.
+ */
+function isCoincidence(finding: Finding): boolean {
+  if (finding.kind !== 'vulnerability') return false;
+  if (finding.input.isKey) return true;
+  return finding.input.source === 'path' && (finding.reason === 'identifier' || finding.reason === 'word');
 }
 
 function stepUp(runtime: Runtime, ctx: RequestContext, match: RuleMatch, event: SinkEvent, incidentId: string): Verdict {

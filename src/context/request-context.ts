@@ -98,7 +98,7 @@ function collectInputs(ctx: RequestContext, limits: InputLimits): UserInput[] {
     const search = url.slice(q + 1);
     c.add('query', 'query', search);
     for (const [key, value] of new URLSearchParams(search)) {
-      c.add('query', `query.${key}`, key);
+      c.add('query', `query.${key}`, key, true);
       c.add('query', `query.${key}`, value);
     }
   }
@@ -161,7 +161,7 @@ function addRawBody(c: InputCollector, raw: Buffer, contentType: string | undefi
     }
   } else if (type === 'application/x-www-form-urlencoded') {
     for (const [key, value] of new URLSearchParams(text)) {
-      c.add('body', `body.${key}`, key);
+      c.add('body', `body.${key}`, key, true);
       c.add('body', `body.${key}`, value);
     }
     return;

@@ -28,8 +28,8 @@ export class InputCollector {
   }
 
   /** Adds a value and the forms an app is likely to decode it into. */
-  add(source: InputSource, path: string, value: string): void {
-    if (!this.addExact(source, path, value)) return;
+  add(source: InputSource, path: string, value: string, isKey = false): void {
+    if (!this.addExact(source, path, value, isKey)) return;
     if (value.includes('%')) this.addUrlDecoded(source, path, value);
     if (value.length >= 8) {
       this.addJwtClaims(source, path, value);
@@ -58,7 +58,7 @@ export class InputCollector {
     }
     for (const key of Object.keys(value)) {
       if (this.full) return;
-      this.add(source, `${path}.${key}`, key);
+      this.add(source, `${path}.${key}`, key, true);
       let child: unknown;
       try {
         child = (value as Record<string, unknown>)[key];
@@ -77,15 +77,20 @@ export class InputCollector {
     this.add(source, path, text);
   }
 
-  private addExact(source: InputSource, path: string, value: string): boolean {
+  private addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
     if (this.full || value.length < MIN_LENGTH) return false;
-    if (this.byValue.has(value)) return true;
+    const existing = this.byValue.get(value);
+    if (existing) {
+      // The same text as a value outranks it as a key: values are what apps concatenate.
+      if (existing.isKey && !isKey) this.byValue.set(value, { source, path, value });
+      return true;
+    }
     if (this.byValue.size >= this.limits.maxInputs || this.bytes + value.length > this.limits.maxInputBytes) {
       this.full = true;
       return false;
     }
     this.bytes += value.length;
-    this.byValue.set(value, { source, path, value });
+    this.byValue.set(value, isKey ? { source, path, value, isKey } : { source, path, value });
     return true;
   }
 
