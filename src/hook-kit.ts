@@ -71,7 +71,10 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
   let ctx: RequestContext;
   try {
     ctx = new RequestContext(req, res, runtime.config);
-    if (hasBody(req)) tapBody(req, ctx);
+    if (hasBody(req)) {
+      tapBody(req, ctx);
+      bindEvents(req, ctx);
+    }
     if (runtime.endpoints?.handles(ctx)) {
       runInContext(ctx, () => runtime.endpoints!.serve(ctx));
       return true as R;
@@ -86,6 +89,22 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Body events ('data', 'end') fire from the socket, outside the request's async context; listeners such
+ * as a hand-written body reader would then reach sinks unprotected. Emitting in the request's context
+ * keeps them inside it.
+ */
+function bindEvents(req: IncomingMessage, ctx: RequestContext): void {
+  const emit = req.emit;
+  Object.defineProperty(req, 'emit', {
+    configurable: true,
+    writable: true,
+    value: function (this: IncomingMessage, ...args: unknown[]) {
+      return runInContext(ctx, () => emit.apply(this, args as Parameters<typeof emit>));
+    },
+  });
 }
 
 function tapBody(req: IncomingMessage, ctx: RequestContext): void {
