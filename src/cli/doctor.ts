@@ -1,0 +1,108 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import semver from 'semver';
+import { loadConfig } from '../config.js';
+import { DETECTOR_IDS } from '../detectors/index.js';
+import { loadRules, formatProblem } from '../rules/load.js';
+import { HOOKS } from '../../hooks/index.js';
+
+const HELP = `stepguard doctor [--json] [--dir DIR]
+
+Checks, from the app's directory (default: the current one), what the agent would do when the app starts
+with --require stepguard/register: the Node version, each supported module found in node_modules and
+whether its version is protected, the rules that load (and any problems), the settings and telemetry.
+Exit code 1 when something would run unprotected or a setting/rule is invalid.
+`;
+
+interface ModuleReport {
+  module: string;
+  version: string | undefined;
+  supported: string;
+  state: 'protected' | 'unsupported' | 'not installed' | 'builtin';
+}
+
+export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out.write(HELP);
+    return 0;
+  }
+  const dirIndex = argv.indexOf('--dir');
+  const dir = dirIndex !== -1 && argv[dirIndex + 1] ? argv[dirIndex + 1]! : process.cwd();
+  const json = argv.includes('--json');
+
+  const nodeOk = semver.gte(process.versions.node, '20.6.0');
+  const { config, problems: configProblems } = loadConfig(env, dir);
+  const { ruleSet, problems: ruleProblems } = loadRules(config.rulesFiles, DETECTOR_IDS);
+  const modules = inspectModules(dir);
+
+  const report = {
+    node: { version: process.versions.node, supported: nodeOk },
+    mode: configProblems.length + ruleProblems.length > 0 ? 'monitor (problems below)' : config.mode,
+    settingProblems: configProblems.map((p) => `${p.where}: ${p.message}`),
+    ruleProblems: ruleProblems.map(formatProblem),
+    rules: ruleSet.rules.map((r) => ({ id: r.meta.id, type: r.type, action: r.action, origin: r.meta.origin })),
+    modules,
+    telemetry: config.telemetry
+      ? {
+          exporter: env.OTEL_TRACES_EXPORTER ?? 'otlp',
+          protocol: env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
+          endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318',
+        }
+      : 'off',
+    stepUp: {
+      store: config.stepUp.redisUrl ? `redis ${redact(config.stepUp.redisUrl)}` : `embedded ${config.stepUp.storeDir}`,
+      secret: env.STEPGUARD_SECRET ? 'STEPGUARD_SECRET set' : 'STEPGUARD_SECRET NOT set: grants are signed with a per-process key',
+    },
+  };
+  const failing = !nodeOk || report.settingProblems.length > 0 || report.ruleProblems.length > 0 || modules.some((m) => m.state === 'unsupported');
+
+  if (json) {
+    out.write(JSON.stringify({ ...report, ok: !failing }, null, 2) + '\n');
+    return failing ? 1 : 0;
+  }
+  const line = (s = '') => out.write(s + '\n');
+  line(`node ${process.versions.node} ${nodeOk ? 'ok' : 'UNSUPPORTED (stepguard needs Node >= 20.6)'}`);
+  line(`mode ${report.mode}`);
+  line('');
+  line('modules:');
+  for (const m of modules) {
+    const version = m.version ? `@${m.version}` : '';
+    line(`  ${m.state === 'unsupported' ? '✗' : m.state === 'not installed' ? '·' : '✓'} ${m.module}${version} — ${m.state}${m.state === 'builtin' ? '' : ` (supported ${m.supported})`}`);
+  }
+  line('');
+  line(`rules (${report.rules.length}):`);
+  for (const r of report.rules) line(`  ${r.id} [${r.type}] → ${r.action}   ${r.origin}`);
+  for (const p of [...report.settingProblems, ...report.ruleProblems]) line(`  ✗ ${p}`);
+  line('');
+  line(`telemetry: ${typeof report.telemetry === 'string' ? report.telemetry : `${report.telemetry.exporter} ${report.telemetry.protocol} → ${report.telemetry.endpoint}`}`);
+  line(`step-up: store ${report.stepUp.store}; ${report.stepUp.secret}`);
+  return failing ? 1 : 0;
+}
+
+function inspectModules(dir: string): ModuleReport[] {
+  const requireFromApp = createRequire(join(dir, 'noop.js'));
+  const seen = new Set<string>();
+  const reports: ModuleReport[] = [];
+  for (const hook of HOOKS) {
+    if (seen.has(hook.module)) continue;
+    seen.add(hook.module);
+    if (hook.builtin) {
+      reports.push({ module: hook.module, version: undefined, supported: 'builtin', state: 'builtin' });
+      continue;
+    }
+    let version: string | undefined;
+    try {
+      version = (requireFromApp(`${hook.module}/package.json`) as { version?: string }).version;
+    } catch {
+      version = undefined;
+    }
+    const supported = hook.versions ?? '*';
+    const state = version === undefined ? 'not installed' : semver.satisfies(version, supported) ? 'protected' : 'unsupported';
+    reports.push({ module: hook.module, version, supported, state });
+  }
+  return reports;
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

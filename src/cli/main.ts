@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * The `stepguard` command. Every subcommand returns an exit code (0 ok, 1 findings/failures, 2 usage)
+ * and prints to stdout; `--json` gives machine-readable output where it makes sense.
+ */
+import { doctorCommand } from './doctor.js';
+import { rulesCommand } from './rules.js';
+import { agentVersion } from '../telemetry/telemetry.js';
+
+const HELP = `stepguard — runtime protection for Node.js
+
+Usage:
+  node --require stepguard/register app.js     protect an app (no code changes)
+  stepguard <command> [options]
+
+Commands:
+  rules lint [paths…]        validate rule files (default: shipped rules + STEPGUARD_RULES)
+  rules test [paths…]        run the examples written inside each rule
+  rules explain              show which rules and detectors fire for an event (see --help)
+  doctor                     which modules would be protected at which versions, rules, settings
+  enroll <user>              enroll a user for step-up (TOTP): prints the otpauth:// URI and a QR code
+  help [command]             this text, or a command's help
+
+Options:
+  --json                     machine-readable output (rules, doctor)
+  --version                  print the version
+`;
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      if (rest[0] === 'rules') return rulesCommand(['--help'], env, out);
+      if (rest[0] === 'doctor') return doctorCommand(['--help'], env, out);
+      if (rest[0] === 'enroll') return enroll(['--help'], env, out);
+      out.write(HELP);
+      return command === undefined ? 2 : 0;
+    case '--version':
+    case '-v':
+      out.write(`${agentVersion()}\n`);
+      return 0;
+    case 'rules':
+      return rulesCommand(rest, env, out);
+    case 'doctor':
+      return doctorCommand(rest, env, out);
+    case 'enroll':
+      return enroll(rest, env, out);
+    default:
+      out.write(`stepguard: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+async function enroll(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  // Loaded lazily: it pulls in the store backends.
+  const { enrollCommand } = await import('./enroll.js');
+  return enrollCommand(argv, env, out);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`stepguard: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
