@@ -1,0 +1,326 @@
+/**
+ * The zero-setup store: state lives in memory and is written to `<dir>/stepup-store.json` synchronously after every
+ * mutation (temp file + fsync + rename, mode 0600), so an acknowledged write survives a restart or a crash.
+ *
+ * Atomicity: every check-and-set runs synchronously inside one call, so it cannot interleave with another call in
+ * this process. The store is meant for ONE process; use `RedisStore` for several. A second process writing the same
+ * file now and then (the `stepguard enroll` CLI while the app runs) is picked up: each call first checks whether the
+ * file was replaced since this instance last read or wrote it, and reloads it if so.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { errorMessage, log } from '../log.js';
+import {
+  assertPositiveSeconds,
+  isEnrolledFactor,
+  isValidTimeStep,
+  StoreUnavailableError,
+  type EnrolledFactor,
+  type StepUpStore,
+} from './store.js';
+
+export const EMBEDDED_STORE_FILE = 'stepup-store.json';
+
+interface Window {
+  count: number;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+interface State {
+  factors: Map<string, EnrolledFactor>;
+  steps: Map<string, number>;
+  failures: Map<string, Window>;
+  addresses: Map<string, string[]>;
+  /** key → expiry, epoch ms. */
+  once: Map<string, number>;
+}
+
+interface FileIdentity {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface EmbeddedStoreOptions {
+  /** Clock in epoch milliseconds (tests). */
+  now?: () => number;
+}
+
+function emptyState(): State {
+  return { factors: new Map(), steps: new Map(), failures: new Map(), addresses: new Map(), once: new Map() };
+}
+
+export class EmbeddedStore implements StepUpStore {
+  readonly file: string;
+  private readonly dir: string;
+  private readonly now: () => number;
+  private state: State = emptyState();
+  private identity: FileIdentity | undefined;
+
+  constructor(dir: string, options: EmbeddedStoreOptions = {}) {
+    this.dir = path.resolve(dir);
+    this.file = path.join(this.dir, EMBEDDED_STORE_FILE);
+    this.now = options.now ?? Date.now;
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new StoreUnavailableError(`stepguard: cannot create the store directory ${this.dir}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    this.load(true);
+  }
+
+  async getFactor(userId: string): Promise<EnrolledFactor | undefined> {
+    this.refresh();
+    return this.state.factors.get(userId);
+  }
+
+  async setFactor(userId: string, factor: EnrolledFactor): Promise<void> {
+    if (!isEnrolledFactor(factor)) throw new TypeError('stepguard: setFactor needs a valid EnrolledFactor');
+    this.refresh();
+    this.state.factors.set(userId, { method: factor.method, secretCiphertext: factor.secretCiphertext, createdAt: factor.createdAt });
+    this.persist();
+  }
+
+  async deleteFactor(userId: string): Promise<void> {
+    this.refresh();
+    if (this.state.factors.delete(userId)) this.persist();
+  }
+
+  async acceptTimeStep(userId: string, timeStep: number): Promise<boolean> {
+    if (!isValidTimeStep(timeStep)) return false;
+    this.refresh();
+    // Check and set in the same synchronous stretch: nothing else in this process runs in between.
+    const last = this.state.steps.get(userId);
+    if (last !== undefined && timeStep <= last) return false;
+    this.state.steps.set(userId, timeStep);
+    this.persist();
+    return true;
+  }
+
+  async recordFailure(key: string, windowSeconds: number): Promise<{ count: number; retryAfterSeconds: number }> {
+    assertPositiveSeconds('windowSeconds', windowSeconds);
+    this.refresh();
+    const now = this.now();
+    let window = this.state.failures.get(key);
+    if (window === undefined || window.expiresAt <= now) {
+      window = { count: 0, expiresAt: now + Math.ceil(windowSeconds * 1000) };
+      this.state.failures.set(key, window);
+    }
+    window.count += 1;
+    this.persist();
+    return { count: window.count, retryAfterSeconds: secondsLeft(window.expiresAt, now) };
+  }
+
+  async failures(key: string): Promise<{ count: number; retryAfterSeconds: number }> {
+    this.refresh();
+    const now = this.now();
+    const window = this.state.failures.get(key);
+    if (window === undefined || window.expiresAt <= now) return { count: 0, retryAfterSeconds: 0 };
+    return { count: window.count, retryAfterSeconds: secondsLeft(window.expiresAt, now) };
+  }
+
+  async resetFailures(key: string): Promise<void> {
+    this.refresh();
+    if (this.state.failures.delete(key)) this.persist();
+  }
+
+  async addKnownAddress(userId: string, address: string): Promise<void> {
+    this.refresh();
+    const list = this.state.addresses.get(userId) ?? [];
+    if (list.includes(address)) return;
+    list.push(address);
+    this.state.addresses.set(userId, list);
+    this.persist();
+  }
+
+  async knownAddresses(userId: string): Promise<readonly string[]> {
+    this.refresh();
+    return [...(this.state.addresses.get(userId) ?? [])];
+  }
+
+  async consumeOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    assertPositiveSeconds('ttlSeconds', ttlSeconds);
+    this.refresh();
+    const now = this.now();
+    const expiresAt = this.state.once.get(key);
+    if (expiresAt !== undefined && expiresAt > now) return false;
+    this.state.once.set(key, now + Math.ceil(ttlSeconds * 1000));
+    this.persist();
+    return true;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      fs.accessSync(this.dir, fs.constants.W_OK);
+    } catch (error) {
+      throw new StoreUnavailableError(`stepguard: the store directory ${this.dir} is not writable: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    // Every acknowledged mutation is already on disk; nothing is buffered.
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  /** Reloads the file when another process replaced it since we last read or wrote it. */
+  private refresh(): void {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(this.file);
+    } catch {
+      return; // missing (not written yet, or removed): keep what we have in memory
+    }
+    const id = this.identity;
+    if (id !== undefined && id.ino === stat.ino && id.size === stat.size && id.mtimeMs === stat.mtimeMs) return;
+    this.load(false);
+  }
+
+  private load(initial: boolean): void {
+    let text: string;
+    let stat: fs.Stats;
+    try {
+      const fd = fs.openSync(this.file, 'r');
+      try {
+        stat = fs.fstatSync(fd);
+        text = fs.readFileSync(fd, 'utf8');
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        if (initial) this.state = emptyState();
+        return;
+      }
+      throw new StoreUnavailableError(`stepguard: cannot read ${this.file}: ${errorMessage(error)}`, { cause: error });
+    }
+    const parsed = parseState(text);
+    if (parsed === undefined) {
+      const aside = `${this.file}.corrupt-${Date.now()}`;
+      try {
+        fs.renameSync(this.file, aside);
+      } catch {
+        // renaming failed: the next write replaces the bad file anyway
+      }
+      log.warn(
+        `step-up store ${this.file} is unreadable; moved it to ${path.basename(aside)} and ` +
+          (initial ? 'started empty (users must enroll again)' : 'kept the state held in memory'),
+      );
+      if (initial) this.state = emptyState();
+      else this.persist();
+      return;
+    }
+    this.state = parsed;
+    this.identity = { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
+    this.prune(this.now());
+  }
+
+  private prune(now: number): void {
+    for (const [key, window] of this.state.failures) if (window.expiresAt <= now) this.state.failures.delete(key);
+    for (const [key, expiresAt] of this.state.once) if (expiresAt <= now) this.state.once.delete(key);
+  }
+
+  /** Writes the whole state: temp file (0600) + fsync + rename, synchronously. */
+  private persist(): void {
+    this.prune(this.now());
+    const text = serializeState(this.state);
+    const tmp = `${this.file}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const fd = fs.openSync(tmp, 'wx', 0o600);
+      try {
+        fs.writeFileSync(fd, text);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, this.file);
+      const stat = fs.statSync(this.file);
+      this.identity = { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
+    } catch (error) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // not created
+      }
+      // The in-memory state keeps the change (so a replayed code stays refused in this process) and the next
+      // successful write persists it; the caller is told the store could not make it durable.
+      throw new StoreUnavailableError(`stepguard: cannot write ${this.file}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+}
+
+function secondsLeft(expiresAt: number, now: number): number {
+  return Math.max(1, Math.ceil((expiresAt - now) / 1000));
+}
+
+// --- file format -------------------------------------------------------------------------------------------------
+
+interface FileFormat {
+  version: 1;
+  factors: [string, EnrolledFactor][];
+  steps: [string, number][];
+  failures: [string, Window][];
+  addresses: [string, string[]][];
+  once: [string, number][];
+}
+
+function serializeState(state: State): string {
+  const file: FileFormat = {
+    version: 1,
+    factors: [...state.factors],
+    steps: [...state.steps],
+    failures: [...state.failures],
+    addresses: [...state.addresses],
+    once: [...state.once],
+  };
+  return JSON.stringify(file) + '\n';
+}
+
+/** Maps are serialized as entry lists (so a user id like `__proto__` is just data). Undefined when invalid. */
+function parseState(text: string): State | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null || (raw as { version?: unknown }).version !== 1) return undefined;
+  const file = raw as Record<string, unknown>;
+  const state = emptyState();
+  const ok =
+    entries(file.factors, isEnrolledFactor, state.factors) &&
+    entries(file.steps, (v): v is number => isValidTimeStep(v as number), state.steps) &&
+    entries(file.failures, isWindow, state.failures) &&
+    entries(file.addresses, isStringList, state.addresses) &&
+    entries(file.once, isFiniteNumber, state.once);
+  return ok ? state : undefined;
+}
+
+function entries<V>(list: unknown, check: (v: unknown) => v is V, into: Map<string, V>): boolean {
+  if (!Array.isArray(list)) return false;
+  for (const entry of list) {
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !check(entry[1])) return false;
+    into.set(entry[0], entry[1]);
+  }
+  return true;
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function isWindow(v: unknown): v is Window {
+  if (typeof v !== 'object' || v === null) return false;
+  const w = v as Record<string, unknown>;
+  return typeof w.count === 'number' && Number.isSafeInteger(w.count) && w.count >= 0 && isFiniteNumber(w.expiresAt);
+}
+
+function isStringList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}

@@ -1,0 +1,111 @@
+/**
+ * The step-up state shared by every instance of an application: enrolled factors (encrypted secrets), the last
+ * accepted TOTP time step per user (single use, RFC 6238 §5.2), failure counters for rate limiting, known client
+ * addresses and single-use markers. Two implementations: `EmbeddedStore` (one process, a JSON file) and
+ * `RedisStore` (shared by many processes).
+ */
+import path from 'node:path';
+
+export interface EnrolledFactor {
+  readonly method: 'totp';
+  /** `SecretBox.seal` output; never the plain base32 secret. */
+  readonly secretCiphertext: string;
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+}
+
+/** Thrown by every store method when the backend can't be reached (or can't persist). Callers fail closed. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'ERR_STEPGUARD_STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface StepUpStore {
+  getFactor(userId: string): Promise<EnrolledFactor | undefined>;
+  setFactor(userId: string, factor: EnrolledFactor): Promise<void>;
+  deleteFactor(userId: string): Promise<void>;
+  /** Atomic: accepts `timeStep` only if it is greater than the last accepted step for this user (RFC 6238 §5.2 single use). Exactly one of N concurrent calls with the same step returns true, across processes for Redis. */
+  acceptTimeStep(userId: string, timeStep: number): Promise<boolean>;
+  /** Adds one failure to `key` within a window of `windowSeconds` (window starts at first failure); returns { count, retryAfterSeconds } where retryAfterSeconds is the time left in the window. */
+  recordFailure(key: string, windowSeconds: number): Promise<{ count: number; retryAfterSeconds: number }>;
+  /** Current failures in the window (0 when none/expired) and time left. */
+  failures(key: string): Promise<{ count: number; retryAfterSeconds: number }>;
+  resetFailures(key: string): Promise<void>;
+  addKnownAddress(userId: string, address: string): Promise<void>;
+  knownAddresses(userId: string): Promise<readonly string[]>;
+  /** Single-use marker (e.g. a challenge id): true the first time within ttl, false afterwards. Atomic. */
+  consumeOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Throws a RangeError unless `seconds` is a finite number > 0 (a programming error, not an outage). */
+export function assertPositiveSeconds(name: string, seconds: number): void {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new RangeError(`stepguard: ${name} must be a positive number of seconds, got ${String(seconds)}`);
+  }
+}
+
+/** A time step the stores accept at all: a non-negative safe integer. Anything else is refused (returns false). */
+export function isValidTimeStep(timeStep: number): boolean {
+  return typeof timeStep === 'number' && Number.isSafeInteger(timeStep) && timeStep >= 0;
+}
+
+/** Checks the shape of a factor record read back from storage. */
+export function isEnrolledFactor(value: unknown): value is EnrolledFactor {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    v.method === 'totp' &&
+    typeof v.secretCiphertext === 'string' &&
+    v.secretCiphertext.length > 0 &&
+    typeof v.createdAt === 'number' &&
+    Number.isFinite(v.createdAt)
+  );
+}
+
+export interface StoreSettings {
+  /** Set: a `RedisStore` on this URL. */
+  readonly redisUrl?: string;
+  /** Directory of the embedded store, and of the generated key file when STEPGUARD_SECRET is unset. */
+  readonly storeDir: string;
+}
+
+/**
+ * Which store the agent and the CLI use: `STEPGUARD_REDIS_URL` → Redis, else the embedded store in
+ * `STEPGUARD_STORE_DIR` or `.stepguard` under `cwd`. Explicit overrides (CLI flags) win over the environment.
+ */
+export function resolveStoreSettings(
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  overrides: { redisUrl?: string | undefined; storeDir?: string | undefined } = {},
+): StoreSettings {
+  const redisUrl = nonEmpty(overrides.redisUrl) ?? nonEmpty(env.STEPGUARD_REDIS_URL);
+  const storeDir = path.resolve(cwd, nonEmpty(overrides.storeDir) ?? nonEmpty(env.STEPGUARD_STORE_DIR) ?? '.stepguard');
+  return redisUrl === undefined ? { storeDir } : { redisUrl, storeDir };
+}
+
+/** Where `SecretBox` keeps its generated key when STEPGUARD_SECRET is unset. */
+export function secretKeyFile(storeDir: string): string {
+  return path.join(storeDir, 'secret.key');
+}
+
+/**
+ * Opens the configured store. The implementations are loaded lazily so an agent using the embedded store never
+ * loads ioredis.
+ */
+export async function openStore(settings: StoreSettings): Promise<StepUpStore> {
+  if (settings.redisUrl !== undefined) {
+    const { RedisStore } = await import('./redis-store.js');
+    return new RedisStore(settings.redisUrl);
+  }
+  const { EmbeddedStore } = await import('./embedded-store.js');
+  return new EmbeddedStore(settings.storeDir);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
