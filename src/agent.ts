@@ -6,6 +6,7 @@ import { RuleEngine } from './rules/engine.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { detectorSlots, getRuntime, setRuntime, type Runtime } from './runtime.js';
 import { installHooks } from './instrument/install.js';
+import { createStepUp } from './stepup/setup.js';
 import { HOOKS } from '../hooks/index.js';
 
 /**
@@ -43,13 +44,14 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
 
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
+  const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
   const runtime: Runtime = {
     config,
     engine,
     detectorsByKind: detectorSlots(engine),
     telemetry,
-    stepUp: undefined,
-    endpoints: undefined,
+    stepUp,
+    endpoints: stepUp,
   };
   setRuntime(runtime);
   installHooks(HOOKS);

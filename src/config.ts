@@ -27,6 +27,8 @@ export interface StepUpSettings {
   readonly challengeTtlSeconds: number;
   /** Issuer shown in authenticator apps. */
   readonly issuer: string;
+  /** Cookie names that identify a session (challenges and grants are bound to it). */
+  readonly sessionCookies: readonly string[];
 }
 
 export interface Config {
@@ -78,6 +80,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
     lockoutSeconds: 300,
     challengeTtlSeconds: 300,
     issuer: 'stepguard',
+    sessionCookies: Object.freeze(['connect.sid', 'sid', 'session', 'sessionid', 'session_id', 'koa.sess', '__session', '__Host-session']),
   }),
   identify: undefined,
   configFile: undefined,
@@ -126,6 +129,13 @@ const pathList = (v: unknown) => {
   return { ok: false as const, expected: 'a path or a list of paths' };
 };
 
+const nameList = (v: unknown) => {
+  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter(Boolean) : v;
+  return Array.isArray(list) && list.length > 0 && list.every((p) => typeof p === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(p))
+    ? { ok: true as const, value: list }
+    : { ok: false as const, expected: 'a comma-separated list of cookie names' };
+};
+
 const urlPath = (v: unknown) =>
   typeof v === 'string' && v.startsWith('/') && !/[\s?#]/.test(v)
     ? { ok: true as const, value: v }
@@ -159,6 +169,7 @@ const STEP_UP_FIELDS: readonly FieldSpec[] = [
   { key: 'lockoutSeconds', env: 'STEPGUARD_LOCKOUT_SECONDS', parse: positiveInt },
   { key: 'challengeTtlSeconds', env: 'STEPGUARD_CHALLENGE_TTL_SECONDS', parse: positiveInt },
   { key: 'issuer', env: 'STEPGUARD_ISSUER', parse: text },
+  { key: 'sessionCookies', env: 'STEPGUARD_SESSION_COOKIES', parse: nameList },
 ];
 
 const KNOWN_FILE_KEYS = new Set([...TOP_FIELDS.map((f) => f.key), 'stepUp', 'identify']);
