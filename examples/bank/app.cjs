@@ -7,7 +7,21 @@ const express = require('express');
 const { Pool } = require('pg');
 
 const pool = new Pool({ connectionString: process.env.BANK_DB_URL || process.env.SG_PG_URL, max: 5 });
-const sessions = new Map(); // sid -> user id (demo: in memory)
+// Sessions are signed cookies (`sid=<user>.<nonce>.<mac>`), so several instances of the app share them.
+const SESSION_KEY = process.env.BANK_SESSION_SECRET || crypto.randomBytes(32).toString('hex');
+const mac = (text) => crypto.createHmac('sha256', SESSION_KEY).update(text).digest('base64url');
+function newSession(user) {
+  const body = `${user}.${crypto.randomBytes(12).toString('base64url')}`;
+  return `${body}.${mac(body)}`;
+}
+function userOfSession(cookieValue) {
+  const dot = cookieValue.lastIndexOf('.');
+  if (dot === -1) return undefined;
+  const body = cookieValue.slice(0, dot);
+  const expected = Buffer.from(mac(body));
+  const given = Buffer.from(cookieValue.slice(dot + 1));
+  return given.length === expected.length && crypto.timingSafeEqual(given, expected) ? body.split('.')[0] : undefined;
+}
 const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'].map((u) => [u, `${u}-password`]));
 
 async function setup() {
@@ -24,8 +38,9 @@ app.use(express.json());
 // Authentication: a session cookie set at login. Sets req.user the way passport does, which is one of the
 // conventions stepguard reads to know who is asking.
 app.use((req, res, next) => {
-  const sid = /(?:^|;\s*)sid=([a-f0-9]{32})/.exec(req.headers.cookie || '')?.[1];
-  if (sid && sessions.has(sid)) req.user = { id: sessions.get(sid) };
+  const sid = /(?:^|;\s*)sid=([A-Za-z0-9_.-]{1,200})/.exec(req.headers.cookie || '')?.[1];
+  const user = sid && userOfSession(sid);
+  if (user && USERS[user]) req.user = { id: user };
   next();
 });
 const signedIn = (req, res, next) => (req.user ? next() : res.status(401).json({ error: 'sign in first' }));
@@ -35,9 +50,7 @@ app.post('/login', (req, res) => {
   const expected = USERS[username];
   const ok = expected && crypto.timingSafeEqual(Buffer.from(String(password).padEnd(64)), Buffer.from(expected.padEnd(64)));
   if (!ok) return res.status(401).json({ error: 'wrong username or password' });
-  const sid = crypto.randomBytes(16).toString('hex');
-  sessions.set(sid, username);
-  res.setHeader('set-cookie', `sid=${sid}; Path=/; HttpOnly; SameSite=Lax`);
+  res.setHeader('set-cookie', `sid=${newSession(username)}; Path=/; HttpOnly; SameSite=Lax`);
   res.json({ user: username });
 });
 

@@ -7,83 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { generateSync } from 'otplib';
-import { call, REPO, startApp, type Reply, type RunningApp } from '../helpers/app.js';
+import { REPO, startApp, type RunningApp } from '../helpers/app.js';
+import { balanceOf, challengeOf, grants, resetBank, secrets, Session, usedCodes, VERIFY } from '../helpers/bank.js';
 import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { StatementLog } from '../helpers/db.js';
 import { PG_URL, requirePostgres } from '../helpers/services.js';
 
 const BANK = join(REPO, 'examples/bank/app.cjs');
-const VERIFY = '/.well-known/stepguard/step-up';
 const receiver = new OtlpReceiver();
-const secrets = new Map<string, string>();
-const usedCodes: string[] = [];
-const grants: string[] = [];
 let app: RunningApp;
 let storeDir: string;
 
-/** A browser: one cookie jar per user. */
-export class Session {
-  cookies = new Map<string, string>();
-  constructor(
-    readonly app: RunningApp,
-    readonly user: string,
-  ) {}
-  async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    const reply = await call(this.app, method, path, { ...(body === undefined ? {} : { body }), headers: { ...(cookie ? { cookie } : {}), ...headers } });
-    for (const set of reply.headers.getSetCookie()) {
-      const [pair] = set.split(';');
-      const eq = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    return reply;
-  }
-  async login(): Promise<this> {
-    const reply = await this.send('POST', '/login', { username: this.user, password: `${this.user}-password` });
-    expect(reply.status).toBe(200);
-    return this;
-  }
-  /** Enrolls through the app's own UI route (stepguard's programmatic API) and keeps the secret, like a phone would. */
-  async enroll(): Promise<string> {
-    const reply = await this.send('POST', '/mfa/enroll');
-    expect(reply.status).toBe(200);
-    const uri = new URL((reply.json() as { otpauth_uri: string }).otpauth_uri);
-    const secret = uri.searchParams.get('secret')!;
-    secrets.set(this.user, secret);
-    return secret;
-  }
-  /** The code the authenticator app shows now (or one step ahead, still inside the accepted drift). */
-  code(stepOffset = 0): string {
-    const code = generateSync({ secret: secrets.get(this.user)!, epoch: Math.floor(Date.now() / 1000) + stepOffset * 30 });
-    usedCodes.push(code);
-    return code;
-  }
-  async verify(challengeId: string, code: string): Promise<Reply> {
-    const reply = await this.send('POST', VERIFY, { challenge_id: challengeId, code });
-    if (reply.status === 200) grants.push((reply.json() as { grant: string }).grant);
-    return reply;
-  }
-}
-
-async function balanceOf(user: string): Promise<number> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    return (await client.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = $1', [user])).rows[0]!.balance;
-  } finally {
-    await client.end();
-  }
-}
-
-async function resetBank(): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query('DROP TABLE IF EXISTS accounts').finally(() => client.end());
-}
-
-const challengeOf = (reply: Reply) => (reply.json() as { challenge_id: string }).challenge_id;
 
 beforeAll(async () => {
   await requirePostgres();
@@ -109,6 +43,7 @@ beforeAll(async () => {
   app = await startApp(BANK, {
     env: {
       BANK_DB_URL: PG_URL,
+      PORT: '0',
       STEPGUARD_MODE: 'block',
       STEPGUARD_RULES: `${join(REPO, 'examples/bank/rules.yaml')},${shortRules}`,
       STEPGUARD_STORE_DIR: storeDir,
