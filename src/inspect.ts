@@ -10,7 +10,7 @@ import { targetOf } from './rules/engine.js';
 import { BlockedError } from './errors.js';
 import { claimResponse, forbiddenResponse, newIncidentId } from './respond.js';
 import { ATTR, SPAN_FINDING, type Outcome } from './telemetry/attributes.js';
-import { appStack, maskPayload, redactRanges } from './telemetry/redact.js';
+import { appStack, maskPayload, redactRanges, sanitizeSql } from './telemetry/redact.js';
 import { log, warnOnce, errorMessage } from './log.js';
 
 const OWN_DIR = resolve(__dirname, '..');
@@ -135,6 +135,8 @@ function recordDecision(
   for (const match of decision.matches) {
     const isDecisive = match === decision.decisive;
     const matchOutcome: Outcome = isDecisive ? outcome : 'reported';
+    // A satisfied step-up is recorded once per request by the step-up lifecycle (grant_used), not per statement.
+    if (!match.finding && matchOutcome === 'allowed') continue;
     if (match.finding) reported.add(match.finding);
     report(runtime, ctx, event, match.finding, match, match.action, matchOutcome, incidentId, findings);
   }
@@ -205,12 +207,13 @@ function report(
 }
 
 function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: readonly Finding[]): void {
+  if (event.kind === 'sql') {
+    attributes[ATTR.DB_SYSTEM_NAME] = event.system;
+    attributes[ATTR.DB_QUERY_TEXT] = sanitizeSql(event.sql, event.dialect, findings);
+    return;
+  }
   const text = redactRanges(targetOf(event), findings);
   switch (event.kind) {
-    case 'sql':
-      attributes[ATTR.DB_SYSTEM_NAME] = event.system;
-      attributes[ATTR.DB_QUERY_TEXT] = text;
-      return;
     case 'exec':
       attributes[ATTR.PROCESS_COMMAND_LINE] = text;
       return;

@@ -1,3 +1,6 @@
+import type { SqlDialect } from '../events.js';
+import { tokenizeSql } from '../detectors/sql-tokenizer.js';
+
 /**
  * Raw user input never leaves the process: payloads are reduced to their shape (letters and digits
  * masked, punctuation kept — `' OR '1'='1` becomes `' ** '*'='*`), which is what an analyst needs to see
@@ -27,8 +30,9 @@ export function redactRanges(text: string, ranges: ReadonlyArray<{ start: number
   let cursor = 0;
   for (const r of sorted) {
     if (r.end <= cursor) continue;
-    out += text.slice(cursor, Math.max(cursor, r.start)) + '?';
-    cursor = Math.max(cursor, r.end);
+    // A range overlapping the previous one extends the same placeholder.
+    if (r.start >= cursor || out === '') out += text.slice(cursor, Math.max(cursor, r.start)) + '?';
+    cursor = r.end;
   }
   out += text.slice(cursor);
   return truncate(out);
@@ -48,4 +52,35 @@ export function appStack(stack: string | undefined, ownDir: string): string | un
     .map((line) => line.trim())
     .slice(0, 10);
   return frames.length > 0 ? frames.join('\n') : undefined;
+}
+
+/**
+ * `db.query.text` as semantic conventions recommend for non-parameterised statements: every literal
+ * replaced by `?`, and every span of user input collapsed to one `?`. The statement's structure stays
+ * visible (an injected `UNION SELECT` shows as such), values never do.
+ */
+export function sanitizeSql(sql: string, dialect: SqlDialect, ranges: ReadonlyArray<{ start: number; end: number }>): string {
+  const text = sql.length > MAX_TEXT * 4 ? sql.slice(0, MAX_TEXT * 4) : sql;
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  let out = '';
+  let cursor = 0;
+  let r = 0;
+  let inUserInput = false;
+  for (const token of tokenizeSql(text, dialect)) {
+    while (r < sorted.length && sorted[r]!.end <= token.start) r++;
+    if (r < sorted.length && sorted[r]!.start < token.end) {
+      // Every token the input touches becomes part of one `?`.
+      if (!inUserInput) out += text.slice(cursor, token.start) + '?';
+      inUserInput = true;
+      cursor = token.end;
+      continue;
+    }
+    inUserInput = false;
+    out += text.slice(cursor, token.start);
+    const literal = token.type === 'string' || token.type === 'number' || token.type === 'unterminated-string';
+    out += literal ? '?' : text.slice(token.start, token.end);
+    cursor = token.end;
+  }
+  out += text.slice(cursor);
+  return truncate(out);
 }

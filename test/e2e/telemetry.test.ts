@@ -60,7 +60,7 @@ describe('finding spans over OTLP/HTTP JSON', () => {
     expect(a['security_rule.ruleset.name']).toBe('stepguard-default');
     expect(a['security_rule.version']).toBe('1.0.0');
     expect(a['db.system.name']).toBe('postgresql');
-    expect(a['db.query.text']).toBe("SELECT id, name FROM users WHERE name = '?'");
+    expect(a['db.query.text']).toBe('SELECT id, name FROM users WHERE name = ?');
     expect(a['http.request.method']).toBe('GET');
     expect(a['http.route']).toBe('/sql/:db/:context');
     expect(a['url.path']).toBe('/sql/pg/string');
