@@ -104,6 +104,8 @@ export function targetOf(event: SinkEvent): string {
       return event.path;
     case 'http.out':
       return event.url;
+    case 'code':
+      return event.source;
     default: {
       const unreachable: never = event;
       return String(unreachable);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, type Pair } from 'yaml';
 import { SINK_KINDS, type SinkKind } from '../events.js';
-import { compilePattern } from './pattern.js';
+import { compilePattern, patternProblem } from './pattern.js';
 import {
   ACTIONS,
   type Action,
@@ -98,10 +98,10 @@ const RULE_KEYS = [
   'id', 'uuid', 'title', 'category', 'version', 'description', 'reference',
   'detector', 'on', 'when', 'action', 'step_up', 'examples',
 ] as const;
-const WHEN_KEYS = ['sink', 'operation', 'statement', 'command', 'path', 'url', 'route', 'method', 'finding', 'new_client_address'] as const;
+const WHEN_KEYS = ['sink', 'operation', 'statement', 'command', 'path', 'url', 'code', 'route', 'method', 'finding', 'new_client_address'] as const;
 const STEP_UP_KEYS = ['acr_values', 'max_age'] as const;
 const EXAMPLE_KEYS = ['event', 'inputs', 'expect'] as const;
-const TARGET_FIELD_SINK: Record<string, SinkKind> = { statement: 'sql', command: 'exec', path: 'fs', url: 'http.out' };
+const TARGET_FIELD_SINK: Record<string, SinkKind> = { statement: 'sql', command: 'exec', path: 'fs', url: 'http.out', code: 'code' };
 const ID_SHAPE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export function parseRuleFile(file: string, text: string, knownDetectors: readonly string[]): { rules: Rule[]; problems: RuleProblem[] } {
@@ -115,7 +115,7 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
   };
 
   for (const error of doc.errors) {
-    const pos = error.linePos?.[0] ?? { line: 1, col: 1 };
+    const pos = error.linePos?.[0] ?? lineCounter.linePos(error.pos[0]);
     problems.push({ file, line: pos.line, column: pos.col, field: '', message: `YAML syntax: ${error.message.split('\n')[0]}` });
   }
   if (problems.length > 0) return { rules: [], problems };
@@ -245,14 +245,20 @@ function parseWhen(node: YamlNode, field: string, at: At): PolicyConditions | un
   for (const [key, kind] of Object.entries(TARGET_FIELD_SINK)) {
     const t = get(key);
     if (!t) continue;
-    if (target) at(t, `${field}.when.${key}`, 'only one of statement, command, path or url per rule');
+    if (target) at(t, `${field}.when.${key}`, 'only one of statement, command, path, url or code per rule');
     if (sink && sink !== kind) at(t, `${field}.when.${key}`, `\`${key}\` applies to sink ${kind}, but this rule says sink ${sink}`);
     const text = requiredString(t, node, `${field}.when.${key}`, at);
-    if (text !== undefined) target = compilePattern(text);
+    const problem = text !== undefined ? patternProblem(text) : undefined;
+    if (problem) at(t, `${field}.when.${key}`, problem);
+    else if (text !== undefined) target = compilePattern(text);
   }
   const targetSinkField = Object.keys(TARGET_FIELD_SINK).find((k) => get(k));
   const operationText = optionalString(get('operation'), `${field}.when.operation`, at);
   const routeText = optionalString(get('route'), `${field}.when.route`, at);
+  for (const [key, text] of [['operation', operationText], ['route', routeText]] as const) {
+    const problem = text !== undefined ? patternProblem(text) : undefined;
+    if (problem) at(get(key), `${field}.when.${key}`, problem);
+  }
   if (routeText !== undefined && !routeText.startsWith('/') && routeText !== '*') {
     at(get('route'), `${field}.when.route`, `expected a path pattern starting with "/", e.g. "/transfer" or "/admin/*", got "${routeText}"`);
   }

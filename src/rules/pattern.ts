@@ -7,7 +7,8 @@ import type { Pattern } from './types.js';
  * `update accounts set*`). Cost is O(text × stars) at worst — linear for a fixed pattern.
  */
 export function compilePattern(source: string): Pattern {
-  const pattern = normalizeText(source);
+  // `**` can only ever mean `*`; collapsing runs keeps the matcher's single backtrack point.
+  const pattern = normalizeText(source).replace(/\*{2,}/g, '*');
   return {
     source,
     test: (text: string) => globMatch(pattern, normalizeText(text)),
@@ -56,4 +57,26 @@ export function globMatch(pattern: string, text: string): boolean {
   }
   while (pattern[p] === '*') p++;
   return p === pattern.length;
+}
+
+export const MAX_PATTERN_LENGTH = 512;
+export const MAX_PATTERN_WILDCARDS = 16;
+
+/** Regular-expression syntax that means something else (or nothing) in a glob. */
+const REGEX_TELLS = ['.*', '.+', '(?', '\\d', '\\w', '\\s', '\\b', '[^'];
+
+/**
+ * Why `source` cannot be a rule pattern, or undefined when it can. Checked at load time so a pattern that
+ * would never match (a regex written by habit) or could cost too much is reported with the fix.
+ */
+export function patternProblem(source: string): string | undefined {
+  if (source.trim() === '') return 'empty pattern; use * to match anything, or leave the condition out';
+  if (source.length > MAX_PATTERN_LENGTH) return `pattern is ${source.length} characters; at most ${MAX_PATTERN_LENGTH}`;
+  const tell = source.startsWith('^') ? '^' : REGEX_TELLS.find((t) => source.includes(t));
+  if (tell) {
+    return `looks like a regular expression ("${tell}"); rule patterns are globs: * matches any run of characters, ? one character (e.g. "UPDATE accounts *" rather than "^UPDATE accounts.*")`;
+  }
+  const wildcards = source.replace(/\*{2,}/g, '*').split('').filter((c) => c === '*' || c === '?').length;
+  if (wildcards > MAX_PATTERN_WILDCARDS) return `${wildcards} wildcards; at most ${MAX_PATTERN_WILDCARDS} keep matching fast — make the pattern more literal`;
+  return undefined;
 }

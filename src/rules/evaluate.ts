@@ -1,0 +1,125 @@
+import type { InputSource, SinkEvent, UserInput } from '../events.js';
+import type { Finding } from '../detectors/types.js';
+import { DETECTORS } from '../detectors/index.js';
+import { RuleEngine, type Decision } from './engine.js';
+import type { Rule, RuleExample } from './types.js';
+
+/**
+ * Offline evaluation of rules — what `stepguard rules test` and `stepguard rules explain` run. It uses the
+ * same detectors and engine as the agent; only the request is described by hand instead of observed.
+ */
+
+export interface DescribedRequest {
+  readonly method?: string;
+  readonly route?: string;
+  readonly path?: string;
+  readonly newClientAddress?: boolean;
+}
+
+export interface Evaluation {
+  readonly event: SinkEvent;
+  readonly inputs: readonly UserInput[];
+  readonly findings: readonly Finding[];
+  readonly decision: Decision;
+}
+
+const SOURCES: readonly InputSource[] = ['query', 'body', 'params', 'path', 'cookies', 'headers', 'files'];
+
+/** `{ "query.q": "' OR 1=1" }` → user inputs with their sources. */
+export function inputsFrom(map: Record<string, string>): UserInput[] {
+  return Object.entries(map).map(([path, value]) => {
+    const head = path.split('.')[0] as InputSource;
+    return { source: SOURCES.includes(head) ? head : 'query', path, value };
+  });
+}
+
+/**
+ * Builds a sink event from a rule example's `event:` mapping. Throws with a message naming the missing
+ * field, so a broken example fails `rules test` readably.
+ */
+export function eventFrom(raw: Record<string, unknown>): { event: SinkEvent; request: DescribedRequest } {
+  const str = (key: string): string | undefined => (typeof raw[key] === 'string' ? (raw[key] as string) : undefined);
+  const need = (key: string): string => {
+    const v = str(key);
+    if (v === undefined) throw new Error(`event.${key} is required for kind ${String(raw.kind)}`);
+    return v;
+  };
+  const request: DescribedRequest = {
+    method: str('method')?.toUpperCase(),
+    route: str('route'),
+    path: str('path_info') ?? str('route'),
+    newClientAddress: raw.new_client_address === true,
+  };
+  switch (raw.kind) {
+    case 'sql': {
+      const dialect = str('dialect') === 'mysql' ? 'mysql' : 'postgres';
+      return {
+        event: { kind: 'sql', op: str('op') ?? (dialect === 'mysql' ? 'mysql2.query' : 'pg.query'), dialect, system: dialect === 'mysql' ? 'mysql' : 'postgresql', sql: need('sql') },
+        request,
+      };
+    }
+    case 'exec': {
+      const command = str('command');
+      if (command !== undefined) return { event: { kind: 'exec', op: str('op') ?? 'child_process.exec', file: '/bin/sh', args: ['-c', command], shellCommand: command }, request };
+      const args = Array.isArray(raw.args) ? raw.args.map(String) : [];
+      return { event: { kind: 'exec', op: str('op') ?? 'child_process.execFile', file: need('file'), args, shellCommand: undefined }, request };
+    }
+    case 'fs':
+      return { event: { kind: 'fs', op: str('op') ?? 'fs.readFile', path: need('path'), write: raw.write === true }, request };
+    case 'http.out':
+      return { event: { kind: 'http.out', op: str('op') ?? 'fetch', url: need('url') }, request };
+    default:
+      return eventFromOtherKind(raw, request);
+  }
+}
+
+/** Sink kinds added after the core four: built generically from their fields. */
+function eventFromOtherKind(raw: Record<string, unknown>, request: DescribedRequest): { event: SinkEvent; request: DescribedRequest } {
+  if (raw.kind === 'code' && typeof raw.source === 'string') {
+    return { event: { kind: 'code', op: typeof raw.op === 'string' ? raw.op : 'Function', source: raw.source } as SinkEvent, request };
+  }
+  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code; got ${JSON.stringify(raw.kind)}`);
+}
+
+/** Runs every detector for the event's kind (those a rule set uses, or all) and the engine in block mode. */
+export function evaluate(rules: readonly Rule[], event: SinkEvent, inputs: readonly UserInput[], request: DescribedRequest, earlier: readonly Finding[] = []): Evaluation {
+  const engine = new RuleEngine({ rules, files: [] }, 'block');
+  const findings: Finding[] = [];
+  for (const detector of DETECTORS) {
+    if (!(detector.kinds as readonly string[]).includes(event.kind)) continue;
+    findings.push(...detector.detect(event, inputs));
+  }
+  const decision = engine.decide(event, findings, {
+    method: request.method,
+    urlPath: request.path,
+    route: request.route,
+    earlierFindings: earlier,
+    isNewClientAddress: () => request.newClientAddress,
+  });
+  return { event, inputs, findings, decision };
+}
+
+export interface ExampleResult {
+  readonly rule: Rule;
+  readonly example: RuleExample;
+  readonly passed: boolean;
+  readonly matched: boolean;
+  readonly detail: string;
+}
+
+/** One rule example: does the rule match (or not) as the example says? */
+export function runExample(rule: Rule, example: RuleExample, allRules: readonly Rule[]): ExampleResult {
+  let built: ReturnType<typeof eventFrom>;
+  try {
+    built = eventFrom(example.event);
+  } catch (error) {
+    return { rule, example, passed: false, matched: false, detail: (error as Error).message };
+  }
+  const evaluation = evaluate(allRules, built.event, inputsFrom(example.inputs), built.request);
+  const match = evaluation.decision.matches.find((m) => m.rule.meta.id === rule.meta.id);
+  const matched = match !== undefined;
+  const passed = matched === (example.expect === 'match');
+  const findings = evaluation.findings.map((f) => `${f.kind} ${f.detector} (${f.reason}) on ${f.input.path}`).join('; ') || 'no findings';
+  const detail = passed ? '' : `expected ${example.expect === 'match' ? 'a match' : 'no match'}, got ${matched ? 'a match' : 'no match'} — ${findings}`;
+  return { rule, example, passed, matched, detail };
+}
