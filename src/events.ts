@@ -44,10 +44,18 @@ export interface HttpOutEvent {
   readonly url: string;
 }
 
-export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent;
+export interface CodeEvent {
+  readonly kind: 'code';
+  /** `new Function`, `vm.runInNewContext`, … */
+  readonly op: string;
+  /** The JavaScript source the engine compiles (for `Function`: the text V8 builds from parameters and body). */
+  readonly source: string;
+}
+
+export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent | CodeEvent;
 export type SinkKind = SinkEvent['kind'];
 
-export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out'];
+export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out', 'code'];
 
 /** Where a piece of user input came from. */
 export type InputSource = 'query' | 'body' | 'params' | 'path' | 'cookies' | 'headers' | 'files';

@@ -11,7 +11,7 @@ import { warnOnce, errorMessage } from './log.js';
 import { inspect, shouldInspect } from './inspect.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
 
-export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, Verdict } from './events.js';
+export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
 export type { AnyFunction } from './instrument/wrap.js';
 export { inspect, shouldInspect, wrap, unwrap };
 
@@ -28,6 +28,8 @@ export interface ModuleHook {
   readonly versions?: string;
   /** Builtins are patched eagerly at start, so ESM `import { exec } from 'node:child_process'` sees it too. */
   readonly builtin?: boolean;
+  /** A global (`Function`, `fetch`): `patch(globalThis)` runs once at start; `module` only names it in messages. */
+  readonly global?: boolean;
   /** Patch the module's exports in place (or return a replacement). Throwing marks the hook as failed. */
   patch(exports: unknown, info: HookInfo): unknown;
 }

@@ -223,6 +223,9 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
     case 'http.out':
       attributes[ATTR.URL_FULL] = text;
       return;
+    case 'code':
+      attributes[ATTR.CODE_SOURCE] = text;
+      return;
     default: {
       const unreachable: never = event;
       return unreachable;

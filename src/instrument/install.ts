@@ -29,7 +29,7 @@ let ritm: Hook | undefined;
  */
 export function installHooks(hooks: readonly ModuleHook[]): void {
   const byModule = new Map<string, ModuleHook[]>();
-  for (const hook of hooks) byModule.set(hook.module, [...(byModule.get(hook.module) ?? []), hook]);
+  for (const hook of hooks) if (!hook.global) byModule.set(hook.module, [...(byModule.get(hook.module) ?? []), hook]);
 
   ritm = new Hook([...byModule.keys()], (exports, name, basedir) => {
     const forName = byModule.get(name);
@@ -55,10 +55,22 @@ export function installHooks(hooks: readonly ModuleHook[]): void {
       log.warn(`could not load builtin ${hook.module}: ${errorMessage(error)}`);
     }
   }
+  for (const hook of hooks) if (hook.global) patchGlobal(hook);
   try {
     Module.syncBuiltinESMExports();
   } catch {
     // very old runtimes: ESM named imports of builtins stay unpatched (documented)
+  }
+}
+
+/** Globals exist before any require: patched once, at start. */
+function patchGlobal(hook: ModuleHook): void {
+  try {
+    hook.patch(globalThis, { version: undefined, basedir: undefined });
+    statuses.push({ module: hook.module, version: undefined, state: 'patched' });
+  } catch (error) {
+    statuses.push({ module: hook.module, version: undefined, state: 'failed', detail: errorMessage(error) });
+    log.error(`${hook.module} is NOT protected: patching failed (${errorMessage(error)}); it works as before`);
   }
 }
 

@@ -21,6 +21,8 @@ export const ATTR = {
   PROCESS_COMMAND_LINE: 'process.command_line',
   FILE_PATH: 'file.path',
   URL_FULL: 'url.full',
+  /** No semconv name exists for source text handed to a JavaScript compiler (`code.*` describes the caller). */
+  CODE_SOURCE: 'stepguard.code',
   // request
   HTTP_METHOD: 'http.request.method',
   HTTP_ROUTE: 'http.route',
