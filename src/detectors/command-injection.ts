@@ -1,0 +1,413 @@
+import type { ExecEvent, UserInput } from '../events.js';
+import type { Detector, Finding } from './types.js';
+import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from './shell-tokenizer.js';
+
+/**
+ * Shell command injection: find each request value inside the command line a shell will parse, and ask the
+ * shell grammar whether that occurrence is data or syntax (Su & Wassermann's criterion).
+ *
+ * An occurrence is *data* — a `vulnerability`, reported but never blocked — when it lies inside one word,
+ * contains no shell syntax of its own (operators, separators, redirections, comments, substitutions,
+ * unquoted glob/tilde/brace characters) and neither leaves nor opens a quote it does not also close.
+ * Quoting that the input brings *and closes itself* (`'a b'`, `a\ b`) is data: it cannot change structure.
+ * Anything else is an `attack`, and so is an occurrence that names the program of a command.
+ *
+ * Nested shells: the operand of `sh -c`, the arguments of `eval` and here-documents/strings fed to a shell
+ * are command lines too. They are judged again after quote removal (up to 3 levels), so `sh -c "ls {}"`
+ * with `x; id` is an attack although the outer shell only sees a quoted word.
+ *
+ * No shell (`shellCommand` undefined): argv cannot change structure, so never an attack; a value that *is*
+ * the program run is reported as a vulnerability (`program`, offsets into `event.file`).
+ *
+ * Cost: the command is scanned once, lazily (only when some input occurs in it, or it may nest a shell);
+ * each occurrence is then judged in O(1) from per-character tables and prefix sums. Occurrences are found
+ * with indexOf + KMP, so the check is linear in the command length per distinct input value.
+ */
+
+export type CommandInjectionReason =
+  // vulnerability
+  | 'word' // inside one unquoted (or self-quoted) word
+  | 'quoted' // inside one quoted region of the command ('…', "…", $'…', here-document body)
+  | 'program' // no shell: the input is the program that is executed
+  // attack
+  | 'breaks-quote' // closes/opens a quote (or escapes a template character) it doesn't balance
+  | 'substitution' // $( ) ` ` $(( )) ${ } $name
+  | 'separator' // ; & newline ;;
+  | 'operator' // && || | |& ( )
+  | 'redirection' // < > >> << >& …
+  | 'comment' // # that starts a comment
+  | 'expansion' // unquoted * ? [ ~ {a,b}
+  | 'spans-tokens' // covers blanks between words
+  | 'command-word'; // names the program of a command
+
+/** At most this many findings of each kind are reported per input (an input can occur very many times). */
+export const MAX_FINDINGS_PER_INPUT = 16;
+
+/** Attack reasons by syntax class, in the order they are reported when several apply. */
+const ATTACK_CLASSES: readonly [Exclude<SyntaxClass, 0>, CommandInjectionReason][] = [
+  [SyntaxClass.QuoteBreak, 'breaks-quote'],
+  [SyntaxClass.Substitution, 'substitution'],
+  [SyntaxClass.Separator, 'separator'],
+  [SyntaxClass.Operator, 'operator'],
+  [SyntaxClass.Redirect, 'redirection'],
+  [SyntaxClass.Comment, 'comment'],
+  [SyntaxClass.Expansion, 'expansion'],
+  [SyntaxClass.Gap, 'spans-tokens'],
+];
+
+export interface ShellSpanVerdict {
+  readonly attack: boolean;
+  readonly reason: CommandInjectionReason;
+}
+
+/**
+ * Judge the occurrence [s, e) of some input inside the scanned command.
+ * Exported for tests and for other detectors that embed shell text.
+ */
+export function classifyShellSpan(scan: ShellScan, s: number, e: number): ShellSpanVerdict {
+  const { flags, quoteOf, quoteOpen } = scan;
+
+  // 1. Quote boundaries (see `crossesQuote`). An app that quotes correctly writes a `'` inside single
+  //    quotes as '\'' or '"'"'; a value with a quote at its edge ('90s, James') then matches the text with
+  //    one of those delimiters instead of the escaped quote. Trimming such an edge delimiter recovers the
+  //    occurrence the app actually wrote.
+  let qs = s;
+  if (crossesQuote(scan, s, e)) {
+    const lead = idiomaticQuote(scan, s) ? 1 : 0;
+    const trail = e - 1 > s && idiomaticQuote(scan, e - 1) ? 1 : 0;
+    const candidates: [number, number][] = [];
+    if (lead) candidates.push([s + 1, e]);
+    if (trail) candidates.push([s, e - 1]);
+    if (lead && trail && e - s > 2) candidates.push([s + 1, e - 1]);
+    const ok = candidates.find(([a, b]) => !crossesQuote(scan, a, b));
+    if (!ok) return { attack: true, reason: 'breaks-quote' };
+    qs = ok[0];
+  }
+  // A trailing backslash that escapes the command's next character (a closing quote, a blank, a newline).
+  // `\\` is exempt: that is how an app escapes a backslash, and the value's `\` is then the escaped one.
+  if ((flags[e - 1]! & CharFlag.Escape) !== 0 && scan.source[e] !== '\\') return { attack: true, reason: 'breaks-quote' };
+
+  // 2. Any shell syntax inside the span.
+  for (const [cls, reason] of ATTACK_CLASSES) {
+    if (scan.count(cls, s, e) > 0) return { attack: true, reason };
+  }
+
+  // 3. One word now (words are always separated by blanks or syntax). Defensive check nonetheless.
+  const t = scan.tokenOf[s]!;
+  if (t < 0 || scan.tokenOf[e - 1] !== t) return { attack: true, reason: 'spans-tokens' };
+
+  // 4. The user names the program: the span is a whole path segment (`{}`, `/usr/bin/{}`, `./{}.sh`) of a
+  //    command word. Partial segments (`no` in `node`) are left as data: they are far more often a chance
+  //    match of a short value than an attack, and can't pick an arbitrary program.
+  const token = scan.tokens[t]!;
+  if (token.commandWord && (flags[s]! & CharFlag.SegmentStart) !== 0 && (flags[e - 1]! & CharFlag.SegmentEnd) !== 0) {
+    return { attack: true, reason: 'command-word' };
+  }
+
+  // 5. Data. Quoted when the span sits inside a quoted region the command opened before it.
+  const q = quoteOf[qs]!;
+  return { attack: false, reason: q !== 0 && quoteOpen[q]! < qs ? 'quoted' : 'word' };
+}
+
+/**
+ * Does [s, e) leave or enter a quoted region without the other delimiter? Inside a span free of
+ * substitutions (anything else is an attack anyway) quoted regions cannot nest, so only the regions
+ * holding the first and the last character can cross the span's edges.
+ */
+function crossesQuote(scan: ShellScan, s: number, e: number): boolean {
+  const { quoteOf, quoteOpen, quoteClose } = scan;
+  const first = quoteOf[s]!;
+  if (first !== 0 && quoteOpen[first]! < s && quoteClose[first]! < e) return true;
+  const last = quoteOf[e - 1]!;
+  return last !== 0 && quoteOpen[last]! >= s && quoteClose[last]! >= e;
+}
+
+/** A `'` delimiter within two characters of a quoted or escaped `'`: part of '\'' or '"'"'. */
+function idiomaticQuote(scan: ShellScan, p: number): boolean {
+  if (scan.source[p] !== "'" || (scan.flags[p]! & CharFlag.Delimiter) === 0) return false;
+  return contentQuoteNear(scan, p - 1, -1) || contentQuoteNear(scan, p + 1, 1);
+}
+
+function contentQuoteNear(scan: ShellScan, p: number, dir: 1 | -1): boolean {
+  const { source, flags, syntax } = scan;
+  for (let k = 0; k < 3 && p >= 0 && p < source.length; k++, p += dir) {
+    const f = flags[p]!;
+    if (source[p] === "'" && (f & CharFlag.Delimiter) === 0 && syntax[p] === SyntaxClass.Literal) return true;
+    if ((f & (CharFlag.Delimiter | CharFlag.Escape)) === 0) return false;
+  }
+  return false;
+}
+
+/** Worth searching for: Zen's limits — one-character values match everywhere, except `~` (home directory). */
+function worthChecking(value: string, haystack: string): boolean {
+  return (value.length >= 2 || value === '~') && value.length <= haystack.length;
+}
+
+/** Every (possibly overlapping) occurrence of `needle` in `hay` at or after `from`, by KMP: O(|hay| + |needle|). */
+function occurrences(hay: string, needle: string, from: number): number[] {
+  const m = needle.length;
+  const fail = new Int32Array(m);
+  for (let q = 1, k = 0; q < m; q++) {
+    while (k > 0 && needle[q] !== needle[k]) k = fail[k - 1]!;
+    if (needle[q] === needle[k]) k++;
+    fail[q] = k;
+  }
+  const out: number[] = [];
+  for (let p = from, k = 0; p < hay.length; p++) {
+    while (k > 0 && hay[p] !== needle[k]) k = fail[k - 1]!;
+    if (hay[p] === needle[k]) k++;
+    if (k === m) {
+      out.push(p - m + 1);
+      k = fail[k - 1]!;
+    }
+  }
+  return out;
+}
+
+interface Occurrence {
+  readonly start: number;
+  readonly end: number;
+  readonly verdict: ShellSpanVerdict;
+}
+
+/** How deep `sh -c "sh -c '…'"` is followed. */
+const MAX_NESTING = 3;
+
+/** Programs whose `-c` operand is a command line for a shell (`sudo sh -c`, `docker exec c bash -lc` too). */
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'su', 'runuser']);
+const SHELL_C_OPTION = /^-[A-Za-z]*c[A-Za-z]*$/;
+/**
+ * Cheap pre-check: could the command hold code for a nested shell? The app writes those names plainly
+ * (an attacker who has to obfuscate them has already broken out). Linear: literals only, no backtracking.
+ */
+const MAY_NEST = /\b(?:eval|sh|bash|dash|zsh|ksh|mksh|ash|busybox|fish|su|runuser)\b|<</;
+
+/**
+ * Judge every occurrence of every value in `command`, then — because a value that is data here can be code
+ * for a nested shell — do the same inside each code fragment (`sh -c '…'`, `eval …`, a here-document fed
+ * to a shell) after quote removal, mapping offsets back. Same span found at both levels: attack wins.
+ */
+function judgeCommand(command: string, values: readonly string[], depth: number): Map<string, Occurrence[]> {
+  const result = new Map<string, Occurrence[]>();
+  let scan: ShellScan | undefined;
+  for (const value of values) {
+    if (!worthChecking(value, command)) continue;
+    const first = command.indexOf(value);
+    if (first < 0) continue;
+    scan ??= scanShell(command);
+    const found: Occurrence[] = [];
+    let attacks = 0;
+    let data = 0;
+    for (const start of occurrences(command, value, first)) {
+      const end = start + value.length;
+      const verdict = classifyShellSpan(scan, start, end);
+      if (verdict.attack ? attacks++ < MAX_FINDINGS_PER_INPUT : data++ < MAX_FINDINGS_PER_INPUT) found.push({ start, end, verdict });
+      else if (attacks >= MAX_FINDINGS_PER_INPUT && data >= MAX_FINDINGS_PER_INPUT) break; // nothing more would be reported
+    }
+    result.set(value, found);
+  }
+  if (depth >= MAX_NESTING || !MAY_NEST.test(command)) return result;
+  scan ??= scanShell(command);
+  for (const fragment of codeFragments(scan)) {
+    for (const [value, inner] of judgeCommand(fragment.text, values, depth + 1)) {
+      const outer = result.get(value) ?? [];
+      const bySpan = new Map(outer.map((o, k) => [`${o.start}:${o.end}`, k]));
+      for (const o of inner) {
+        const start = fragment.map[o.start]!;
+        const end = fragment.map[o.end - 1]! + 1;
+        const same = bySpan.get(`${start}:${end}`);
+        if (same === undefined) {
+          bySpan.set(`${start}:${end}`, outer.length);
+          outer.push({ start, end, verdict: o.verdict });
+        } else if (o.verdict.attack && !outer[same]!.verdict.attack) outer[same] = { start, end, verdict: o.verdict };
+      }
+      result.set(value, outer);
+    }
+  }
+  return result;
+}
+
+/** Text a nested shell will parse, with the offset in the outer command of each of its characters. */
+interface Fragment {
+  text: string;
+  map: number[];
+}
+
+interface CommandState {
+  eval: boolean;
+  shell: boolean;
+  afterC: boolean;
+  /** The next word is a redirection target; `codeTarget`: a here-string for a shell. */
+  skipNext: boolean;
+  codeTarget: boolean;
+  evalArgs: Fragment[] | null;
+}
+
+const freshState = (): CommandState => ({ eval: false, shell: false, afterC: false, skipNext: false, codeTarget: false, evalArgs: null });
+const reset = (st: CommandState): CommandState => {
+  st.eval = st.shell = st.afterC = st.skipNext = st.codeTarget = false;
+  st.evalArgs = null;
+  return st;
+};
+
+/**
+ * Code fragments of a scanned command: the operand of `-c` given to a shell, the arguments of `eval`
+ * (joined by blanks, as eval does), here-documents and here-strings whose command is a shell.
+ * Not followed: `| sh` (stdin of a pipe), `ssh host cmd`, `find -exec`, `xargs`, interpreters (`python -c`).
+ */
+function codeFragments(scan: ShellScan): Fragment[] {
+  const out: Fragment[] = [];
+  const states: CommandState[] = []; // by nesting depth: tokens of nested $(…) interleave with outer ones
+  const heredocIsCode: boolean[] = [];
+  let heredocs = 0;
+  const flush = (st: CommandState): void => {
+    if (st.evalArgs === null) return;
+    const joined: Fragment = { text: '', map: [] };
+    for (const arg of st.evalArgs) {
+      if (joined.text !== '') {
+        joined.text += ' ';
+        joined.map.push(arg.map[0] ?? 0);
+      }
+      joined.text += arg.text;
+      for (const m of arg.map) joined.map.push(m);
+    }
+    out.push(joined);
+    st.evalArgs = null;
+  };
+  // Fragments nest (`sh -c "$(sh -c …)"`); only the outermost are taken — judging one re-scans it and
+  // finds the inner ones — so the fragments of one level are disjoint and the whole walk stays linear.
+  let coveredUntil = 0;
+  const take = (f: Fragment, end: number): void => {
+    out.push(f);
+    coveredUntil = end;
+  };
+  scan.tokens.forEach((t, index) => {
+    if (t.start < coveredUntil) return;
+    const st = (states[t.depth] ??= freshState());
+    switch (t.kind) {
+      case 'separator':
+      case 'operator':
+        flush(st);
+        reset(st);
+        return;
+      case 'redirect':
+        st.skipNext = true;
+        if (t.text.endsWith('<<<')) st.codeTarget = st.shell;
+        else if (/<<-?$/.test(t.text)) heredocIsCode.push(st.shell);
+        return;
+      case 'heredoc':
+        if (heredocIsCode[heredocs++]) take(literalText(scan, t, index), t.end);
+        return;
+      case 'comment':
+        return;
+      case 'word':
+        break;
+    }
+    if (st.skipNext) {
+      if (st.codeTarget) take(literalText(scan, t, index), t.end);
+      st.skipNext = st.codeTarget = false;
+      return;
+    }
+    if (st.eval) {
+      (st.evalArgs ??= []).push(literalText(scan, t, index));
+      coveredUntil = t.end;
+      return;
+    }
+    if (st.afterC) {
+      take(literalText(scan, t, index), t.end);
+      st.afterC = false;
+      return;
+    }
+    // Program names and options are short; a long word is neither (and unquoting it would cost).
+    const word = t.end - t.start <= 256 ? literalText(scan, t, index).text : '';
+    const name = word.slice(word.lastIndexOf('/') + 1);
+    if (t.commandWord) {
+      flush(st);
+      reset(st);
+      st.eval = name === 'eval';
+      st.shell = SHELLS.has(name);
+    } else if (st.shell && SHELL_C_OPTION.test(word)) st.afterC = true;
+    else if (SHELLS.has(name)) st.shell = true;
+  });
+  for (const st of states) if (st) flush(st);
+  return out;
+}
+
+/**
+ * The value of token `t` after quote removal: its own delimiters, escaping backslashes, line continuations
+ * and here-document terminator dropped; nested substitutions kept as written (their output is unknown).
+ */
+function literalText(scan: ShellScan, t: ShellToken, index: number): Fragment {
+  const { source, flags, tokenOf, syntax } = scan;
+  let text = '';
+  const map: number[] = [];
+  for (let k = t.start; k < t.end; k++) {
+    if (tokenOf[k] === index) {
+      if ((flags[k]! & (CharFlag.Delimiter | CharFlag.Escape)) !== 0) {
+        if ((flags[k]! & CharFlag.Escape) !== 0 && source[k + 1] === '\n') k++; // line continuation
+        continue;
+      }
+      if (syntax[k] === SyntaxClass.QuoteBreak && t.kind === 'heredoc') continue;
+    }
+    text += source[k];
+    map.push(k);
+  }
+  return { text, map };
+}
+
+/**
+ * No shell: argv can't change structure. If an input *is* the program (or its last path segment), the
+ * request chooses which binary runs — reported as a vulnerability (`program`), offsets into `event.file`.
+ */
+function detectProgram(event: ExecEvent, inputs: readonly UserInput[]): Finding[] {
+  const file = event.file;
+  const findings: Finding[] = [];
+  const seen = new Set<UserInput>();
+  for (const input of inputs) {
+    const v = input.value;
+    if (v.length < 2 || v.length > file.length || seen.has(input)) continue;
+    seen.add(input);
+    const start = file.length - v.length;
+    if (file.endsWith(v) && (start === 0 || file[start - 1] === '/' || file[start - 1] === '\\')) {
+      findings.push({ detector: 'command-injection', kind: 'vulnerability', input, start, end: file.length, reason: 'program' });
+    }
+  }
+  return findings;
+}
+
+export const commandInjection: Detector<ExecEvent> = {
+  id: 'command-injection',
+  kinds: ['exec'],
+  detect(event: ExecEvent, inputs: readonly UserInput[]): Finding[] {
+    const command = event.shellCommand;
+    if (command === undefined) return detectProgram(event, inputs);
+
+    // Distinct (source, path, value) inputs; each distinct value is judged once.
+    const unique = new Map<string, UserInput>();
+    for (const input of inputs) {
+      if (input.value.length >= 2 || input.value === '~') unique.set(`${input.source}\u0000${input.path}\u0000${input.value}`, input);
+    }
+    if (unique.size === 0) return [];
+    const judged = judgeCommand(command, [...new Set([...unique.values()].map((i) => i.value))], 0);
+
+    const attacks: Finding[] = [];
+    const vulns: Finding[] = [];
+    for (const input of unique.values()) {
+      let a = 0;
+      let v = 0;
+      for (const o of judged.get(input.value) ?? []) {
+        const attack = o.verdict.attack;
+        if (attack ? a++ >= MAX_FINDINGS_PER_INPUT : v++ >= MAX_FINDINGS_PER_INPUT) continue;
+        (attack ? attacks : vulns).push({
+          detector: 'command-injection',
+          kind: attack ? 'attack' : 'vulnerability',
+          input,
+          start: o.start,
+          end: o.end,
+          reason: o.verdict.reason,
+        });
+      }
+    }
+    return attacks.concat(vulns);
+  },
+};
