@@ -7,6 +7,7 @@ import { Telemetry } from './telemetry/telemetry.js';
 import { detectorSlots, getRuntime, setRuntime, type Runtime } from './runtime.js';
 import { installHooks } from './instrument/install.js';
 import { createStepUp } from './stepup/setup.js';
+import { watchRules } from './rules/reload.js';
 import { HOOKS } from '../hooks/index.js';
 
 /**
@@ -55,6 +56,11 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   };
   setRuntime(runtime);
   installHooks(HOOKS);
+  if (config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup)) {
+    // A fixed rule file restores the configured mode; a broken setting keeps monitor mode until restart.
+    const configuredMode = configProblems.length > 0 ? 'monitor' : loaded.mode;
+    watchRules({ files: config.rulesFiles, configuredMode, watchFiles: config.reload, onSighup: config.reloadOnSighup });
+  }
   process.once('beforeExit', () => void telemetry.flush());
   log.info(
     `active: mode=${config.mode}, ${ruleSet.rules.length} rules from ${ruleSet.files.length} files, ` +

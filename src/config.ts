@@ -40,6 +40,10 @@ export interface Config {
   /** `agent`: the agent answers blocked/step-up requests itself; `app`: the app renders them (see README). */
   readonly respond: RespondMode;
   readonly telemetry: boolean;
+  /** Watch the user's rule files and apply edits without a restart. */
+  readonly reload: boolean;
+  /** Also reload on SIGHUP (off by default: a SIGHUP listener stops Node's default exit on SIGHUP). */
+  readonly reloadOnSighup: boolean;
   readonly serviceName: string | undefined;
   readonly maxInputs: number;
   readonly maxInputBytes: number;
@@ -67,6 +71,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   logFindings: true,
   respond: 'agent',
   telemetry: true,
+  reload: true,
+  reloadOnSighup: false,
   serviceName: undefined,
   maxInputs: 2000,
   maxInputBytes: 1 << 20,
@@ -154,6 +160,8 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'logFindings', env: 'STEPGUARD_LOG_FINDINGS', parse: bool },
   { key: 'respond', env: 'STEPGUARD_RESPOND', parse: oneOf('agent', 'app') },
   { key: 'telemetry', env: 'STEPGUARD_TELEMETRY', parse: bool },
+  { key: 'reload', env: 'STEPGUARD_RELOAD', parse: bool },
+  { key: 'reloadOnSighup', env: 'STEPGUARD_RELOAD_ON_SIGHUP', parse: bool },
   { key: 'serviceName', env: 'STEPGUARD_SERVICE_NAME', parse: text },
   { key: 'maxInputs', env: 'STEPGUARD_MAX_INPUTS', parse: positiveInt },
   { key: 'maxInputBytes', env: 'STEPGUARD_MAX_INPUT_BYTES', parse: positiveInt },
