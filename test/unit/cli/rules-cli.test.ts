@@ -1,0 +1,122 @@
+/**
+ * The `stepguard rules …` commands as a user runs them: exit codes, readable output, --json, and the
+ * published JSON Schema agreeing with the loader.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { parse } from 'yaml';
+import Ajv from 'ajv';
+import { main } from '../../../src/cli/main.js';
+
+const REPO = resolve(__dirname, '../../..');
+const SHIPPED = join(REPO, 'rules');
+
+async function run(...argv: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      out += String(chunk);
+      done();
+    },
+  });
+  const code = await main(argv, { ...process.env, STEPGUARD_RULES: '' }, sink);
+  return { code, out };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'sg-cli-'));
+
+describe('stepguard rules test', () => {
+  it('passes on every shipped rule, and every shipped rule has examples', async () => {
+    const { code, out } = await run('rules', 'test', SHIPPED, '--require-examples');
+    expect(out).not.toContain('✗');
+    expect(out).toMatch(/\d+ passed, 0 failed/);
+    expect(code).toBe(0);
+  });
+
+  it('fails with a readable diff when an example does not hold', async () => {
+    const file = join(tmp(), 'broken.yaml');
+    writeFileSync(
+      file,
+      [
+        'ruleset: mine',
+        'rules:',
+        '  - id: my-sqli',
+        '    title: t',
+        '    category: injection',
+        '    detector: sql-injection',
+        '    action: block',
+        '    examples:',
+        '      - event: { kind: sql, sql: "SELECT 1 FROM t WHERE a = $1" }',
+        '        inputs: { query.a: "x" }',
+        '        expect: match',
+        '',
+      ].join('\n'),
+    );
+    const { code, out } = await run('rules', 'test', file);
+    expect(code).toBe(1);
+    expect(out).toContain(`✗ my-sqli: match — ${file}:9`);
+    expect(out).toContain('- expected: match');
+    expect(out).toContain('+ actual:   no match');
+    expect(out).toContain('0 passed, 1 failed');
+    const json = JSON.parse((await run('rules', 'test', file, '--json')).out) as { ok: boolean; examples: Array<{ passed: boolean }> };
+    expect(json.ok).toBe(false);
+    expect(json.examples[0]!.passed).toBe(false);
+  });
+});
+
+describe('stepguard rules lint / explain', () => {
+  it('lint: exit 0 on the shipped rules, exit 1 with file:line:column on a broken file', async () => {
+    expect((await run('rules', 'lint')).code).toBe(0);
+    const file = join(tmp(), 'bad.yaml');
+    writeFileSync(file, 'rules:\n  - id: x\n    title: t\n    category: c\n    detectr: sql-injection\n    action: block\n');
+    const { code, out } = await run('rules', 'lint', file);
+    expect(code).toBe(1);
+    expect(out).toContain(`${file}:5:5: rules[0].detectr: unknown field (did you mean "detector"?)`);
+  });
+
+  it('explain: shows the token spans an input covers, the finding and the decision', async () => {
+    const { code, out } = await run('rules', 'explain', '--sql', "SELECT * FROM t WHERE a = '' OR '1'='1'", '--input', "query.a=' OR '1'='1");
+    expect(code).toBe(0);
+    expect(out).toContain(`input query.a = "' OR '1'='1"`);
+    expect(out).toContain('occurs at 27..38, covering 5 token(s): string "\'\'", keyword "OR", string "\'1\'", operator "=", string "\'1\'"');
+    expect(out).toContain('attack sql-injection (breaks-literal) from query.a');
+    expect(out).toContain('decision: block (rule sql-injection)');
+    const json = JSON.parse((await run('rules', 'explain', '--command', 'echo a; id', '--input', 'body.x=a; id', '--json')).out) as { action: string; findings: unknown[] };
+    expect(json.action).toBe('block');
+    expect(json.findings).toHaveLength(1);
+  });
+
+  it('usage errors exit 2 with help', async () => {
+    expect((await run('rules', 'explain')).code).toBe(2);
+    expect((await run('rules', 'nope')).code).toBe(2);
+    expect((await run('nope')).code).toBe(2);
+    const help = await run('--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('rules test');
+  });
+});
+
+describe('the published JSON Schema', () => {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const validate = ajv.compile(JSON.parse(readFileSync(join(SHIPPED, 'schema.json'), 'utf8')) as object);
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : /\.ya?ml$/.test(n) ? [join(dir, n)] : []));
+
+  it('accepts every shipped rule file and the examples', () => {
+    for (const file of [...files(SHIPPED), join(REPO, 'examples/bank/rules.yaml')]) {
+      expect(validate(parse(readFileSync(file, 'utf8'))), `${file}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+    }
+  });
+
+  it('rejects what the loader rejects', () => {
+    const base = { id: 'x', title: 't', category: 'c' };
+    expect(validate({ rules: [{ ...base, detector: 'sql-injection', action: 'blok' }] })).toBe(false);
+    expect(validate({ rules: [{ ...base, detector: 'sql-injection', action: 'block', acton: 1 }] })).toBe(false);
+    expect(validate({ rules: [{ ...base, when: { sink: 'sql' }, action: 'step_up', step_up: {} }] })).toBe(false);
+    expect(validate({ rules: [{ ...base, detector: 'sql-injection', when: { sink: 'sql' }, action: 'block' }] })).toBe(false);
+    expect(validate({ rules: [{ ...base, id: 'Bad Id', detector: 'sql-injection', action: 'block' }] })).toBe(false);
+  });
+});
