@@ -1,4 +1,6 @@
+import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
 import type * as ChildProcessModule from 'node:child_process';
 import { defineHook, wrap, inspect, shouldInspect, type AnyFunction, type ExecEvent, type Verdict } from '../src/hook-kit.js';
 
@@ -66,9 +68,25 @@ function judgeShellCall(op: string, command: unknown, options: unknown): Verdict
  * (never thrown into an event loop turn with nobody listening), then 'exit'/'close' like a failed spawn.
  */
 function refusedChild(cp: typeof ChildProcessModule, error: Error, callback: AnyFunction | undefined): ChildProcessModule.ChildProcess {
-  const child = new cp.ChildProcess();
+  // Not `new ChildProcess()`: its constructor allocates a native process handle, and `kill()` on a handle
+  // that never spawned signals a pid that was never set (seen: 0, the app's own process group). Without
+  // a handle, `kill()` returns false as for a child that has exited. The fields are the constructor's.
+  const child = Reflect.construct(EventEmitter, [], cp.ChildProcess) as ChildProcessModule.ChildProcess;
   const stdio = [new PassThrough(), new PassThrough(), new PassThrough()];
-  Object.assign(child, { stdin: stdio[0], stdout: stdio[1], stderr: stdio[2], stdio: [...stdio, null, null] });
+  Object.assign(child, {
+    _closesNeeded: 1,
+    _closesGot: 0,
+    _handle: null,
+    connected: false,
+    signalCode: null,
+    exitCode: null,
+    killed: false,
+    spawnfile: null,
+    stdin: stdio[0],
+    stdout: stdio[1],
+    stderr: stdio[2],
+    stdio: [...stdio, null, null],
+  });
   process.nextTick(() => {
     stdio[1]!.end();
     stdio[2]!.end();
@@ -85,34 +103,82 @@ function lastFunction(args: unknown[]): AnyFunction | undefined {
   return typeof last === 'function' ? (last as AnyFunction) : undefined;
 }
 
+/**
+ * Judges what `fork(modulePath, args?, options?)` runs: `execPath …execArgv modulePath …args` (Node forces
+ * `shell: false`, but `execPath` may itself be a shell). The same argv the prototype safety net sees.
+ */
+function judgeFork(callArgs: unknown[]): Verdict {
+  const modulePath = callArgs[0];
+  if (typeof modulePath !== 'string') return undefined;
+  const hasArgs = Array.isArray(callArgs[1]);
+  const options = (hasArgs ? callArgs[2] : callArgs[1]) as { execPath?: unknown; execArgv?: unknown } | null | undefined;
+  const file = typeof options?.execPath === 'string' && options.execPath !== '' ? options.execPath : process.execPath;
+  const execArgv = Array.isArray(options?.execArgv) ? stringArgs(options.execArgv) : process.execArgv;
+  const args = [...execArgv, modulePath, ...(hasArgs ? stringArgs(callArgs[1]) : [])];
+  return inspect({ kind: 'exec', op: 'child_process.fork', file, args, shellCommand: shellScript(file, args) });
+}
+
+/**
+ * `util.promisify(exec|execFile)` uses the function's `promisify.custom`, which Node binds to its internal
+ * exec/execFile: left as copied, the promisified form would bypass the wrapper and a refusal would surface
+ * as a synchronous throw from the `ChildProcess.prototype.spawn` safety net instead of a rejection. Defined
+ * on the wrapper before `wrap` copies the original's properties, so it is the one kept.
+ */
+function keepPromisified(
+  cp: typeof ChildProcessModule,
+  wrapper: AnyFunction,
+  original: AnyFunction,
+  judge: (args: unknown[]) => Verdict,
+): void {
+  const custom = (original as unknown as Record<symbol, unknown>)[promisify.custom];
+  if (typeof custom !== 'function') return;
+  Object.defineProperty(wrapper, promisify.custom, {
+    enumerable: false,
+    value: function (this: unknown, ...args: unknown[]) {
+      if (!shouldInspect()) return (custom as AnyFunction).apply(this, args);
+      const verdict = judge(args);
+      if (!verdict) return (custom as AnyFunction).apply(this, args);
+      // Node's shape: the promise rejects with the callback's error (stdout/stderr attached) and carries `.child`.
+      let child: ChildProcessModule.ChildProcess | undefined;
+      const promise = new Promise((_resolve, reject) => {
+        child = refusedChild(cp, verdict.error, (error: Error, stdout: string, stderr: string) => reject(Object.assign(error, { stdout, stderr })));
+      });
+      return Object.assign(promise, { child });
+    },
+  });
+}
+
 export const childProcess = defineHook({
   module: 'child_process',
   builtin: true,
   patch(exports) {
     const cp = exports as typeof ChildProcessModule;
 
-    wrap(cp, 'exec', (original) =>
-      function exec(this: unknown, ...args: unknown[]) {
+    const judgeExec = (args: unknown[]) => judgeShellCall('child_process.exec', args[0], typeof args[1] === 'object' ? args[1] : undefined);
+    wrap(cp, 'exec', (original) => {
+      const exec = function exec(this: unknown, ...args: unknown[]) {
         if (!shouldInspect()) return original.apply(this, args);
-        const verdict = judgeShellCall('child_process.exec', args[0], typeof args[1] === 'object' ? args[1] : undefined);
+        const verdict = judgeExec(args);
         return verdict ? refusedChild(cp, verdict.error, lastFunction(args)) : original.apply(this, args);
-      },
-    );
-    wrap(cp, 'execFile', (original) =>
-      function execFile(this: unknown, ...args: unknown[]) {
+      };
+      keepPromisified(cp, exec, original, judgeExec);
+      return exec;
+    });
+    const judgeExecFile = (args: unknown[]) => judgeFileCall('child_process.execFile', args);
+    wrap(cp, 'execFile', (original) => {
+      const execFile = function execFile(this: unknown, ...args: unknown[]) {
         if (!shouldInspect()) return original.apply(this, args);
-        const verdict = judgeFileCall('child_process.execFile', args);
+        const verdict = judgeExecFile(args);
         return verdict ? refusedChild(cp, verdict.error, lastFunction(args)) : original.apply(this, args);
-      },
-    );
+      };
+      keepPromisified(cp, execFile, original, judgeExecFile);
+      return execFile;
+    });
     for (const name of ['spawn', 'fork'] as const) {
       wrap(cp, name, (original) =>
         function (this: unknown, ...args: unknown[]) {
           if (!shouldInspect()) return original.apply(this, args);
-          const verdict =
-            name === 'fork' && typeof args[0] === 'string'
-              ? inspect({ kind: 'exec', op: 'child_process.fork', file: process.execPath, args: [args[0], ...stringArgs(args[1])], shellCommand: undefined })
-              : judgeFileCall(`child_process.${name}`, args);
+          const verdict = name === 'fork' ? judgeFork(args) : judgeFileCall('child_process.spawn', args);
           return verdict ? refusedChild(cp, verdict.error, undefined) : original.apply(this, args);
         },
       );

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { defineHook, wrap, ownerOf, inspect, shouldInspect, bindToRequest, type AnyFunction, type SqlEvent } from '../src/hook-kit.js';
 
 /**
@@ -13,8 +14,15 @@ interface Command extends EventEmitter {
   onResult?: AnyFunction;
 }
 
+type CreateQuery = (sql: unknown, values: unknown, cb: unknown, config: unknown) => Command;
+
+interface ConnectionClass {
+  createQuery?: CreateQuery;
+  super_?: ConnectionClass;
+}
+
 interface ConnectionLike {
-  constructor: { createQuery?: (sql: unknown, values: unknown, cb: unknown, config: unknown) => Command };
+  constructor: ConnectionClass;
   config?: unknown;
   _handshakePacket?: { serverVersion?: string };
 }
@@ -54,12 +62,23 @@ function settle(command: Command, error: Error, callback: AnyFunction | undefine
   return command;
 }
 
+/**
+ * `Connection.createQuery`, looked up past subclasses: mysql2 1.0.x builds `PoolConnection` with
+ * `util.inherits`, which does not inherit statics (`super_` points at `Connection`).
+ */
+function createQueryOf(connection: ConnectionLike): CreateQuery | undefined {
+  for (let ctor: ConnectionClass | undefined = connection.constructor; ctor; ctor = ctor.super_) {
+    if (typeof ctor.createQuery === 'function') return ctor.createQuery.bind(ctor);
+  }
+  return undefined;
+}
+
 function failQuery(connection: ConnectionLike, error: Error, args: unknown[]): Command {
   if (isCommand(args[0])) return settle(args[0], error, undefined);
   let command: Command | undefined;
   try {
     // A real Query object, so event- and stream-style callers get the object they expect.
-    command = connection.constructor.createQuery?.(args[0], typeof args[1] === 'function' ? undefined : args[1], undefined, connection.config);
+    command = createQueryOf(connection)?.(args[0], typeof args[1] === 'function' ? undefined : args[1], undefined, connection.config);
   } catch {
     command = undefined;
   }
@@ -100,10 +119,24 @@ function wrapGetConnection(proto: object): void {
   );
 }
 
+/**
+ * mysql2 1.0.x does not export `Pool`; every pool it makes (createPool, createPoolCluster, mysql2/promise)
+ * is a lib/pool.js instance, so its prototype is taken from there.
+ */
+function poolClassOf(mysql: { Pool?: { prototype: object } }, basedir: string | undefined): { prototype: object } | undefined {
+  if (mysql.Pool || !basedir) return mysql.Pool;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the library's own module, by its install path
+    return require(join(basedir, 'lib', 'pool.js')) as { prototype: object };
+  } catch {
+    return undefined;
+  }
+}
+
 export const mysql2 = defineHook({
   module: 'mysql2',
   versions: '>=1.0.0 <4',
-  patch(exports) {
+  patch(exports, info) {
     const mysql = exports as { Connection?: { prototype: object }; Pool?: { prototype: object } };
     let patched = 0;
     for (const method of ['query', 'execute', 'prepare'] as const) {
@@ -114,7 +147,7 @@ export const mysql2 = defineHook({
       }
     }
     if (patched === 0) throw new Error('mysql2 Connection.prototype.query not found');
-    const poolOwner = ownerOf(mysql.Pool?.prototype, 'getConnection');
+    const poolOwner = ownerOf(poolClassOf(mysql, info.basedir)?.prototype, 'getConnection');
     if (poolOwner) wrapGetConnection(poolOwner);
   },
 });

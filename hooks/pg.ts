@@ -35,10 +35,19 @@ function callbackIndex(args: unknown[]): number {
   return -1;
 }
 
-/** Fails the call exactly as pg reports a query error in the form the caller used. */
-function failLikePg(error: Error, args: unknown[]): unknown {
+/** The promise type the client or pool was configured with (`new Client({ Promise })`), as pg uses it. */
+function promiseOf(target: unknown, key: '_Promise' | 'Promise'): PromiseConstructor {
+  const configured = (target as Record<string, unknown> | null)?.[key];
+  return typeof configured === 'function' ? (configured as PromiseConstructor) : Promise;
+}
+
+/** Fails a `Client.query` call exactly as pg reports a query error in the form the caller used. */
+function failLikePg(client: unknown, error: Error, args: unknown[]): unknown {
   const first = args[0];
   if (isSubmittable(first)) {
+    // pg adopts a callback passed next to a submittable (`query(new Query(text), cb)`) before failing it.
+    const cbIndex = callbackIndex(args);
+    if (typeof first.callback !== 'function' && cbIndex !== -1) first.callback = args[cbIndex];
     process.nextTick(() => {
       if (typeof first.handleError === 'function') first.handleError(error);
       else if (typeof first.callback === 'function') (first.callback as AnyFunction)(error);
@@ -56,7 +65,28 @@ function failLikePg(error: Error, args: unknown[]): unknown {
     process.nextTick(configCallback as AnyFunction, error);
     return undefined;
   }
-  return Promise.reject(error);
+  return promiseOf(client, '_Promise').reject(error);
+}
+
+/** pg-pool's shape: the callback (`query(text, cb)`, `query(text, values, cb)`) on a later tick, else a rejected promise. */
+function failLikePool(pool: unknown, error: Error, args: unknown[]): unknown {
+  const cbIndex = callbackIndex(args);
+  if (cbIndex !== -1) {
+    process.nextTick(args[cbIndex] as AnyFunction, error);
+    return undefined;
+  }
+  return promiseOf(pool, 'Promise').reject(error);
+}
+
+/**
+ * Callbacks pg calls from the socket's async context (the request that opened the pooled connection):
+ * re-bound to the calling request, including the one a submittable carries (`new Query(text, cb)`).
+ */
+function bindCallbacks(args: unknown[]): void {
+  const first = args[0];
+  if (isSubmittable(first) && typeof first.callback === 'function') first.callback = bindToRequest(first.callback as AnyFunction);
+  const cbIndex = callbackIndex(args);
+  if (cbIndex !== -1) args[cbIndex] = bindToRequest(args[cbIndex] as AnyFunction);
 }
 
 function wrapClientQuery(proto: object): void {
@@ -67,10 +97,9 @@ function wrapClientQuery(proto: object): void {
       if (sql !== undefined) {
         const event: SqlEvent = { kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql };
         const verdict = inspect(event);
-        if (verdict) return failLikePg(verdict.error, args);
+        if (verdict) return failLikePg(this, verdict.error, args);
       }
-      const cbIndex = callbackIndex(args);
-      if (cbIndex !== -1) args[cbIndex] = bindToRequest(args[cbIndex] as AnyFunction);
+      bindCallbacks(args);
       return original.apply(this, args);
     },
   );
@@ -84,7 +113,7 @@ function wrapPoolQuery(proto: object): void {
       const sql = statementOf(args[0]);
       if (sql !== undefined) {
         const verdict = inspect({ kind: 'sql', op: 'pg.pool.query', dialect: 'postgres', system: 'postgresql', sql });
-        if (verdict) return failLikePg(verdict.error, args);
+        if (verdict) return failLikePool(this, verdict.error, args);
       }
       return original.apply(this, args);
     },
