@@ -3,6 +3,9 @@ import { httpServer, httpsServer } from './http-server.js';
 import { pg } from './pg.js';
 import { mysql2 } from './mysql2.js';
 import { childProcess } from './child-process.js';
+import { httpClient, httpsClient } from './http-client.js';
+import { netConnect } from './net.js';
+import { globalFetch, undici } from './fetch.js';
 
 /** THE REGISTRY: one line per hook. */
 export const HOOKS: readonly ModuleHook[] = [
@@ -11,4 +14,5 @@ export const HOOKS: readonly ModuleHook[] = [
   pg,
   mysql2,
   childProcess,
+  httpClient, httpsClient, netConnect, globalFetch, undici,
 ];

@@ -33,6 +33,7 @@ install() {
   [ -n "$(pg_bin)" ] || need+=(postgresql)
   command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || need+=(mariadb-server)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  command -v ip >/dev/null 2>&1 || need+=(iproute2) # network namespaces: the SSRF tests' public test host
   if [ ${#need[@]} -eq 0 ]; then log "all services installed"; return; fi
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -7,7 +7,9 @@ import { Telemetry } from './telemetry/telemetry.js';
 import { detectorSlots, getRuntime, setRuntime, type Runtime } from './runtime.js';
 import { installHooks } from './instrument/install.js';
 import { createStepUp } from './stepup/setup.js';
+import { setSsrfAllowList } from './detectors/ssrf.js';
 import { watchRules } from './rules/reload.js';
+import { announceCoverage, installEsmHooks, startedFromEsmEntry } from './instrument/esm.js';
 import { HOOKS } from '../hooks/index.js';
 
 /**
@@ -43,6 +45,7 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
     config = Object.freeze({ ...loaded, mode: 'monitor' });
   }
 
+  setSsrfAllowList(config.ssrfAllow);
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
@@ -56,6 +59,8 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   };
   setRuntime(runtime);
   installHooks(HOOKS);
+  if (startedFromEsmEntry()) installEsmHooks(HOOKS);
+  announceCoverage(process.argv[1]);
   if (config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup)) {
     // A fixed rule file restores the configured mode; a broken setting keeps monitor mode until restart.
     const configuredMode = configProblems.length > 0 ? 'monitor' : loaded.mode;

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { LogLevel } from './log.js';
 
@@ -48,6 +49,8 @@ export interface Config {
   readonly maxInputs: number;
   readonly maxInputBytes: number;
   readonly maxBodyBytes: number;
+  /** Internal destinations the app legitimately reaches from user input (IPs, CIDR ranges, host names, `*.domain`): never an SSRF attack. */
+  readonly ssrfAllow: readonly string[];
   readonly stepUp: StepUpSettings;
   /** Functions only a JS config file can provide. */
   readonly identify: IdentifyFunction | undefined;
@@ -77,6 +80,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxInputs: 2000,
   maxInputBytes: 1 << 20,
   maxBodyBytes: 256 * 1024,
+  ssrfAllow: Object.freeze([]),
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
     storeDir: '.stepguard',
@@ -147,6 +151,26 @@ const urlPath = (v: unknown) =>
     ? { ok: true as const, value: v }
     : { ok: false as const, expected: 'a URL path starting with / (no query, no spaces)' };
 
+/** SSRF allow-list entries: `10.1.2.3`, `10.0.0.0/8`, `fd00::/8`, `internal.example`, `*.svc.cluster.local`. */
+const destinationList = (v: unknown) => {
+  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter(Boolean) : v;
+  const valid = (entry: unknown): boolean => {
+    if (typeof entry !== 'string') return false;
+    const e = entry.trim().toLowerCase();
+    const slash = e.indexOf('/');
+    if (slash !== -1) {
+      const family = isIP(e.slice(0, slash));
+      const bits = e.slice(slash + 1);
+      return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+    }
+    if (isIP(e)) return true;
+    return /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/.test(e);
+  };
+  return Array.isArray(list) && list.every(valid)
+    ? { ok: true as const, value: Object.freeze(list.map((e: string) => e.trim())) }
+    : { ok: false as const, expected: 'a comma-separated list of IPs, CIDR ranges, host names or *.domain' };
+};
+
 const redisUrl = (v: unknown) =>
   typeof v === 'string' && /^rediss?:\/\//.test(v)
     ? { ok: true as const, value: v }
@@ -166,6 +190,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'maxInputs', env: 'STEPGUARD_MAX_INPUTS', parse: positiveInt },
   { key: 'maxInputBytes', env: 'STEPGUARD_MAX_INPUT_BYTES', parse: positiveInt },
   { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
+  { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
 ];
 
 const STEP_UP_FIELDS: readonly FieldSpec[] = [

@@ -41,7 +41,17 @@ export interface FsEvent {
 export interface HttpOutEvent {
   readonly kind: 'http.out';
   readonly op: string;
+  /** The URL requested, as the app wrote it when it passed a string; for a redirect hop, that hop's URL. */
   readonly url: string;
+  /** A redirect the client follows: the URL the app asked for, first in the chain. */
+  readonly redirectFrom?: string;
+  /**
+   * Set at connection time: the IP address the socket is about to connect to (the DNS answer, or the
+   * literal). A request is judged once by its URL and again by each address it really connects to.
+   */
+  readonly address?: string;
+  /** The local address and port the incoming request arrived on: a request to it is the app calling itself. */
+  readonly server?: { readonly address: string | undefined; readonly port: number };
 }
 
 export interface CodeEvent {

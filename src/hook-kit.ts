@@ -14,6 +14,13 @@ import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
 export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
 export type { AnyFunction } from './instrument/wrap.js';
 export { inspect, shouldInspect, wrap, unwrap };
+export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type OutgoingCall } from './instrument/outgoing.js';
+
+/** The local address and port the request being served arrived on (undefined outside a real HTTP request). */
+export function incomingServer(): { address: string | undefined; port: number } | undefined {
+  const socket = currentContext()?.req.socket as { localAddress?: string; localPort?: number } | undefined;
+  return socket && typeof socket.localPort === 'number' ? { address: socket.localAddress, port: socket.localPort } : undefined;
+}
 
 export interface HookInfo {
   /** Installed package version (undefined for builtins). */
@@ -26,6 +33,8 @@ export interface ModuleHook {
   readonly module: string;
   /** Supported versions (semver range) for packages; builtins leave it out. */
   readonly versions?: string;
+  /** Subpath entries that load the package's classes without its main module (`mysql2/promise`). */
+  readonly entryPoints?: readonly string[];
   /** Builtins are patched eagerly at start, so ESM `import { exec } from 'node:child_process'` sees it too. */
   readonly builtin?: boolean;
   /** A global (`Function`, `fetch`): `patch(globalThis)` runs once at start; `module` only names it in messages. */

@@ -34,7 +34,7 @@ export function inspect(event: SinkEvent): Verdict {
   const runtime = getRuntime();
   if (!ctx || !runtime) return undefined;
   try {
-    const key = `${event.kind}\0${targetOf(event)}`;
+    const key = event.kind === 'http.out' ? `http.out\0${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : `${event.kind}\0${targetOf(event)}`;
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
     const verdict = judge(runtime, ctx, event);
     // Step-up verdicts are not cached: a grant can arrive within the same request only via a retry anyway,

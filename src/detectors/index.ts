@@ -1,8 +1,9 @@
 import type { AnyDetector } from './types.js';
 import { sqlInjection } from './sql-injection.js';
 import { commandInjection } from './command-injection.js';
+import { ssrf } from './ssrf.js';
 
 /** THE REGISTRY of detectors: one line each. A detector runs only when some rule names its id. */
-export const DETECTORS: readonly AnyDetector[] = [sqlInjection as AnyDetector, commandInjection as AnyDetector];
+export const DETECTORS: readonly AnyDetector[] = [sqlInjection as AnyDetector, commandInjection as AnyDetector, ssrf as AnyDetector];
 
 export const DETECTOR_IDS: readonly string[] = DETECTORS.map((d) => d.id);

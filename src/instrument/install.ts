@@ -31,7 +31,13 @@ export function installHooks(hooks: readonly ModuleHook[]): void {
   const byModule = new Map<string, ModuleHook[]>();
   for (const hook of hooks) if (!hook.global) byModule.set(hook.module, [...(byModule.get(hook.module) ?? []), hook]);
 
-  ritm = new Hook([...byModule.keys()], (exports, name, basedir) => {
+  const entryPoints = new Set(hooks.flatMap((h) => h.entryPoints ?? []));
+
+  ritm = new Hook([...byModule.keys(), ...entryPoints], (exports, name, basedir) => {
+    if (entryPoints.has(name)) {
+      loadMainOf(name, basedir);
+      return exports;
+    }
     const forName = byModule.get(name);
     if (!forName) return exports;
     let result: unknown = exports;
@@ -63,6 +69,20 @@ export function installHooks(hooks: readonly ModuleHook[]): void {
   }
 }
 
+/**
+ * A subpath entry (`mysql2/promise`) can load a package's classes without its main module, so the hook on
+ * the main never fires: load the main too (through the hook), which patches the shared classes.
+ */
+export function loadMainOf(entryPoint: string, basedir: string | undefined): void {
+  if (!basedir) return;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's own main, through require-in-the-middle
+    require(basedir);
+  } catch (error) {
+    log.error(`${entryPoint} is NOT protected: its package could not be loaded for patching (${errorMessage(error)})`);
+  }
+}
+
 /** Globals exist before any require: patched once, at start. */
 function patchGlobal(hook: ModuleHook): void {
   try {
@@ -81,7 +101,7 @@ export function uninstallHooks(): void {
 
 const PATCHED = Symbol.for('stepguard.patched-exports');
 
-function applyHook(hook: ModuleHook, exports: unknown, basedir: string | undefined): unknown {
+export function applyHook(hook: ModuleHook, exports: unknown, basedir: string | undefined): unknown {
   const version = basedir ? packageVersion(basedir) : undefined;
   const label = version ? `${hook.module}@${version}` : hook.module;
   if ((exports && typeof exports === 'object') || typeof exports === 'function') {

@@ -67,7 +67,7 @@ export function eventFrom(raw: Record<string, unknown>): { event: SinkEvent; req
     case 'fs':
       return { event: { kind: 'fs', op: str('op') ?? 'fs.readFile', path: need('path'), write: raw.write === true }, request };
     case 'http.out':
-      return { event: { kind: 'http.out', op: str('op') ?? 'fetch', url: need('url') }, request };
+      return { event: { kind: 'http.out', op: str('op') ?? 'fetch', url: need('url'), address: str('address'), redirectFrom: str('redirect_from') }, request };
     default:
       return eventFromOtherKind(raw, request);
   }
