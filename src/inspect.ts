@@ -10,7 +10,7 @@ import { targetOf } from './rules/engine.js';
 import { BlockedError } from './errors.js';
 import { claimResponse, forbiddenResponse, newIncidentId } from './respond.js';
 import { ATTR, SPAN_FINDING, type Outcome } from './telemetry/attributes.js';
-import { appStack, maskPayload, redactRanges, sanitizeSql } from './telemetry/redact.js';
+import { appStack, maskPayload, redactRanges, sanitizeSql, sanitizeUrl } from './telemetry/redact.js';
 import { log, warnOnce, errorMessage } from './log.js';
 
 const OWN_DIR = resolve(__dirname, '..');
@@ -221,7 +221,7 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
       attributes[ATTR.FILE_PATH] = text;
       return;
     case 'http.out':
-      attributes[ATTR.URL_FULL] = text;
+      attributes[ATTR.URL_FULL] = sanitizeUrl(event.url, findings);
       return;
     case 'code':
       attributes[ATTR.CODE_SOURCE] = text;

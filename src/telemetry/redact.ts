@@ -84,3 +84,17 @@ export function sanitizeSql(sql: string, dialect: SqlDialect, ranges: ReadonlyAr
   out += text.slice(cursor);
   return truncate(out);
 }
+
+/**
+ * `url.full` without credentials or query values (semantic conventions: they must not be recorded), and with
+ * user input collapsed as elsewhere.
+ */
+export function sanitizeUrl(url: string, ranges: ReadonlyArray<{ start: number; end: number }>): string {
+  const redacted = redactRanges(url, ranges);
+  const withoutUserinfo = redacted.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/?#@]*@/, '$1REDACTED@');
+  const q = withoutUserinfo.indexOf('?');
+  if (q === -1) return withoutUserinfo;
+  const hash = withoutUserinfo.indexOf('#', q);
+  const query = withoutUserinfo.slice(q, hash === -1 ? undefined : hash).replace(/([?&][^=&#]*)=[^&#]*/g, '$1=REDACTED');
+  return withoutUserinfo.slice(0, q) + query;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appStack, maskPayload, redactRanges, sanitizeSql } from '../../../src/telemetry/redact.js';
+import { appStack, maskPayload, redactRanges, sanitizeSql, sanitizeUrl } from '../../../src/telemetry/redact.js';
 
 describe('maskPayload', () => {
   it('keeps the shape of an attack and hides its values', () => {
@@ -39,5 +39,13 @@ describe('appStack', () => {
   it('keeps only application frames', () => {
     const stack = ['Error', '    at judge (/srv/node_modules/stepguard/dist/src/inspect.js:1:1)', '    at handler (/srv/app/routes.js:10:5)', '    at node:internal/process/task_queues:95:5', '    at Layer.handle (/srv/node_modules/express/lib/router/layer.js:95:5)'].join('\n');
     expect(appStack(stack, '/srv/node_modules/stepguard/dist')).toBe('at handler (/srv/app/routes.js:10:5)');
+  });
+});
+
+describe('sanitizeUrl', () => {
+  it('drops credentials and query values, keeps the rest', () => {
+    expect(sanitizeUrl('https://user:pa55@api.example/v1/x?token=abc&page=2#top', [])).toBe('https://REDACTED@api.example/v1/x?token=REDACTED&page=REDACTED');
+    const url = 'http://127.0.0.1:8080/admin';
+    expect(sanitizeUrl(url, [{ start: 7, end: 21 }])).toBe('http://?/admin');
   });
 });
