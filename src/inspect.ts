@@ -34,11 +34,13 @@ export function inspect(event: SinkEvent): Verdict {
   const runtime = getRuntime();
   if (!ctx || !runtime) return undefined;
   try {
-    const key = event.kind === 'http.out' ? `http.out\0${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : `${event.kind}\0${targetOf(event)}`;
+    // One library call often reaches several wrapped layers (exec → execFile → ChildProcess#spawn,
+    // Pool.query → Client.query): the same sink text is judged once per request. Only when some policy rule
+    // distinguishes operations does the operation take part in the key.
+    const target = event.kind === 'http.out' ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : targetOf(event);
+    const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
     const verdict = judge(runtime, ctx, event);
-    // Step-up verdicts are not cached: a grant can arrive within the same request only via a retry anyway,
-    // but blocking and allowing the same call twice in one request must give the same answer.
     ctx.judged.set(key, verdict);
     return verdict;
   } catch (error) {
@@ -78,15 +80,18 @@ function judge(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict
     return undefined;
   }
 
-  const incidentId = newIncidentId();
+  // Incident ids are for refusals and attacks; a repeated vulnerability report must stay cheap.
+  let incidentId: string | undefined;
+  const incident = (): string => (incidentId ??= newIncidentId());
+  if (findings.some((f) => f.kind === 'attack')) incident();
   let verdict: Verdict;
   let outcome: Outcome = 'reported';
   if (decision.action === 'block') {
     verdict = { error: new BlockedError(decision.decisive!.rule.meta.id, event.op, ctx.req) };
     outcome = 'blocked';
-    if (runtime.config.respond === 'agent') claimResponse(ctx)?.send(forbiddenResponse(incidentId));
+    if (runtime.config.respond === 'agent') claimResponse(ctx)?.send(forbiddenResponse(incident()));
   } else if (decision.action === 'step_up') {
-    verdict = stepUp(runtime, ctx, decision.decisive!, event, incidentId);
+    verdict = stepUp(runtime, ctx, decision.decisive!, event, incident());
     outcome = verdict ? 'challenged' : 'allowed';
   }
   recordDecision(runtime, ctx, event, findings, decision, outcome, incidentId);
@@ -129,7 +134,7 @@ function recordDecision(
   findings: readonly Finding[],
   decision: Decision,
   outcome: Outcome,
-  incidentId: string,
+  incidentId: string | undefined,
 ): void {
   const reported = new Set<Finding>();
   for (const match of decision.matches) {

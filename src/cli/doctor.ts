@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
@@ -84,23 +85,44 @@ function inspectModules(dir: string): ModuleReport[] {
   const seen = new Set<string>();
   const reports: ModuleReport[] = [];
   for (const hook of HOOKS) {
-    if (seen.has(hook.module)) continue;
-    seen.add(hook.module);
-    if (hook.builtin) {
-      reports.push({ module: hook.module, version: undefined, supported: 'builtin', state: 'builtin' });
+    // Hooks on a package's internal files (`mysql/lib/Connection`) report the package once.
+    const name = hook.builtin || hook.global ? hook.module : packageOf(hook.module);
+    if (seen.has(name)) continue;
+    seen.add(name);
+    if (hook.builtin || hook.global) {
+      reports.push({ module: name, version: undefined, supported: 'builtin', state: 'builtin' });
       continue;
     }
-    let version: string | undefined;
-    try {
-      version = (requireFromApp(`${hook.module}/package.json`) as { version?: string }).version;
-    } catch {
-      version = undefined;
-    }
+    const version = installedVersion(requireFromApp, name);
     const supported = hook.versions ?? '*';
     const state = version === undefined ? 'not installed' : semver.satisfies(version, supported) ? 'protected' : 'unsupported';
-    reports.push({ module: hook.module, version, supported, state });
+    reports.push({ module: name, version, supported, state });
   }
   return reports;
+}
+
+/** The package's version; packages whose `exports` hide package.json (`postgres`) are found from their main file. */
+function installedVersion(requireFromApp: NodeJS.Require, name: string): string | undefined {
+  try {
+    return (requireFromApp(`${name}/package.json`) as { version?: string }).version;
+  } catch {
+    // not installed, or package.json not exported: try the main file
+  }
+  try {
+    const main = requireFromApp.resolve(name);
+    const marker = `${sep}node_modules${sep}${name.split('/').join(sep)}${sep}`;
+    const at = main.lastIndexOf(marker);
+    if (at < 0) return undefined;
+    return (JSON.parse(readFileSync(`${main.slice(0, at + marker.length)}package.json`, 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `mysql/lib/Connection` → `mysql`, `@scope/pkg/x` → `@scope/pkg`. */
+function packageOf(module: string): string {
+  const parts = module.split('/');
+  return parts.slice(0, module.startsWith('@') ? 2 : 1).join('/');
 }
 
 function redact(url: string): string {

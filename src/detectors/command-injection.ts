@@ -65,7 +65,16 @@ export interface ShellSpanVerdict {
  * Exported for tests and for other detectors that embed shell text.
  */
 export function classifyShellSpan(scan: ShellScan, s: number, e: number): ShellSpanVerdict {
-  const { flags, quoteOf, quoteOpen } = scan;
+  const { flags, quoteOf, quoteOpen, syntax } = scan;
+
+  // 0. Blanks at the edges that only widen a gap the command already has (`report.pdf ` before a blank,
+  //    an operator or the end) change nothing: padded form values are common. Not before `#` (would start
+  //    a comment) nor a redirection (`2 >` is not `2>`).
+  const widens = (cls: number | undefined): boolean =>
+    cls === undefined || cls === SyntaxClass.Gap || cls === SyntaxClass.Separator || cls === SyntaxClass.Operator;
+  while (e > s && syntax[e - 1] === SyntaxClass.Gap && widens(syntax[e])) e--;
+  while (s < e && syntax[s] === SyntaxClass.Gap && widens(syntax[s - 1])) s++;
+  if (s === e) return { attack: false, reason: 'word' };
 
   // 1. Quote boundaries (see `crossesQuote`). An app that quotes correctly writes a `'` inside single
   //    quotes as '\'' or '"'"'; a value with a quote at its edge ('90s, James') then matches the text with

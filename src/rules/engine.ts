@@ -63,6 +63,11 @@ export class RuleEngine {
     return this.policyRules.get(kind)!.length > 0;
   }
 
+  /** Some policy rule for `kind` names an operation: the same text via another call may decide otherwise. */
+  distinguishesOperations(kind: SinkKind): boolean {
+    return this.policyRules.get(kind)!.some((r) => r.when.operation !== undefined);
+  }
+
   /** `monitor` mode reports what would have happened but never blocks or challenges. */
   private effective(action: Action): Action {
     return this.mode === 'monitor' ? 'monitor' : action;

@@ -111,7 +111,7 @@ describe('http/https client: every call form behaves as without the agent', () =
     [
       'get with a custom lookup that fails',
       () => (cb) =>
-        http.get({ host: 'nowhere.example', lookup: (_h: string, _o: unknown, done: (e: Error) => void) => done(Object.assign(new Error('nope'), { code: 'ENOTFOUND' })) }, cb),
+        http.get({ host: 'nowhere.example', lookup: ((_h: string, _o: unknown, done: (e: Error) => void) => done(Object.assign(new Error('nope'), { code: 'ENOTFOUND' }))) as unknown as Http.RequestOptions['lookup'] }, cb),
     ],
   ];
 

@@ -183,6 +183,16 @@ describe('command-injection: decisions', () => {
     expect(v).toEqual({ kind, reason, start: pos, end: pos + value.length });
   });
 
+  it('blanks at the edges of a value only matter where they split or join words', () => {
+    expect(judge('ls -la /tmp/sg-files/{}', 'report.pdf ')?.kind).toBe('vulnerability');
+    expect(judge('ls {} -l', '  report.pdf\t')?.kind).toBe('vulnerability');
+    expect(judge('ls {}; pwd', 'report.pdf ')?.kind).toBe('vulnerability');
+    expect(judge('ls /tmp/{}', ' x')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' }); // a second argument
+    expect(judge('ls {}.txt', 'x ')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' });
+    expect(judge('echo {}#tag', 'x ')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' }); // turns #tag into a comment
+    expect(judge('echo {}>f', '2 ')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' }); // 2> is not 2 >
+  });
+
   it('inside double quotes only $, backquote, backslash and the closing quote matter', () => {
     expect(judge('echo "{}"', 'a\\"b')?.kind).toBe('vulnerability'); // \" is an escaped quote: data
     expect(judge('echo "{}"', 'a\\$b')?.kind).toBe('vulnerability');
