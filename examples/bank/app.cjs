@@ -22,7 +22,7 @@ function userOfSession(cookieValue) {
   const given = Buffer.from(cookieValue.slice(dot + 1));
   return given.length === expected.length && crypto.timingSafeEqual(given, expected) ? body.split('.')[0] : undefined;
 }
-const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'].map((u) => [u, `${u}-password`]));
+const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'].map((u) => [u, `${u}-password`]));
 
 async function setup() {
   await pool.query(`CREATE TABLE IF NOT EXISTS accounts (id text PRIMARY KEY, email text NOT NULL, balance integer NOT NULL CHECK (balance >= 0))`);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
@@ -28,7 +28,7 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
     return 0;
   }
   const dirIndex = argv.indexOf('--dir');
-  const dir = dirIndex !== -1 && argv[dirIndex + 1] ? argv[dirIndex + 1]! : process.cwd();
+  const dir = resolve(dirIndex !== -1 && argv[dirIndex + 1] ? argv[dirIndex + 1]! : process.cwd());
   const json = argv.includes('--json');
 
   const nodeOk = semver.gte(process.versions.node, '20.6.0');

@@ -61,6 +61,11 @@ async function enroll(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.Writab
 }
 
 if (require.main === module) {
+  // `stepguard doctor | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

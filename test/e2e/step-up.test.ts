@@ -250,6 +250,32 @@ describe('what an attacker (or a mistake) gets', () => {
   });
 });
 
+describe('enrolling from the command line', () => {
+  it('`stepguard enroll <user>` prints the otpauth URI, a QR code and the secret; the running app accepts codes from it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const enrolled = spawnSync(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'enroll', 'judy', '--store-dir', storeDir], {
+      env: { ...process.env, STEPGUARD_SECRET: 'test-secret-with-at-least-32-characters!!' },
+      encoding: 'utf8',
+    });
+    expect(enrolled.status).toBe(0);
+    const uri = /otpauth:\/\/totp\/[^\s]+/.exec(enrolled.stdout)?.[0];
+    expect(uri).toBeDefined();
+    expect(enrolled.stdout).toMatch(/[█▀▄]/); // the QR code for the terminal
+    const secret = new URL(uri!).searchParams.get('secret')!;
+    expect(enrolled.stdout).toContain(secret);
+    secrets.set('judy', secret);
+
+    const again = spawnSync(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'enroll', 'judy', '--store-dir', storeDir], { encoding: 'utf8', env: { ...process.env, STEPGUARD_SECRET: 'test-secret-with-at-least-32-characters!!' } });
+    expect(again.status).toBe(1);
+    expect(again.stdout + again.stderr).toContain('--replace');
+
+    const judy = await new Session(app, 'judy').login();
+    const challenge = challengeOf(await judy.send('POST', '/transfer', { to: 'bob', amount: 1 }));
+    expect((await judy.verify(challenge, judy.code())).status).toBe(200);
+    expect((await judy.send('POST', '/transfer', { to: 'bob', amount: 1 })).status).toBe(200);
+  });
+});
+
 describe('telemetry of the step-up lifecycle', () => {
   it('records challenge, verification, failures and lockouts — and never a secret, code, challenge or grant', async () => {
     const expected = ['challenge_issued', 'verified', 'failed', 'locked_out', 'grant_used', 'enrollment_required', 'grant_rejected', 'refused'];

@@ -120,3 +120,17 @@ describe('the published JSON Schema', () => {
     expect(validate({ rules: [{ ...base, id: 'Bad Id', detector: 'sql-injection', action: 'block' }] })).toBe(false);
   });
 });
+
+describe('stepguard doctor', () => {
+  it('reports protected, unsupported and missing modules, the rules, and fails when something would run unprotected', async () => {
+    const ok = JSON.parse((await run('doctor', '--json', '--dir', REPO)).out) as { ok: boolean; modules: Array<{ module: string; state: string; version?: string }>; rules: unknown[] };
+    expect(ok.ok).toBe(true);
+    expect(ok.modules).toContainEqual(expect.objectContaining({ module: 'pg', state: 'protected' }));
+    expect(ok.modules).toContainEqual(expect.objectContaining({ module: 'child_process', state: 'builtin' }));
+    expect(ok.rules.length).toBeGreaterThan(5);
+
+    const old = await run('doctor', '--dir', join(REPO, 'test/versions/mysql2-0.15.8'));
+    expect(old.code).toBe(1);
+    expect(old.out).toContain('✗ mysql2@0.15.8 — unsupported (supported >=1.0.0 <4)');
+  });
+});
