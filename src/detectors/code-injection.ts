@@ -21,13 +21,14 @@
  * - Per input: every attacking occurrence (up to 8), else its first data occurrence once.
  *
  * Cost: `indexOf` per distinct input value; the source is tokenized at most once per call, only when some
- * input occurs in it; occurrences are enumerated by KMP and mapped to tokens by binary search; tables of
+ * input occurs in it; occurrences are enumerated linearly (occurrences.ts) and mapped to tokens by binary search; tables of
  * comments are built lazily. Linear in source length plus total input length.
  */
 
 import type { CodeEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
 import { tokenizeJs, type JsScan, type JsToken, type JsTokenType } from './js-tokenizer.js';
+import { forEachOccurrence, isNumericText } from './occurrences.js';
 
 export type CodeAttackReason = 'spans-tokens' | 'breaks-literal' | 'template-substitution' | 'comment' | 'unterminated' | 'escapes-delimiter';
 export type CodeVulnerabilityReason = 'literal' | 'number' | 'arithmetic' | 'regex' | 'operator' | 'in-comment';
@@ -112,50 +113,19 @@ function judgeInput(program: Program, value: string, first: number): Located[] {
   const attacks: Located[] = [];
   let vulnerability: Located | undefined;
   const numeric = isNumericText(value);
-  for (const start of occurrences(program.source, value, first)) {
+  forEachOccurrence(program.source, value, first, (start) => {
     const end = start + value.length;
     const v = program.classify(start, end, numeric);
-    if (v === undefined) continue;
+    if (v === undefined) return true;
     if (v.kind === 'attack') {
       attacks.push({ kind: 'attack', reason: v.reason, start, end });
-      if (attacks.length >= MAX_ATTACKS_PER_INPUT) break;
-    } else if (vulnerability === undefined && value.length >= MIN_VULNERABILITY_LENGTH) {
-      vulnerability = { kind: 'vulnerability', reason: v.reason, start, end };
+      return attacks.length < MAX_ATTACKS_PER_INPUT;
     }
-  }
+    if (vulnerability === undefined && value.length >= MIN_VULNERABILITY_LENGTH) vulnerability = { kind: 'vulnerability', reason: v.reason, start, end };
+    return true;
+  });
   if (attacks.length > 0) return attacks;
   return vulnerability === undefined ? NONE : [vulnerability];
-}
-
-/** Every (possibly overlapping) occurrence of `needle` in `hay` from `from` on, by KMP: O(|hay| + |needle|). */
-function* occurrences(hay: string, needle: string, from: number): Generator<number> {
-  const m = needle.length;
-  const fail = new Int32Array(m);
-  for (let q = 1, k = 0; q < m; q++) {
-    while (k > 0 && needle.charCodeAt(q) !== needle.charCodeAt(k)) k = fail[k - 1]!;
-    if (needle.charCodeAt(q) === needle.charCodeAt(k)) k++;
-    fail[q] = k;
-  }
-  for (let p = from, k = 0; p < hay.length; p++) {
-    const c = hay.charCodeAt(p);
-    while (k > 0 && c !== needle.charCodeAt(k)) k = fail[k - 1]!;
-    if (c === needle.charCodeAt(k)) k++;
-    if (k === m) {
-      yield p - m + 1;
-      k = fail[k - 1]!;
-    }
-  }
-}
-
-function isNumericText(s: string): boolean {
-  let i = s.charCodeAt(0) === 45 || s.charCodeAt(0) === 43 ? 1 : 0;
-  let digits = 0;
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) digits++;
-    else if (c !== 46) return false;
-  }
-  return digits > 0;
 }
 
 /** The source, tokenized once, with the comment table built on first need. */

@@ -1,6 +1,7 @@
 import type { ExecEvent, UserInput } from '../events.js';
 import type { Detector, Finding } from './types.js';
 import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from './shell-tokenizer.js';
+import { forEachOccurrence } from './occurrences.js';
 
 /**
  * Shell command injection: find each request value inside the command line a shell will parse, and ask the
@@ -21,7 +22,8 @@ import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } fro
  *
  * Cost: the command is scanned once, lazily (only when some input occurs in it, or it may nest a shell);
  * each occurrence is then judged in O(1) from per-character tables and prefix sums. Occurrences are found
- * with indexOf + KMP, so the check is linear in the command length per distinct input value.
+ * with indexOf (periodic values included, see occurrences.ts), so the check is linear in the command length
+ * per distinct input value.
  */
 
 export type CommandInjectionReason =
@@ -152,27 +154,6 @@ function worthChecking(value: string, haystack: string): boolean {
   return (value.length >= 2 || value === '~') && value.length <= haystack.length;
 }
 
-/** Every (possibly overlapping) occurrence of `needle` in `hay` at or after `from`, by KMP: O(|hay| + |needle|). */
-function occurrences(hay: string, needle: string, from: number): number[] {
-  const m = needle.length;
-  const fail = new Int32Array(m);
-  for (let q = 1, k = 0; q < m; q++) {
-    while (k > 0 && needle[q] !== needle[k]) k = fail[k - 1]!;
-    if (needle[q] === needle[k]) k++;
-    fail[q] = k;
-  }
-  const out: number[] = [];
-  for (let p = from, k = 0; p < hay.length; p++) {
-    while (k > 0 && hay[p] !== needle[k]) k = fail[k - 1]!;
-    if (hay[p] === needle[k]) k++;
-    if (k === m) {
-      out.push(p - m + 1);
-      k = fail[k - 1]!;
-    }
-  }
-  return out;
-}
-
 interface Occurrence {
   readonly start: number;
   readonly end: number;
@@ -207,12 +188,14 @@ function judgeCommand(command: string, values: readonly string[], depth: number)
     const found: Occurrence[] = [];
     let attacks = 0;
     let data = 0;
-    for (const start of occurrences(command, value, first)) {
+    const shell = scan;
+    forEachOccurrence(command, value, first, (start) => {
       const end = start + value.length;
-      const verdict = classifyShellSpan(scan, start, end);
+      const verdict = classifyShellSpan(shell, start, end);
       if (verdict.attack ? attacks++ < MAX_FINDINGS_PER_INPUT : data++ < MAX_FINDINGS_PER_INPUT) found.push({ start, end, verdict });
-      else if (attacks >= MAX_FINDINGS_PER_INPUT && data >= MAX_FINDINGS_PER_INPUT) break; // nothing more would be reported
-    }
+      // Stop once nothing more would be reported.
+      return attacks < MAX_FINDINGS_PER_INPUT || data < MAX_FINDINGS_PER_INPUT;
+    });
     result.set(value, found);
   }
   if (depth >= MAX_NESTING || !MAY_NEST.test(command)) return result;

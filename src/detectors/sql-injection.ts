@@ -34,6 +34,7 @@
 
 import type { SqlDialect, SqlEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
+import { forEachOccurrence, isNumericText } from './occurrences.js';
 import {
   commentContent,
   isExecutableComment,
@@ -172,59 +173,6 @@ function judgeInput(st: Statement, text: string, needle: string, first: number, 
   return vulnerability === undefined ? [] : [vulnerability];
 }
 
-/**
- * Calls `visit` for every occurrence of `needle` in `text`, overlapping ones included, starting with the one
- * at `first`; stops when `visit` returns false. Native `indexOf` finds the next match as long as matches do
- * not overlap. Overlapping matches mean a periodic needle (`''''`, `----`): from then on the next match cannot
- * start before p + period(needle), and a match at exactly p + period is confirmed by comparing only the
- * `period` characters after the current match, which keeps periodic needles over periodic text linear.
- */
-function forEachOccurrence(text: string, needle: string, first: number, visit: (start: number) => boolean): void {
-  const m = needle.length;
-  const n = text.length;
-  let period = 0; // computed on the first overlap
-  let p = first;
-  while (p >= 0) {
-    if (!visit(p)) return;
-    if (period === 0) {
-      const q = text.indexOf(needle, p + 1);
-      if (q >= 0 && q < p + m) period = smallestPeriod(needle);
-      p = q;
-      continue;
-    }
-    const q = p + period;
-    if (q + m > n) return;
-    if (period < m && continuesPeriod(text, p + m, period)) {
-      p = q;
-      continue;
-    }
-    p = text.indexOf(needle, period < m ? q + 1 : q);
-  }
-}
-
-/** text[from, from + period) repeats the `period` characters just before it (so the match shifts by one period). */
-function continuesPeriod(text: string, from: number, period: number): boolean {
-  for (let k = 0; k < period; k++) {
-    if (text.charCodeAt(from + k) !== text.charCodeAt(from + k - period)) return false;
-  }
-  return true;
-}
-
-/** Smallest p such that s[i] === s[i + p] for all valid i (KMP failure function). */
-function smallestPeriod(s: string): number {
-  const m = s.length;
-  if (m < 2) return m;
-  const fail = new Int32Array(m);
-  let k = 0;
-  for (let i = 1; i < m; i++) {
-    const c = s.charCodeAt(i);
-    while (k > 0 && s.charCodeAt(k) !== c) k = fail[k - 1] ?? 0;
-    if (s.charCodeAt(k) === c) k++;
-    fail[i] = k;
-  }
-  return m - (fail[m - 1] ?? 0);
-}
-
 const NONE: Located[] = [];
 
 interface Folded {
@@ -266,18 +214,6 @@ function hasSqlPunctuation(s: string): boolean {
     return true;
   }
   return false;
-}
-
-/** Digits with an optional sign and decimal part: values that collide with hard-coded numbers. */
-function isNumericText(s: string): boolean {
-  let i = s.charCodeAt(0) === 45 || s.charCodeAt(0) === 43 ? 1 : 0;
-  let digits = 0;
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) digits++;
-    else if (c !== 46) return false;
-  }
-  return digits > 0;
 }
 
 /** The statement, tokenized once, with the tables built lazily from the tokens. */

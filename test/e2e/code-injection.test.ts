@@ -6,9 +6,10 @@
  * environment — then refused in block mode: an opaque 403 problem+json, no file, no secret.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
+import { readCorpus } from '../helpers/corpus.js';
 
 interface AttackCase {
   route: string;
@@ -20,14 +21,9 @@ interface BenignCase {
   payload: string;
 }
 
-const readJsonl = <T>(file: string): T[] =>
-  readFileSync(new URL(`../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as T);
 
-const attacks = readJsonl<AttackCase>('code-injection.attack.jsonl');
-const benign = readJsonl<BenignCase>('code-injection.benign.jsonl');
+const attacks = readCorpus<AttackCase>('code-injection.attack.jsonl');
+const benign = readCorpus<BenignCase>('code-injection.benign.jsonl');
 const runId = randomBytes(4).toString('hex');
 const SECRET = `sg-secret-${runId}`;
 const marker = (i: number, who: string) => `/tmp/sg-code-marker-${runId}-${who}-${i}`;

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
+import { readCorpus } from '../helpers/corpus.js';
 
 interface AttackCase {
   route: string;
@@ -21,14 +22,9 @@ interface BenignCase {
   payload: string;
 }
 
-const readJsonl = <T>(file: string): T[] =>
-  readFileSync(new URL(`../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as T);
 
-const attacks = readJsonl<AttackCase>('path-traversal.attack.jsonl');
-const benign = readJsonl<BenignCase>('path-traversal.benign.jsonl');
+const attacks = readCorpus<AttackCase>('path-traversal.attack.jsonl');
+const benign = readCorpus<BenignCase>('path-traversal.benign.jsonl');
 
 const ROOT = mkdtempSync(join(tmpdir(), 'sg-pt-'));
 const BASE = join(ROOT, 'www', 'files');

@@ -4,10 +4,11 @@
  * system proves the shell never ran it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
 import { MYSQL_URL, PG_URL } from '../helpers/services.js';
+import { readCorpus } from '../helpers/corpus.js';
 
 interface ShellCase {
   context: string;
@@ -15,14 +16,9 @@ interface ShellCase {
   quoting?: string;
 }
 
-const readJsonl = (file: string): ShellCase[] =>
-  readFileSync(new URL(`../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as ShellCase);
 
-const attacks = readJsonl('command-injection.attack.jsonl');
-const benign = readJsonl('command-injection.benign.jsonl');
+const attacks = readCorpus<ShellCase>('command-injection.attack.jsonl');
+const benign = readCorpus<ShellCase>('command-injection.benign.jsonl');
 const runId = randomBytes(4).toString('hex');
 const marker = (i: number, who: string) => `/tmp/sg-marker-${runId}-${who}-${i}`;
 

@@ -4,11 +4,11 @@
  * that reveals nothing, and the database's own statement log proves the statement never arrived.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
 import { auditMarkers, clearAudit, resetMysql, resetPg, StatementLog } from '../helpers/db.js';
 import { MYSQL_URL, PG_URL, requireMysql, requirePostgres } from '../helpers/services.js';
+import { readCorpus } from '../helpers/corpus.js';
 
 const require = createRequire(import.meta.url);
 const templates = require('../fixtures/apps/templates.cjs') as { sql: Record<string, string>; fill: (t: string, v: string) => string };
@@ -24,14 +24,9 @@ interface BenignCase {
   payload: string;
 }
 
-const readJsonl = <T>(file: string): T[] =>
-  readFileSync(new URL(`../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
 
-const attacks = readJsonl<AttackCase>('sql-injection.attack.jsonl');
-const benign = readJsonl<BenignCase>('sql-injection.benign.jsonl');
+const attacks = readCorpus<AttackCase>('sql-injection.attack.jsonl');
+const benign = readCorpus<BenignCase>('sql-injection.benign.jsonl');
 const DB_OF = { postgres: 'pg', mysql: 'mysql' } as const;
 
 const appEnv = { SG_PG_URL: PG_URL, SG_MYSQL_URL: MYSQL_URL, STEPGUARD_RULES: '' };

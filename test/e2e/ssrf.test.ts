@@ -15,10 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { call, fixture, startApp, type RunningApp } from '../helpers/app.js';
 import { startNetnsHost, type NetnsHost } from '../helpers/netns.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { readCorpus } from '../helpers/corpus.js';
 
 interface Case {
   route: string;
@@ -28,14 +28,9 @@ interface Case {
   note?: string;
 }
 
-const read = (file: string): Case[] =>
-  readFileSync(new URL(`../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Case);
 
-const attacks = read('ssrf.attack.jsonl');
-const benign = read('ssrf.benign.jsonl');
+const attacks = readCorpus<Case>('ssrf.attack.jsonl');
+const benign = readCorpus<Case>('ssrf.benign.jsonl');
 const SECRET = `SECRET-${randomBytes(6).toString('hex')}`;
 
 let internal: Server;

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type * as ChildProcessModule from 'node:child_process';
 import type * as UtilModule from 'node:util';
 import { REPO } from '../helpers/app.js';
+import { startAgentInProcess } from '../helpers/agent.js';
 
 const require = createRequire(import.meta.url);
 
@@ -32,10 +33,7 @@ let dir: string;
 let forkChild: string;
 
 beforeAll(() => {
-  const agent = require('../../dist/src/agent.js') as { start(env: NodeJS.ProcessEnv): unknown };
-  agent.start({ ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_LOG_FINDINGS: 'false', STEPGUARD_RULES: '' });
-  ({ runWithContext } = require('../../dist/src/index.js'));
-  ({ isWrapped, originalOf } = require('../../dist/src/instrument/wrap.js'));
+  ({ runWithContext, isWrapped, originalOf } = startAgentInProcess());
   cp = require('node:child_process') as typeof ChildProcessModule;
   util = require('node:util') as typeof UtilModule;
   dir = mkdtempSync(join(tmpdir(), 'sg-child-process-'));

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import * as util from 'node:util';
 import type * as VmModule from 'node:vm';
+import { startAgentInProcess } from '../helpers/agent.js';
 
 const require = createRequire(import.meta.url);
 const vm = require('node:vm') as typeof VmModule;
@@ -34,10 +35,7 @@ let isWrapped: (fn: unknown) => boolean;
 const asRequest = <R>(q: string, fn: () => R): R => runWithContext({ query: { q } }, fn);
 
 beforeAll(() => {
-  const agent = require('../../dist/src/agent.js') as { start(env: NodeJS.ProcessEnv): unknown };
-  agent.start({ ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_LOG_FINDINGS: 'false', STEPGUARD_RULES: '' });
-  ({ runWithContext } = require('../../dist/src/index.js'));
-  ({ isWrapped } = require('../../dist/src/instrument/wrap.js'));
+  ({ runWithContext, isWrapped } = startAgentInProcess());
 });
 
 /** What a caller sees from one call: its value, or the error's class, code and message. */

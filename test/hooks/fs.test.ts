@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as FsModule from 'node:fs';
 import type * as UtilModule from 'node:util';
+import { startAgentInProcess } from '../helpers/agent.js';
 
 const require = createRequire(import.meta.url);
 
@@ -33,10 +34,7 @@ let originalOf: <F>(fn: F) => F;
 let ROOT: string;
 
 beforeAll(() => {
-  const agent = require('../../dist/src/agent.js') as { start(env: NodeJS.ProcessEnv): unknown };
-  agent.start({ ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_LOG_FINDINGS: 'false', STEPGUARD_RULES: '' });
-  ({ runWithContext } = require('../../dist/src/index.js'));
-  ({ isWrapped, originalOf } = require('../../dist/src/instrument/wrap.js'));
+  ({ runWithContext, isWrapped, originalOf } = startAgentInProcess());
   fs = require('node:fs') as Fs;
   util = require('node:util') as typeof UtilModule;
   ROOT = fs.mkdtempSync(join(tmpdir(), 'sg-fs-hook-'));

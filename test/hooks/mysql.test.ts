@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { REPO } from '../helpers/app.js';
 import { resetMysql, StatementLog } from '../helpers/db.js';
 import { MYSQL_URL, requireMysql } from '../helpers/services.js';
+import { startAgentInProcess } from '../helpers/agent.js';
 
 const require = createRequire(import.meta.url);
 
@@ -68,10 +69,7 @@ const asRequest = <R>(q: string, fn: () => R): R => runWithContext({ query: { q 
 beforeAll(async () => {
   await requireMysql();
   await resetMysql();
-  const agent = require('../../dist/src/agent.js') as { start(env: NodeJS.ProcessEnv): unknown };
-  agent.start({ ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_LOG_FINDINGS: 'false', STEPGUARD_RULES: '' });
-  ({ runWithContext } = require('../../dist/src/index.js'));
-  ({ isWrapped, originalOf } = require('../../dist/src/instrument/wrap.js'));
+  ({ runWithContext, isWrapped, originalOf } = startAgentInProcess());
 });
 
 // ---- what a caller can observe ------------------------------------------------------------------------

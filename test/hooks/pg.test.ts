@@ -13,6 +13,7 @@ import type * as PgModule from 'pg';
 import { REPO } from '../helpers/app.js';
 import { resetPg, StatementLog } from '../helpers/db.js';
 import { PG_URL, requirePostgres } from '../helpers/services.js';
+import { startAgentInProcess } from '../helpers/agent.js';
 
 const require = createRequire(import.meta.url);
 
@@ -47,10 +48,7 @@ const asRequest = <R>(q: string, fn: () => R): R => runWithContext({ query: { q 
 beforeAll(async () => {
   await requirePostgres();
   await resetPg();
-  const agent = require('../../dist/src/agent.js') as { start(env: NodeJS.ProcessEnv): unknown };
-  agent.start({ ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_LOG_FINDINGS: 'false', STEPGUARD_RULES: '' });
-  ({ runWithContext } = require('../../dist/src/index.js'));
-  ({ isWrapped, originalOf } = require('../../dist/src/instrument/wrap.js'));
+  ({ runWithContext, isWrapped, originalOf } = startAgentInProcess());
 });
 
 // ---- what a caller can observe ------------------------------------------------------------------------

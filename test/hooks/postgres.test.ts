@@ -15,6 +15,7 @@ import type { Sql } from 'postgres';
 import { REPO } from '../helpers/app.js';
 import { resetPg, StatementLog } from '../helpers/db.js';
 import { PG_URL, requirePostgres } from '../helpers/services.js';
+import { startAgentInProcess } from '../helpers/agent.js';
 
 const require = createRequire(import.meta.url);
 type Postgres = (url: string, options?: object) => Sql;
@@ -38,10 +39,7 @@ const asRequest = <R>(q: string, fn: () => R): R => runWithContext({ query: { q 
 beforeAll(async () => {
   await requirePostgres();
   await resetPg();
-  const agent = require('../../dist/src/agent.js') as { start(env: NodeJS.ProcessEnv): unknown };
-  agent.start({ ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_LOG_FINDINGS: 'false', STEPGUARD_RULES: '' });
-  ({ runWithContext } = require('../../dist/src/index.js'));
-  ({ isWrapped, originalOf } = require('../../dist/src/instrument/wrap.js'));
+  ({ runWithContext, isWrapped, originalOf } = startAgentInProcess());
 });
 
 interface Observation {

@@ -1,23 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { codeInjection } from '../../../src/detectors/code-injection.js';
 import { tokenizeJs } from '../../../src/detectors/js-tokenizer.js';
 import type { CodeEvent, UserInput } from '../../../src/events.js';
 import type { Finding } from '../../../src/detectors/types.js';
+import { readCorpus } from '../../helpers/corpus.js';
 
 interface Case {
   route: string;
   payload: string;
 }
 
-const readJsonl = (file: string): Case[] =>
-  readFileSync(new URL(`../../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Case);
 
-const attacks = readJsonl('code-injection.attack.jsonl');
-const benign = readJsonl('code-injection.benign.jsonl');
+const attacks = readCorpus<Case>('code-injection.attack.jsonl');
+const benign = readCorpus<Case>('code-injection.benign.jsonl');
 
 /** What hooks/function.ts judges for `new Function(...params, body)`. */
 const fn = (body: string, params = '', prefix = 'function') => `${prefix} anonymous(${params}\n) {\n${body}\n}`;

@@ -1,10 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { commandInjection, MAX_FINDINGS_PER_INPUT } from '../../../src/detectors/command-injection.js';
 import { scanShell, SyntaxClass, tokenizeShell, type ShellToken } from '../../../src/detectors/shell-tokenizer.js';
 import type { ExecEvent, UserInput } from '../../../src/events.js';
 import type { Finding } from '../../../src/detectors/types.js';
+import { readCorpus } from '../../helpers/corpus.js';
 
 const require = createRequire(import.meta.url);
 const templates = require('../../fixtures/apps/templates.cjs') as {
@@ -21,14 +21,9 @@ interface BenignCase extends AttackCase {
   quoting: 'escaped' | 'raw';
 }
 
-const readJsonl = <T>(file: string): T[] =>
-  readFileSync(new URL(`../../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
 
-const attacks = readJsonl<AttackCase>('command-injection.attack.jsonl');
-const benign = readJsonl<BenignCase>('command-injection.benign.jsonl');
+const attacks = readCorpus<AttackCase>('command-injection.attack.jsonl');
+const benign = readCorpus<BenignCase>('command-injection.benign.jsonl');
 const MARKER = '/tmp/sg-marker-123';
 
 const shellQuote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;

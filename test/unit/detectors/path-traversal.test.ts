@@ -1,11 +1,11 @@
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { createPathTraversal, pathTraversal } from '../../../src/detectors/path-traversal.js';
 import { InputCollector } from '../../../src/context/user-input.js';
 import type { FsEvent, InputSource, UserInput } from '../../../src/events.js';
 import type { Finding } from '../../../src/detectors/types.js';
+import { readCorpus } from '../../helpers/corpus.js';
 
 interface AttackCase {
   route: string;
@@ -16,14 +16,9 @@ interface BenignCase {
   payload: string;
 }
 
-const readJsonl = <T>(file: string): T[] =>
-  readFileSync(new URL(`../../fixtures/payloads/${file}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
 
-const attacks = readJsonl<AttackCase>('path-traversal.attack.jsonl');
-const benign = readJsonl<BenignCase>('path-traversal.benign.jsonl');
+const attacks = readCorpus<AttackCase>('path-traversal.attack.jsonl');
+const benign = readCorpus<BenignCase>('path-traversal.benign.jsonl');
 
 const ROOT = '/tmp/sg-pt-unit';
 const BASE = join(ROOT, 'www', 'files');
