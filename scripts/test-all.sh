@@ -14,6 +14,8 @@ npm ci --no-audit --no-fund
 for dir in test/versions/*/; do (cd "$dir" && npm ci --no-audit --no-fund --silent); done
 trap 'bash scripts/services.sh stop || true' EXIT
 bash scripts/services.sh start
+# The tests read where the services are (ports may be moved with SG_PG_PORT, SG_MYSQL_PORT, SG_REDIS_PORT).
+eval "$(bash scripts/services.sh env | sed 's/^/export /')"
 
 npm test
 
