@@ -9,7 +9,7 @@ import { installHooks } from './instrument/install.js';
 import { createStepUp } from './stepup/setup.js';
 import { setSsrfAllowList } from './detectors/ssrf.js';
 import { watchRules } from './rules/reload.js';
-import { announceCoverage, installEsmHooks, startedFromEsmEntry } from './instrument/esm.js';
+import { installEsmHooks, startedFromEsmEntry } from './instrument/esm.js';
 import { HOOKS } from '../hooks/index.js';
 
 /**
@@ -60,7 +60,6 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   setRuntime(runtime);
   installHooks(HOOKS);
   if (startedFromEsmEntry()) installEsmHooks(HOOKS);
-  announceCoverage(process.argv[1]);
   if (config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup)) {
     // A fixed rule file restores the configured mode; a broken setting keeps monitor mode until restart.
     const configuredMode = configProblems.length > 0 ? 'monitor' : loaded.mode;

@@ -12,7 +12,9 @@ if (isMainThread && !holder[STARTED]) {
   holder[STARTED] = true;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only on the main thread
-    (require('./agent.js') as typeof import('./agent.js')).start();
+    const { runtime } = (require('./agent.js') as typeof import('./agent.js')).start();
+    // Only a preloaded agent speaks about the app's entry point (programmatic starts have none).
+    if (runtime) (require('./instrument/esm.js') as typeof import('./instrument/esm.js')).announceCoverage(process.argv[1]);
   } catch (error) {
     try {
       process.stderr.write(`[stepguard] error: failed to start, the app runs unprotected: ${error instanceof Error ? error.stack : String(error)}\n`);
