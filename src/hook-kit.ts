@@ -52,7 +52,15 @@ export function defineHook(hook: ModuleHook): ModuleHook {
  * context (pg, mysql2): without this a nested query would be judged against another request's input.
  */
 export function bindToRequest<F extends AnyFunction>(fn: F): F {
-  return currentContext() ? (AsyncResource.bind(fn) as F) : fn;
+  if (!currentContext()) return fn;
+  // Not AsyncResource.bind: on Node 20 it also defines a deprecated accessor per call (~8 µs); this is ~0.1 µs.
+  const resource = new AsyncResource('stepguard.bound');
+  const bound = function (this: unknown, ...args: unknown[]) {
+    return resource.runInAsyncScope(fn, this, ...args);
+  };
+  // Libraries may look at a callback's arity.
+  Object.defineProperty(bound, 'length', { value: fn.length });
+  return bound as F;
 }
 
 /** Runs `fn` as part of the request it was created in (for event-style APIs). */

@@ -111,6 +111,8 @@ export class InputCollector {
 
   private addJwtClaims(source: InputSource, path: string, value: string): void {
     const token = value.startsWith('Bearer ') ? value.slice(7) : value;
+    // Every JWT header is base64url of `{"…`, so it starts with "eyJ"; anything else is not worth splitting.
+    if (!token.startsWith('eyJ')) return;
     const parts = token.split('.');
     if (parts.length !== 3 || !isBase64Url(parts[0]!) || !isBase64Url(parts[1]!)) return;
     const header = tryJson(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
@@ -149,23 +151,24 @@ function isBase64Url(text: string): boolean {
   return true;
 }
 
-/** Base64 or base64url alphabet, valid length, and at least one character that plain words rarely have. */
+/** Base64 or base64url alphabet, valid length, and the character mix that encoded text has. */
 function isBase64Like(text: string): boolean {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
   if (text.length - end > 2) return false;
   if (end !== text.length && text.length % 4 !== 0) return false;
-  let sawDigitOrSymbolOrMixedCase = false;
+  let sawDigit = false;
   let sawUpper = false;
   let sawLower = false;
   for (let i = 0; i < end; i++) {
     const c = text.charCodeAt(i);
     if (c >= 65 && c <= 90) sawUpper = true;
     else if (c >= 97 && c <= 122) sawLower = true;
-    else if ((c >= 48 && c <= 57) || c === 43 || c === 47 || c === 45 || c === 95) sawDigitOrSymbolOrMixedCase = true;
-    else return false;
+    else if (c >= 48 && c <= 57) sawDigit = true;
+    else if (c !== 43 && c !== 47 && c !== 45 && c !== 95) return false;
   }
-  return sawDigitOrSymbolOrMixedCase || (sawUpper && sawLower);
+  // Base64 of text mixes cases (or letters and digits); words like "keep-alive" do not.
+  return (sawUpper && sawLower) || (sawDigit && (sawUpper || sawLower));
 }
 
 function hasBinaryControl(text: string): boolean {

@@ -113,14 +113,17 @@ export const sqlInjection: Detector<SqlEvent> = {
     const sql = event.sql;
     let statement: Statement | undefined; // built on the first occurrence, shared by all inputs
     let folded: Folded | undefined; // lower-cased statement, built on the first exact miss
-    const seen = new Map<string, Located[]>(); // the same value from several sources is judged once
+    let seen: Map<string, Located[]> | undefined; // the same value from several sources is judged once
     const attacks: Finding[] = [];
     const vulnerabilities: Finding[] = [];
 
     for (const input of inputs) {
       const value = input.value;
       if (value.length < MIN_INPUT_LENGTH || value.length > sql.length) continue;
-      let located = seen.get(value);
+      // A parameter name made of word characters cannot change a statement's structure, and a key that
+      // equals a column (`?name=…` with `WHERE name = $1`) is not an unparameterised flow: nothing to judge.
+      if (input.isKey === true && isWord(value)) continue;
+      let located = seen?.get(value);
       if (located === undefined) {
         located = NONE;
         let text = sql;
@@ -139,8 +142,8 @@ export const sqlInjection: Detector<SqlEvent> = {
         if (first >= 0) {
           statement ??= new Statement(sql, event.dialect);
           located = judgeInput(statement, text, needle, first, value);
+          (seen ??= new Map()).set(value, located);
         }
-        seen.set(value, located);
       }
       for (const l of located) {
         const finding: Finding = { detector: DETECTOR_ID, kind: l.kind, input, start: l.start, end: l.end, reason: l.reason };
@@ -150,6 +153,15 @@ export const sqlInjection: Detector<SqlEvent> = {
     return attacks.length === 0 ? vulnerabilities : vulnerabilities.length === 0 ? attacks : attacks.concat(vulnerabilities);
   },
 };
+
+/** Letters, digits and underscores only. */
+function isWord(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95)) return false;
+  }
+  return true;
+}
 
 /** All occurrences of one input: its attacks, or else its first reportable data occurrence. */
 function judgeInput(st: Statement, text: string, needle: string, first: number, value: string): Located[] {

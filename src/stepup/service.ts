@@ -223,7 +223,9 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
   // ---- verification endpoint ---------------------------------------------------------------------------
 
   handles(ctx: RequestContext): boolean {
-    return ctx.urlPath === this.verifyPath;
+    // Every request passes here: a prefix test first, the exact path only for candidates.
+    const url = ctx.req.url;
+    return typeof url === 'string' && url.startsWith(this.verifyPath) && ctx.urlPath === this.verifyPath;
   }
 
   serve(ctx: RequestContext): void {

@@ -1,6 +1,6 @@
 import { context, SpanStatusCode, type Attributes, type Tracer } from '@opentelemetry/api';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { tracing, resources } from '@opentelemetry/sdk-node';
+import type { tracing as Tracing, resources as Resources } from '@opentelemetry/sdk-node';
 import { log, warnOnce } from '../log.js';
 import { ATTR } from './attributes.js';
 
@@ -24,6 +24,9 @@ export class Telemetry {
 
   constructor(options: TelemetryOptions) {
     if (!options.enabled || isTrue(process.env.OTEL_SDK_DISABLED)) return;
+    // The SDK costs ~120 ms to load: only when something will be exported.
+    if (!options.spanProcessors && exporterNames().every((n) => n === 'none')) return;
+    const { tracing, resources } = sdk();
     const processors = options.spanProcessors ?? processorsFromEnv();
     if (processors.length === 0) return;
     const serviceName = options.serviceName ?? process.env.OTEL_SERVICE_NAME ?? defaultServiceName();
@@ -61,13 +64,22 @@ export class Telemetry {
   }
 }
 
-function processorsFromEnv(): SpanProcessor[] {
-  const names = (process.env.OTEL_TRACES_EXPORTER ?? 'otlp')
+function sdk(): { tracing: typeof Tracing; resources: typeof Resources } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when spans are exported
+  return require('@opentelemetry/sdk-node') as { tracing: typeof Tracing; resources: typeof Resources };
+}
+
+function exporterNames(): string[] {
+  return (process.env.OTEL_TRACES_EXPORTER ?? 'otlp')
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
+}
+
+function processorsFromEnv(): SpanProcessor[] {
+  const { tracing } = sdk();
   const out: SpanProcessor[] = [];
-  for (const name of names) {
+  for (const name of exporterNames()) {
     if (name === 'none') return [];
     const exporter = exporterFor(name);
     // Batching keeps export off the request path; a dead endpoint only drops spans (bounded queue).
@@ -93,7 +105,7 @@ function exporterFor(name: string): SpanExporter | undefined {
       return new OTLPTraceExporter();
     }
     case 'console':
-      return new tracing.ConsoleSpanExporter();
+      return new (sdk().tracing.ConsoleSpanExporter)();
     default:
       log.warn(`OTEL_TRACES_EXPORTER=${name} is not supported by stepguard (use otlp, console or none); ignored`);
       return undefined;
