@@ -12,7 +12,14 @@
  *
  * `now` is epoch SECONDS everywhere in this module (the unit of RFC 6238's T and of otplib's `epoch`).
  */
-import { generateSecret, generateSync, verifySync } from 'otplib';
+import type * as Otplib from 'otplib';
+
+/** otplib is loaded when first used (a verification or an enrollment), keeping it off the app's start-up. */
+let otplib: typeof Otplib | undefined;
+function lib(): typeof Otplib {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred load, see above
+  return (otplib ??= require('otplib') as typeof Otplib);
+}
 
 export const TOTP_DIGITS = 6;
 export const TOTP_PERIOD_SECONDS = 30;
@@ -25,7 +32,7 @@ export type CodeCheck = { ok: true; timeStep: number } | { ok: false; reason: 'm
 
 /** A new random secret: 20 bytes (160 bits, RFC 4226 R6), base32 without padding. */
 export function newTotpSecret(): string {
-  return generateSecret();
+  return lib().generateSecret();
 }
 
 /**
@@ -51,9 +58,9 @@ export function otpauthUri(secret: string, account: string, issuer: string): str
  */
 export function checkTotp(secret: string, code: string, now?: number): CodeCheck {
   if (typeof code !== 'string' || !CODE_PATTERN.test(code)) return { ok: false, reason: 'malformed' };
-  let result: ReturnType<typeof verifySync>;
+  let result: ReturnType<typeof Otplib.verifySync>;
   try {
-    result = verifySync({
+    result = lib().verifySync({
       secret,
       token: code,
       epoch: epochSeconds(now),
@@ -73,7 +80,7 @@ export function checkTotp(secret: string, code: string, now?: number): CodeCheck
 
 /** The code for `now` (epoch seconds, default the current time). For tests and the demo. */
 export function currentCode(secret: string, now?: number): string {
-  return generateSync({
+  return lib().generateSync({
     secret,
     epoch: epochSeconds(now),
     period: TOTP_PERIOD_SECONDS,
