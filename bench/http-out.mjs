@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
-const REGISTER = join(ROOT, 'dist', 'src', 'register.js');
+// This script is an ES module: the agent is loaded the way ESM apps load it.
+const REGISTER = join(ROOT, 'dist', 'src', 'register-esm.mjs');
 const INDEX = join(ROOT, 'dist', 'src', 'index.js');
 
 const arg = (name, fallback) => {
@@ -66,7 +67,7 @@ const port = server.address().port;
 
 const variants = {
   none: [],
-  agent: ['--require', REGISTER],
+  agent: ['--import', REGISTER],
 };
 const env = { ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_LOG_FINDINGS: 'false', STEPGUARD_LOG_LEVEL: 'error', OTEL_TRACES_EXPORTER: 'none' };
 

@@ -2,7 +2,6 @@
  * The only module hooks/ import. A hook file normalises one library's call signatures into a
  * `SinkEvent`, asks `inspect`, and either calls the original or fails the call the library's own way.
  */
-import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { currentContext, runInContext } from './context/store.js';
 import { RequestContext } from './context/request-context.js';
@@ -52,11 +51,13 @@ export function defineHook(hook: ModuleHook): ModuleHook {
  * context (pg, mysql2): without this a nested query would be judged against another request's input.
  */
 export function bindToRequest<F extends AnyFunction>(fn: F): F {
-  if (!currentContext()) return fn;
-  // Not AsyncResource.bind: on Node 20 it also defines a deprecated accessor per call (~8 µs); this is ~0.1 µs.
-  const resource = new AsyncResource('stepguard.bound');
+  const ctx = currentContext();
+  if (!ctx) return fn;
+  // Only our own store is restored: an AsyncResource (let alone AsyncResource.bind, which on Node 20 also
+  // defines a deprecated accessor) costs several µs per call once async hooks are on, and the callback's
+  // other async context is the library's business, as it would be without the agent.
   const bound = function (this: unknown, ...args: unknown[]) {
-    return resource.runInAsyncScope(fn, this, ...args);
+    return runInContext(ctx, () => fn.apply(this, args));
   };
   // Libraries may look at a callback's arity.
   Object.defineProperty(bound, 'length', { value: fn.length });
