@@ -6,7 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, fixture, REPO, startApp, type RunningApp } from '../helpers/app.js';
+import { call, fixture, REGISTER, REPO, startApp, type RunningApp } from '../helpers/app.js';
 import { resetMysql, resetPg } from '../helpers/db.js';
 import { MYSQL_URL, PG_URL, requireMysql, requirePostgres } from '../helpers/services.js';
 
@@ -24,6 +24,28 @@ beforeAll(async () => {
 afterEach(async () => {
   await app?.stop();
   app = undefined;
+});
+
+describe('loading', () => {
+  it('starts once even when the preload is required twice', async () => {
+    app = await startApp(fixture('express-app.cjs'), { env, nodeArgs: ['--require', REGISTER] });
+    expect(count(app.stderr(), '[stepguard] active:')).toBe(1);
+    expect((await call(app, 'GET', '/hello')).status).toBe(200);
+  });
+});
+
+describe('uploads (multer)', () => {
+  it('judges uploaded file names and contents', async () => {
+    app = await startApp(fixture('express-app.cjs'), { env: { ...env, STEPGUARD_MODE: 'block' } });
+    const send = (name: string, content: string) => {
+      const form = new FormData();
+      form.append('file', new Blob([content]), name);
+      return fetch(`${app!.url}/upload/pg`, { method: 'POST', body: form });
+    };
+    expect((await send('alice', 'bob')).status).toBe(200);
+    expect((await send("x' OR '1'='1", 'bob')).status).toBe(403);
+    expect((await send('alice', "x' OR '1'='1")).status).toBe(403);
+  });
 });
 
 describe('the host app keeps serving', () => {
