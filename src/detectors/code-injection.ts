@@ -28,7 +28,7 @@
 import type { CodeEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
 import { tokenizeJs, type JsScan, type JsToken, type JsTokenType } from './js-tokenizer.js';
-import { forEachOccurrence, isNumericText } from './occurrences.js';
+import { forEachOccurrence, isNumericText, lastAtOrBefore } from './occurrences.js';
 
 export type CodeAttackReason = 'spans-tokens' | 'breaks-literal' | 'template-substitution' | 'comment' | 'unterminated' | 'escapes-delimiter';
 export type CodeVulnerabilityReason = 'literal' | 'number' | 'arithmetic' | 'regex' | 'operator' | 'in-comment';
@@ -231,18 +231,6 @@ class Program {
   }
 
   private lastStartingAtOrBefore(pos: number): number {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! <= pos) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return found;
+    return lastAtOrBefore(this.starts, pos);
   }
 }

@@ -68,3 +68,20 @@ export function isNumericText(s: string): boolean {
   }
   return digits > 0;
 }
+
+/** Index of the last entry of `starts` (ascending) that is ≤ `pos`, or -1: which token a text offset falls in. */
+export function lastAtOrBefore(starts: Int32Array, pos: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (starts[mid]! <= pos) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}

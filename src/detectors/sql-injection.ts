@@ -34,7 +34,7 @@
 
 import type { SqlDialect, SqlEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
-import { forEachOccurrence, isNumericText } from './occurrences.js';
+import { forEachOccurrence, isNumericText, lastAtOrBefore } from './occurrences.js';
 import {
   commentContent,
   isExecutableComment,
@@ -321,19 +321,7 @@ class Statement {
   // ---- token lookup ----
 
   private lastStartingAtOrBefore(pos: number): number {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! <= pos) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return found;
+    return lastAtOrBefore(this.starts, pos);
   }
 
   private tokenIndex(t: SqlToken): number {

@@ -16,10 +16,10 @@ import type * as ChildProcessModule from 'node:child_process';
 import type * as UtilModule from 'node:util';
 import { REPO } from '../helpers/app.js';
 import { startAgentInProcess } from '../helpers/agent.js';
+import { BLOCKED, kindOf } from '../helpers/observe.js';
 
 const require = createRequire(import.meta.url);
 
-const BLOCKED = 'ERR_STEPGUARD_BLOCKED';
 const BENIGN = 'hello';
 
 let cp: typeof ChildProcessModule;
@@ -47,12 +47,6 @@ afterAll(() => {
 
 // ---- what a caller can observe ------------------------------------------------------------------------
 
-function kindOf(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value === null) return 'null';
-  if (value instanceof Promise) return 'Promise';
-  return (value as object).constructor?.name ?? typeof value;
-}
 
 const text = (value: unknown) => (Buffer.isBuffer(value) ? { buffer: value.toString() } : value);
 

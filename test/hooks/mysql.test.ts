@@ -14,8 +14,9 @@ import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { REPO } from '../helpers/app.js';
 import { resetMysql, StatementLog } from '../helpers/db.js';
-import { MYSQL_URL, requireMysql } from '../helpers/services.js';
+import { requireMysql } from '../helpers/services.js';
 import { startAgentInProcess } from '../helpers/agent.js';
+import { ALICE, ATTACK, BENIGN, BLOCKED, MYSQL_OPTIONS as OPTIONS, kindOf, markers, versionOf, within } from '../helpers/observe.js';
 
 const require = createRequire(import.meta.url);
 
@@ -48,14 +49,7 @@ interface Mysql {
   createQuery(sql: string, values?: unknown[], cb?: Callback): Query;
 }
 
-const BLOCKED = 'ERR_STEPGUARD_BLOCKED';
-const BENIGN = 'alice';
-const ATTACK = "' OR '1'='1";
-const ALICE = { id: 1, name: 'alice' };
-const url = new URL(MYSQL_URL);
-const OPTIONS = { host: url.hostname, port: Number(url.port), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: url.pathname.slice(1) };
 
-const versionOf = (dir: string) => (require(join(dir, 'package.json')) as { version: string }).version;
 const COPIES = [
   { label: 'root devDependency', dir: join(REPO, 'node_modules/mysql') },
   { label: 'pinned', dir: join(REPO, 'test/versions/mysql-2.3.0/node_modules/mysql') },
@@ -74,10 +68,6 @@ beforeAll(async () => {
 
 // ---- what a caller can observe ------------------------------------------------------------------------
 
-function kindOf(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  return (value as object | null)?.constructor?.name ?? typeof value;
-}
 const plain = (rows: unknown) => JSON.parse(JSON.stringify(rows)) as unknown;
 
 function errorShape(err: unknown) {
@@ -143,20 +133,12 @@ const atLeast = (version: string, minor: number) => Number(version.split('.')[1]
 const hasPoolQueryObject = (version: string) => atLeast(version, 5);
 const hasClusterOf = (version: string) => atLeast(version, 5);
 
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms))]);
-}
 
 const callback = <T>(run: (cb: (err: Error | null, value?: T) => void) => void) =>
   new Promise<T>((resolve, reject) => run((err, value) => (err ? reject(err) : resolve(value as T))));
 
 // ---- the server's view -----------------------------------------------------------------------------------
 
-let markerSeq = 0;
-function markers() {
-  const n = `${process.pid}-${++markerSeq}`;
-  return { refused: `sg-refused-${n}`, sentinel: `sg-sentinel-${n}` };
-}
 const attackSql = (tag: string) => `SELECT id, name FROM users WHERE name = '${ATTACK}' /* ${tag} */`;
 const sentinelSql = (tag: string) => `SELECT 1 AS ok /* ${tag} */`;
 

@@ -14,8 +14,9 @@ import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { REPO } from '../helpers/app.js';
 import { resetMysql, StatementLog } from '../helpers/db.js';
-import { MYSQL_URL, requireMysql } from '../helpers/services.js';
+import { requireMysql } from '../helpers/services.js';
 import { startAgentInProcess } from '../helpers/agent.js';
+import { ALICE, ATTACK, BENIGN, BLOCKED, MYSQL_OPTIONS as OPTIONS, kindOf, markers, versionOf, within } from '../helpers/observe.js';
 
 const require = createRequire(import.meta.url);
 
@@ -68,14 +69,7 @@ interface Mysql2Promise {
   createPool(options: object): PromisePool;
 }
 
-const BLOCKED = 'ERR_STEPGUARD_BLOCKED';
-const BENIGN = 'alice';
-const ATTACK = "' OR '1'='1";
-const ALICE = { id: 1, name: 'alice' };
-const url = new URL(MYSQL_URL);
-const OPTIONS = { host: url.hostname, port: Number(url.port), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: url.pathname.slice(1) };
 
-const versionOf = (dir: string) => (require(join(dir, 'package.json')) as { version: string }).version;
 const pinned = (version: string) => join(REPO, `test/versions/mysql2-${version}/node_modules/mysql2`);
 const COPIES = [
   { label: 'root devDependency', dir: join(REPO, 'node_modules/mysql2') },
@@ -95,11 +89,6 @@ beforeAll(async () => {
 
 // ---- what a caller can observe ------------------------------------------------------------------------
 
-function kindOf(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value instanceof Promise) return 'Promise';
-  return (value as object | null)?.constructor?.name ?? typeof value;
-}
 
 /** Rows as plain data (mysql2 returns TextRow/BinaryRow instances depending on the version). */
 const plain = (rows: unknown) => JSON.parse(JSON.stringify(rows)) as unknown;
@@ -144,9 +133,6 @@ async function viaPromise(call: () => Promise<Rows>): Promise<Observation> {
 }
 
 /** Fails instead of hanging when a pool is left without its connection. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms))]);
-}
 
 /** The error a callback-style call delivers; fails the test if it succeeds. */
 function errorOf(run: (deliver: (err: unknown) => void) => void): Promise<Error & { code?: string }> {
@@ -164,11 +150,6 @@ function errorOf(run: (deliver: (err: unknown) => void) => void): Promise<Error 
 
 // ---- the server's view -----------------------------------------------------------------------------------
 
-let markerSeq = 0;
-function markers() {
-  const n = `${process.pid}-${++markerSeq}`;
-  return { refused: `sg-refused-${n}`, sentinel: `sg-sentinel-${n}` };
-}
 const attackSql = (tag: string) => `SELECT id, name FROM users WHERE name = '${ATTACK}' /* ${tag} */`;
 const sentinelSql = (tag: string) => `SELECT 1 AS ok /* ${tag} */`;
 

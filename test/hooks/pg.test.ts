@@ -14,6 +14,7 @@ import { REPO } from '../helpers/app.js';
 import { resetPg, StatementLog } from '../helpers/db.js';
 import { PG_URL, requirePostgres } from '../helpers/services.js';
 import { startAgentInProcess } from '../helpers/agent.js';
+import { ALICE, ATTACK, BENIGN, BLOCKED, kindOf, markers } from '../helpers/observe.js';
 
 const require = createRequire(import.meta.url);
 
@@ -30,10 +31,6 @@ interface Cursor {
 type CursorClass = new (text: string, values?: unknown[]) => Cursor & PgModule.Submittable;
 type QueryStreamClass = new (text: string, values?: unknown[]) => NodeJS.ReadableStream & PgModule.Submittable;
 
-const BLOCKED = 'ERR_STEPGUARD_BLOCKED';
-const BENIGN = 'alice';
-const ATTACK = "' OR '1'='1";
-const ALICE = { id: 1, name: 'alice' };
 
 const COPIES = [
   { label: 'root devDependency', dir: join(REPO, 'node_modules/pg'), root: true },
@@ -53,11 +50,6 @@ beforeAll(async () => {
 
 // ---- what a caller can observe ------------------------------------------------------------------------
 
-function kindOf(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value instanceof Promise) return 'Promise';
-  return (value as object | null)?.constructor?.name ?? typeof value;
-}
 
 function resultShape(res: PgModule.QueryResult | undefined) {
   return res && { class: kindOf(res), command: res.command, rowCount: res.rowCount, rows: res.rows, fields: res.fields.map((f) => f.name) };
@@ -116,12 +108,7 @@ function errorOf(run: (deliver: (err: unknown) => void) => void): Promise<Error 
 
 // ---- the server's view -----------------------------------------------------------------------------------
 
-let markerSeq = 0;
 /** A unique tag for one refused statement; the sentinel runs after it on the same path. */
-function markers() {
-  const n = `${process.pid}-${++markerSeq}`;
-  return { refused: `sg-refused-${n}`, sentinel: `sg-sentinel-${n}` };
-}
 const attackSql = (tag: string) => `SELECT id, name FROM users WHERE name = '${ATTACK}' /* ${tag} */`;
 
 /** Waits until the sentinel shows up in the statement log, then checks the refused statement never did. */

@@ -16,16 +16,12 @@ import { REPO } from '../helpers/app.js';
 import { resetPg, StatementLog } from '../helpers/db.js';
 import { PG_URL, requirePostgres } from '../helpers/services.js';
 import { startAgentInProcess } from '../helpers/agent.js';
+import { ALICE, ATTACK, BENIGN, BLOCKED, markers, versionOf, within } from '../helpers/observe.js';
 
 const require = createRequire(import.meta.url);
 type Postgres = (url: string, options?: object) => Sql;
 
-const BLOCKED = 'ERR_STEPGUARD_BLOCKED';
-const BENIGN = 'alice';
-const ATTACK = "' OR '1'='1";
-const ALICE = { id: 1, name: 'alice' };
 
-const versionOf = (dir: string) => (require(join(dir, 'package.json')) as { version: string }).version;
 const COPIES = [
   { label: 'root devDependency', dir: join(REPO, 'node_modules/postgres') },
   { label: 'pinned', dir: join(REPO, 'test/versions/postgres-3.0.0/node_modules/postgres') },
@@ -58,15 +54,7 @@ async function observe(run: () => Promise<unknown>): Promise<Observation> {
   }
 }
 
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms))]);
-}
 
-let markerSeq = 0;
-function markers() {
-  const n = `${process.pid}-${++markerSeq}`;
-  return { refused: `sg-refused-${n}`, sentinel: `sg-sentinel-${n}` };
-}
 
 async function expectNeverReachedServer(log: StatementLog, tags: ReturnType<typeof markers>): Promise<void> {
   const deadline = Date.now() + 5000;
