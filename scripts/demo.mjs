@@ -7,11 +7,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSync } from 'otplib';
+import pg from 'pg';
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const pgUrl = process.env.SG_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/stepguard';
 const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (n, s) => console.log(`\n${bold(`${n}. ${s}`)}`);
+
+// Every run starts with fresh balances (the bank app creates and fills the table).
+const db = new pg.Client({ connectionString: pgUrl });
+await db.connect();
+await db.query('DROP TABLE IF EXISTS accounts');
+await db.end();
 
 // A loopback OTLP/HTTP (JSON) receiver standing in for Jaeger/Tempo/Honeycomb: prints each span it gets.
 const spans = [];
