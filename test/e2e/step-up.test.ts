@@ -241,12 +241,20 @@ describe('what an attacker (or a mistake) gets', () => {
     expect(app.stderr()).toMatch(/policy refused|step-up refused rule=email-change-step-up/);
   });
 
-  it('re-enrolling an enrolled user needs a fresh step-up', async () => {
+  it('re-enrolling an enrolled user needs a fresh step-up, and then replaces the factor', async () => {
     const bob = await new Session(app, 'bob').login();
     const reply = await bob.send('POST', '/mfa/enroll?replace=1');
     expect(reply.status).toBe(401);
-    expect((reply.json() as { challenge_id: string }).challenge_id).toBeTruthy();
+    const challenge = challengeOf(reply);
+    expect(challenge).toBeTruthy();
     expect((await bob.send('POST', '/mfa/enroll')).status).toBe(409);
+
+    const verified = await bob.verify(challenge, bob.code());
+    expect(verified.status).toBe(200);
+    expect((verified.json() as { scope: string }).scope).toBe('stepguard.enroll');
+    const oldSecret = secrets.get('bob')!;
+    const newSecret = await bob.enrollReplacing();
+    expect(newSecret).not.toBe(oldSecret);
   });
 });
 
@@ -291,5 +299,42 @@ describe('telemetry of the step-up lifecycle', () => {
       expect(wire).not.toContain(grant.split('.')[1]);
     }
     expect(wire).not.toContain('challenge_id');
+  });
+});
+
+describe('the per-client-address limit', () => {
+  it('locks out a client address that fails across several users, even for a user with no failures of their own', async () => {
+    const other = await startApp(BANK, {
+      env: {
+        BANK_DB_URL: PG_URL,
+        PORT: '0',
+        STEPGUARD_MODE: 'block',
+        STEPGUARD_RULES: join(REPO, 'examples/bank/rules.yaml'),
+        STEPGUARD_STORE_DIR: mkdtempSync(join(tmpdir(), 'sg-store-client-')),
+        STEPGUARD_SECRET: 'client-limit-secret-with-at-least-32-chars',
+        STEPGUARD_MAX_ATTEMPTS_PER_USER: '10',
+        STEPGUARD_MAX_ATTEMPTS_PER_CLIENT: '3',
+      },
+    });
+    try {
+      const users = await Promise.all(['alice', 'bob', 'carol'].map(async (u) => {
+        const s = await new Session(other, u).login();
+        await s.enroll();
+        return s;
+      }));
+      for (const s of users.slice(0, 2)) {
+        const c = challengeOf(await s.send('POST', '/transfer', { to: 'dave', amount: 1 }));
+        expect((await s.verify(c, '000000')).status).toBe(401);
+      }
+      const carol = users[2]!;
+      const c = challengeOf(await carol.send('POST', '/transfer', { to: 'dave', amount: 1 }));
+      const third = await carol.verify(c, '000000');
+      expect(third.status).toBe(429);
+      const correct = await carol.verify(c, carol.code());
+      expect(correct.status).toBe(429);
+      expect(Number(correct.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await other.stop();
+    }
   });
 });

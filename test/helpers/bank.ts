@@ -49,6 +49,15 @@ export class Session {
     secrets.set(this.user, secret);
     return secret;
   }
+  /** Re-enrollment (needs a grant for scope stepguard.enroll in this session); keeps the new secret. */
+  async enrollReplacing(): Promise<string> {
+    const reply = await this.send('POST', '/mfa/enroll?replace=1');
+    expect(reply.status).toBe(200);
+    const secret = new URL((reply.json() as { otpauth_uri: string }).otpauth_uri).searchParams.get('secret')!;
+    secrets.set(this.user, secret);
+    return secret;
+  }
+
   /** The code the authenticator app shows now (or one step ahead, still inside the accepted drift). */
   code(stepOffset = 0): string {
     const code = generateSync({ secret: secrets.get(this.user)!, epoch: Math.floor(Date.now() / 1000) + stepOffset * 30 });
