@@ -159,7 +159,8 @@ function isIdentPart(c: number): boolean {
   return isIdentStart(c) || isDigit(c) || c === C.DOLLAR;
 }
 
-function isPgOperatorChar(c: number): boolean {
+/** Operator characters both dialects share. */
+function isCommonOperatorChar(c: number): boolean {
   switch (c) {
     case C.PLUS:
     case C.MINUS:
@@ -171,40 +172,24 @@ function isPgOperatorChar(c: number): boolean {
     case C.TILDE:
     case C.BANG:
     case C.AT:
-    case C.HASH:
     case C.PERCENT:
     case C.CARET:
     case C.AMP:
     case C.PIPE:
-    case C.BACKTICK:
-    case C.QUESTION:
       return true;
     default:
       return false;
   }
 }
 
+/** PostgreSQL operators may also contain `#`, `` ` `` and `?` (e.g. `#>>`, `?|`). */
+function isPgOperatorChar(c: number): boolean {
+  return isCommonOperatorChar(c) || c === C.HASH || c === C.BACKTICK || c === C.QUESTION;
+}
+
+/** MySQL also treats `:` as an operator character (`:=`). */
 function isMySqlOperatorChar(c: number): boolean {
-  switch (c) {
-    case C.PLUS:
-    case C.MINUS:
-    case C.STAR:
-    case C.SLASH:
-    case C.LT:
-    case C.GT:
-    case C.EQ:
-    case C.TILDE:
-    case C.BANG:
-    case C.AT:
-    case C.PERCENT:
-    case C.CARET:
-    case C.AMP:
-    case C.PIPE:
-    case C.COLON:
-      return true;
-    default:
-      return false;
-  }
+  return isCommonOperatorChar(c) || c === C.COLON;
 }
 
 /** True when `word` (sql[start, end)) is in the keyword set, compared case-insensitively. */
