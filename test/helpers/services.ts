@@ -7,7 +7,7 @@ import net from 'node:net';
 export const PG_URL = process.env.SG_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/stepguard';
 export const MYSQL_URL = process.env.SG_MYSQL_URL ?? 'mysql://stepguard:stepguard@127.0.0.1:33069/stepguard';
 export const REDIS_URL = process.env.SG_REDIS_URL ?? 'redis://127.0.0.1:63799';
-const servicesDir = process.env.SG_SERVICES_DIR ?? new URL('../../.services', import.meta.url).pathname;
+const servicesDir = process.env.SG_SERVICES_DIR ?? '/tmp/stepguard-services';
 export const PG_LOG = process.env.SG_PG_LOG ?? `${servicesDir}/pg/server.log`;
 export const MYSQL_LOG = process.env.SG_MYSQL_LOG ?? `${servicesDir}/mysql/general.log`;
 
