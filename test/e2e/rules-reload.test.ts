@@ -89,6 +89,11 @@ describe('editing the rules file while the app serves', () => {
     // Monitor-mode fallback does not happen on reload: the shipped injection rules still block.
     expect((await call(app, 'GET', `/sql/pg/string?q=${encodeURIComponent("' OR '1'='1")}`)).status).toBe(403);
 
+    // The load must have overlapped both edits: let it serve a few more requests before stopping it (a count,
+    // not a rate: a loaded machine serves fewer per second).
+    const servedBefore = statuses.length;
+    const loadDeadline = Date.now() + 20_000;
+    while ((statuses.length <= 20 || statuses.length < servedBefore + 4) && Date.now() < loadDeadline) await new Promise((r) => setTimeout(r, 20));
     running = false;
     await load;
     expect(errors).toEqual([]);
