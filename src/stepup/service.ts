@@ -8,7 +8,6 @@ import type { RuleMatch } from '../rules/engine.js';
 import type { AgentEndpoints, StepUpGate } from '../runtime.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { BlockedError, StepUpRequiredError } from '../errors.js';
-import { claimResponse, type StandardResponse } from '../respond.js';
 import { ATTR, SPAN_STEP_UP } from '../telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from '../log.js';
 import { identify, sessionMaterial, type Identity } from './identity.js';
@@ -22,9 +21,14 @@ import {
   authenticationRequiredResponse,
   challengeResponse,
   enrollmentRequiredResponse,
+  payloadTooLargeResponse,
+  refuse,
   stepUpUnavailableResponse,
+  tooManyAttemptsResponse,
   verifyProblem,
-} from './responses.js';
+  writeResponse,
+  type StandardResponse,
+} from '../enforce/index.js';
 
 /** Grants travel in this header (comma-separated for several scopes) or in `sg_grant.<scope>` cookies. */
 export const GRANT_HEADER = 'stepguard-grant';
@@ -208,16 +212,7 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
 
   /** Answers the refused request with `build()` unless the app renders refusals itself. */
   private answer(ctx: RequestContext, build: () => Promise<StandardResponse>): void {
-    if (this.options.config.respond !== 'agent') return;
-    const claimed = claimResponse(ctx);
-    if (!claimed) return;
-    build().then(
-      (response) => claimed.send(response),
-      (error: unknown) => {
-        warnOnce('stepup:answer', `could not build the step-up response: ${errorMessage(error)}`);
-        claimed.send(stepUpUnavailableResponse('0'));
-      },
-    );
+    refuse(ctx, this.options.config.respond, build);
   }
 
   // ---- verification endpoint ---------------------------------------------------------------------------
@@ -232,18 +227,18 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
     const res = ctx.res;
     if (!res) return;
     if (ctx.method !== 'POST') {
-      return send(res, verifyProblem(405, PROBLEM.badRequest, 'Method Not Allowed', 'POST a JSON body { "challenge_id": "…", "code": "123456" }.', { allow: 'POST' }));
+      return writeResponse(res, verifyProblem(405, PROBLEM.badRequest, 'Method Not Allowed', 'POST a JSON body { "challenge_id": "…", "code": "123456" }.', { allow: 'POST' }));
     }
     readBody(ctx.req, MAX_VERIFY_BODY).then(
-      (body) => this.verify(ctx, body).then((response) => send(res, response)),
-      () => send(res, verifyProblem(413, PROBLEM.badRequest, 'Payload Too Large', `The body must be JSON under ${MAX_VERIFY_BODY} bytes.`)),
+      (body) => this.verify(ctx, body).then((response) => writeResponse(res, response)),
+      () => writeResponse(res, payloadTooLargeResponse(`The body must be JSON under ${MAX_VERIFY_BODY} bytes.`, PROBLEM.badRequest)),
     ).catch((error: unknown) => {
       if (error instanceof StoreUnavailableError) {
         this.event(ctx, 'unavailable', undefined, { reason: 'store' });
-        return send(res, stepUpUnavailableResponse('0'));
+        return writeResponse(res, stepUpUnavailableResponse('0'));
       }
       log.error(`step-up verification failed unexpectedly: ${errorMessage(error)}`);
-      send(res, verifyProblem(500, PROBLEM.unavailable, 'Internal Server Error', 'The verification could not be completed.'));
+      writeResponse(res, verifyProblem(500, PROBLEM.unavailable, 'Internal Server Error', 'The verification could not be completed.'));
     });
   }
 
@@ -277,7 +272,7 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
     const locked = await this.lockout(userKey, clientKey);
     if (locked) {
       this.event(ctx, 'locked_out', claims.rule, { user: claims.sub });
-      return tooManyAttempts(locked);
+      return tooManyAttemptsResponse(locked);
     }
     if (!sameString(claims.sid, this.bindingOf(ctx))) {
       // Counted against the client only: someone else's session must not be able to lock the user out.
@@ -347,7 +342,7 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
     const locked = await this.lockout(userKey, clientKey);
     if (locked) {
       this.event(ctx, 'locked_out', rule, { user });
-      return tooManyAttempts(locked);
+      return tooManyAttemptsResponse(locked);
     }
     return verifyProblem(
       401,
@@ -378,12 +373,6 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
       log.info(`step-up ${name}${rule ? ` rule=${rule}` : ''}${user ? ` user=${user}` : ''}${extra.reason ? ` reason=${extra.reason}` : ''}`);
     }
   }
-}
-
-function tooManyAttempts(retryAfter: number): StandardResponse {
-  return verifyProblem(429, PROBLEM.tooManyAttempts, 'Too many attempts', `Too many failed verifications. Try again in ${retryAfter} seconds.`, {
-    'retry-after': String(retryAfter),
-  });
 }
 
 function sameString(a: string, b: string): boolean {
@@ -427,10 +416,3 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-function send(res: ServerResponse, response: StandardResponse): void {
-  if (res.headersSent || res.writableEnded) return;
-  const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...response.headers };
-  headers['content-length'] = String(Buffer.byteLength(response.body));
-  res.writeHead(response.status, headers);
-  res.end(response.body);
-}
