@@ -144,3 +144,12 @@ export function tooManyAttemptsResponse(retryAfterSeconds: number): StandardResp
 export function verifyProblem(status: number, type: string, title: string, detail: string, headers: Record<string, string> = {}): StandardResponse {
   return problem(status, { type, title, status, detail }, headers);
 }
+
+/** 200 of a successful verification: the grant in the body and in an HttpOnly cookie for its scope. */
+export function grantResponse(grant: string, scope: string, maxAgeSeconds: number, cookie: string): StandardResponse {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json', 'set-cookie': cookie },
+    body: JSON.stringify({ grant, token_type: 'Stepguard-Grant', expires_in: maxAgeSeconds, scope }),
+  };
+}
