@@ -11,37 +11,21 @@ import { defineHook, wrap, inspect, shouldInspect, type AnyFunction, type ExecEv
  * promisified execFile), and costs nothing extra thanks to the per-request verdict cache.
  */
 
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'ash', 'mksh', 'busybox']);
-
-function basename(file: string): string {
-  const slash = file.lastIndexOf('/');
-  return slash === -1 ? file : file.slice(slash + 1);
-}
-
-/** The `-c` script when `file argv…` starts a shell (`sh -c "…"`, `bash -lc "…"`). */
-function shellScript(file: string, args: readonly string[]): string | undefined {
-  if (!SHELLS.has(basename(file))) return undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') return undefined;
-    if (/^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg)) return args[i + 1];
-    if (!arg.startsWith('-') && i > 0) return undefined;
-  }
-  return undefined;
-}
-
 function stringArgs(value: unknown): string[] {
   return Array.isArray(value) ? value.map((v) => String(v)) : [];
 }
 
-/** Builds the event for `spawn`/`execFile`-style calls: (file, args?, options?). */
+/**
+ * Builds the event for `spawn`/`execFile`-style calls: (file, args?, options?). The call's data as given;
+ * whether a shell parses any of it is the detector's decision.
+ */
 function fileEvent(op: string, file: string, args: string[], options: unknown): ExecEvent {
-  const shell = (options as { shell?: unknown } | undefined)?.shell;
-  if (shell) {
-    const command = [file, ...args].join(' ');
-    return { kind: 'exec', op, file: typeof shell === 'string' ? shell : '/bin/sh', args: ['-c', command], shellCommand: command };
-  }
-  return { kind: 'exec', op, file, args, shellCommand: shellScript(file, args) };
+  return { kind: 'exec', op, file, args, shell: shellOption(options) };
+}
+
+function shellOption(options: unknown): boolean | string | undefined {
+  const shell = (options as { shell?: unknown } | null | undefined)?.shell;
+  return typeof shell === 'string' || typeof shell === 'boolean' ? shell : shell ? true : undefined;
 }
 
 function parseFileArgs(callArgs: unknown[]): { file: string; args: string[]; options: unknown } | undefined {
@@ -59,8 +43,9 @@ function judgeFileCall(op: string, callArgs: unknown[]): Verdict {
 
 function judgeShellCall(op: string, command: unknown, options: unknown): Verdict {
   if (typeof command !== 'string') return undefined;
-  const shell = (options as { shell?: unknown } | undefined)?.shell;
-  return inspect({ kind: 'exec', op, file: typeof shell === 'string' ? shell : '/bin/sh', args: ['-c', command], shellCommand: command });
+  // Node runs `exec(command)` as `spawn(command, { shell: options.shell if a string, else true })`.
+  const shell = shellOption(options);
+  return inspect({ kind: 'exec', op, file: command, args: [], shell: typeof shell === 'string' && shell !== '' ? shell : true });
 }
 
 /**
@@ -115,7 +100,7 @@ function judgeFork(callArgs: unknown[]): Verdict {
   const file = typeof options?.execPath === 'string' && options.execPath !== '' ? options.execPath : process.execPath;
   const execArgv = Array.isArray(options?.execArgv) ? stringArgs(options.execArgv) : process.execArgv;
   const args = [...execArgv, modulePath, ...(hasArgs ? stringArgs(callArgs[1]) : [])];
-  return inspect({ kind: 'exec', op: 'child_process.fork', file, args, shellCommand: shellScript(file, args) });
+  return inspect({ kind: 'exec', op: 'child_process.fork', file, args, shell: undefined });
 }
 
 /**
@@ -218,13 +203,8 @@ export const childProcess = defineHook({
           const options = args[0] as { file?: unknown; args?: unknown } | undefined;
           if (options && typeof options.file === 'string') {
             const argv = stringArgs(options.args);
-            const verdict = inspect({
-              kind: 'exec',
-              op: 'child_process.spawn',
-              file: options.file,
-              args: argv.slice(1),
-              shellCommand: shellScript(options.file, argv.slice(1)),
-            });
+            // Node has normalized the call by now: `shell: true` became `/bin/sh -c …` in argv.
+            const verdict = inspect({ kind: 'exec', op: 'child_process.spawn', file: options.file, args: argv.slice(1), shell: undefined });
             if (verdict) throw verdict.error;
           }
           return original.apply(this, args);

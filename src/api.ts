@@ -7,8 +7,7 @@ import { getRuntime } from './runtime.js';
 import { DEFAULT_ACR, type StepUpService } from './stepup/service.js';
 import { AlreadyEnrolledError, enrollUser, isEnrolled } from './stepup/enrollment.js';
 import { BlockedError, StepUpRequiredError } from './errors.js';
-import { forbiddenResponse, newIncidentId, type StandardResponse } from './respond.js';
-import { challengeResponse } from './stepup/responses.js';
+import { challengeResponse, forbiddenResponse, newIncidentId, type StandardResponse } from './enforce/index.js';
 
 /** Untrusted input for work that does not arrive over HTTP (queue consumers, jobs, tests). */
 export interface UntrustedInput {

@@ -21,14 +21,23 @@ export interface SqlEvent {
 export interface ExecEvent {
   readonly kind: 'exec';
   readonly op: string;
-  /** The program that runs (for a shell call: the shell itself). */
+  /**
+   * The program as the call names it (`execFile(file, …)`, `spawn(file, …)`). For `exec(command)` and
+   * `execSync(command)`: the whole command line, with `shell` set — as Node itself normalizes them.
+   */
   readonly file: string;
   readonly args: readonly string[];
   /**
-   * When a shell interprets the command: the command line it parses (the `-c` argument).
-   * Undefined when no shell is involved — then argv cannot change structure.
+   * The call's `shell` option as given (`exec`/`execSync`: `true`, or the shell path passed). When set, a shell
+   * parses `commandLine(event)`. Whether an argv without it still reaches a shell (`sh -c`, `su -c`, `sudo …`)
+   * is the command-injection detector's decision, not the hook's.
    */
-  readonly shellCommand: string | undefined;
+  readonly shell: boolean | string | undefined;
+}
+
+/** The text of an exec call: what a shell parses when `shell` is set, else the argv joined by blanks. */
+export function commandLine(event: ExecEvent): string {
+  return event.args.length === 0 ? event.file : `${event.file} ${event.args.join(' ')}`;
 }
 
 export interface FsEvent {

@@ -11,7 +11,7 @@ export {
 export { start } from './agent.js';
 export { runWithContext, stepUp, ENROLL_SCOPE, type UntrustedInput } from './api.js';
 export { AlreadyEnrolledError } from './stepup/enrollment.js';
-export type { StandardResponse } from './respond.js';
+export type { StandardResponse } from './enforce/index.js';
 export type { Config } from './config.js';
 export type { SinkEvent, Verdict, UserInput } from './events.js';
 export type { Finding } from './detectors/types.js';

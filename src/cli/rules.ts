@@ -20,7 +20,9 @@ const HELP = `stepguard rules <subcommand>
   explain (--sql TEXT [--dialect postgres|mysql] | --command TEXT | --path PATH | --url URL | --code SOURCE)
           [--input SOURCE.PATH=VALUE]… [--method M] [--route R] [--rules PATHS] [--json]
       Show, for one event and request input, how the input maps onto the statement's tokens, which
-      detectors found what, which rules fired and the resulting action.
+      detectors found what, which rules fired and the resulting action — the agent's own judgement.
+      --input path.N=V is the N-th URL path segment; --input key:query.name=name an object key or
+      parameter name (a key or path segment equal to a name in the statement is no finding).
       e.g. stepguard rules explain --sql "SELECT * FROM t WHERE a = '' OR '1'='1'" --input "query.a=' OR '1'='1"
 `;
 
@@ -138,7 +140,7 @@ function explain(args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStr
   const url = option(args, '--url');
   const code = option(args, '--code');
   if (sql !== undefined) event = { kind: 'sql', op: dialect === 'mysql' ? 'mysql2.query' : 'pg.query', dialect, system: dialect === 'mysql' ? 'mysql' : 'postgresql', sql };
-  else if (command !== undefined) event = { kind: 'exec', op: 'child_process.exec', file: '/bin/sh', args: ['-c', command], shellCommand: command };
+  else if (command !== undefined) event = { kind: 'exec', op: 'child_process.exec', file: command, args: [], shell: true };
   else if (path !== undefined) event = { kind: 'fs', op: 'fs.readFile', path, write: false };
   else if (url !== undefined) event = { kind: 'http.out', op: 'fetch', url };
   else if (code !== undefined) event = { kind: 'code', op: 'Function', source: code } as SinkEvent;
@@ -160,7 +162,7 @@ function explain(args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStr
   const method = option(args, '--method')?.toUpperCase();
   const route = option(args, '--route');
   const evaluation = evaluate(ruleSet.rules, event, inputsFrom(inputMap), { method, route, path: route });
-  const text = event.kind === 'sql' ? event.sql : event.kind === 'exec' ? command! : (path ?? url ?? code ?? '');
+  const text = event.kind === 'sql' ? event.sql : (command ?? path ?? url ?? code ?? '');
   const tokens = tokensOf(event, text);
   const occurrences = evaluation.inputs.map((input) => {
     const spans: Array<{ start: number; end: number; tokens: string[] }> = [];

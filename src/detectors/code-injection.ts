@@ -29,6 +29,7 @@ import type { CodeEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
 import { tokenizeJs, type JsScan, type JsToken, type JsTokenType } from './js-tokenizer.js';
 import { forEachOccurrence, isNumericText, lastAtOrBefore } from './occurrences.js';
+import { isCoincidence } from './coincidence.js';
 
 export type CodeAttackReason = 'spans-tokens' | 'breaks-literal' | 'template-substitution' | 'comment' | 'unterminated' | 'escapes-delimiter';
 export type CodeVulnerabilityReason = 'literal' | 'number' | 'arithmetic' | 'regex' | 'operator' | 'in-comment';
@@ -99,6 +100,7 @@ export const codeInjection: Detector<CodeEvent> = {
         seen.set(value, located);
       }
       for (const l of located) {
+        if (l.kind === 'vulnerability' && isCoincidence(input, false)) continue;
         const finding: Finding = { detector: DETECTOR_ID, kind: l.kind, input, start: l.start, end: l.end, reason: l.reason };
         (l.kind === 'attack' ? attacks : vulnerabilities).push(finding);
       }

@@ -2,6 +2,8 @@ import type { ExecEvent, UserInput } from '../events.js';
 import type { Detector, Finding } from './types.js';
 import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from './shell-tokenizer.js';
 import { forEachOccurrence } from './occurrences.js';
+import { NESTING_PROGRAMS, shellScriptOf } from './shell-programs.js';
+import { isCoincidence } from './coincidence.js';
 
 /**
  * Shell command injection: find each request value inside the command line a shell will parse, and ask the
@@ -17,8 +19,11 @@ import { forEachOccurrence } from './occurrences.js';
  * are command lines too. They are judged again after quote removal (up to 3 levels), so `sh -c "ls {}"`
  * with `x; id` is an attack although the outer shell only sees a quoted word.
  *
- * No shell (`shellCommand` undefined): argv cannot change structure, so never an attack; a value that *is*
- * the program run is reported as a vulnerability (`program`, offsets into `event.file`).
+ * Whether a shell is involved at all is decided here, from the call's raw data (shell-programs.ts): the
+ * `shell` option, a shell program in argv (`sh -c`, `su -c`), or a wrapper around one (`sudo`, `env`,
+ * `xargs`, `busybox`, `nice`, `timeout` …). Offsets are into that command line (`targetOf(event)`).
+ * No shell: argv cannot change structure, so never an attack; a value that *is* the program run is
+ * reported as a vulnerability (`program`, offsets into `event.file`).
  *
  * Cost: the command is scanned once, lazily (only when some input occurs in it, or it may nest a shell);
  * each occurrence is then judged in O(1) from per-character tables and prefix sums. Occurrences are found
@@ -163,14 +168,14 @@ interface Occurrence {
 /** How deep `sh -c "sh -c '…'"` is followed. */
 const MAX_NESTING = 3;
 
-/** Programs whose `-c` operand is a command line for a shell (`sudo sh -c`, `docker exec c bash -lc` too). */
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'su', 'runuser']);
+/** Programs in a command line whose `-c` operand is a command line for a shell (`sudo sh -c`, `su -c` too). */
+const TAKES_COMMAND: ReadonlySet<string> = new Set(NESTING_PROGRAMS);
 const SHELL_C_OPTION = /^-[A-Za-z]*c[A-Za-z]*$/;
 /**
  * Cheap pre-check: could the command hold code for a nested shell? The app writes those names plainly
  * (an attacker who has to obfuscate them has already broken out). Linear: literals only, no backtracking.
  */
-const MAY_NEST = /\b(?:eval|sh|bash|dash|zsh|ksh|mksh|ash|busybox|fish|su|runuser)\b|<</;
+const MAY_NEST = new RegExp(`\\b(?:eval|${NESTING_PROGRAMS.join('|')})\\b|<<`);
 
 /**
  * Judge every occurrence of every value in `command`, then — because a value that is data here can be code
@@ -317,9 +322,9 @@ function codeFragments(scan: ShellScan): Fragment[] {
       flush(st);
       reset(st);
       st.eval = name === 'eval';
-      st.shell = SHELLS.has(name);
+      st.shell = TAKES_COMMAND.has(name);
     } else if (st.shell && SHELL_C_OPTION.test(word)) st.afterC = true;
-    else if (SHELLS.has(name)) st.shell = true;
+    else if (TAKES_COMMAND.has(name)) st.shell = true;
   });
   for (const st of states) if (st) flush(st);
   return out;
@@ -357,7 +362,7 @@ function detectProgram(event: ExecEvent, inputs: readonly UserInput[]): Finding[
   const seen = new Set<UserInput>();
   for (const input of inputs) {
     const v = input.value;
-    if (v.length < 2 || v.length > file.length || seen.has(input)) continue;
+    if (v.length < 2 || v.length > file.length || seen.has(input) || isCoincidence(input, false)) continue;
     seen.add(input);
     const start = file.length - v.length;
     if (file.endsWith(v) && (start === 0 || file[start - 1] === '/' || file[start - 1] === '\\')) {
@@ -371,7 +376,7 @@ export const commandInjection: Detector<ExecEvent> = {
   id: 'command-injection',
   kinds: ['exec'],
   detect(event: ExecEvent, inputs: readonly UserInput[]): Finding[] {
-    const command = event.shellCommand;
+    const command = shellScriptOf(event);
     if (command === undefined) return detectProgram(event, inputs);
 
     // Distinct (source, path, value) inputs; each distinct value is judged once.
@@ -389,6 +394,7 @@ export const commandInjection: Detector<ExecEvent> = {
       let v = 0;
       for (const o of judged.get(input.value) ?? []) {
         const attack = o.verdict.attack;
+        if (!attack && isCoincidence(input, o.verdict.reason === 'word')) continue;
         if (attack ? a++ >= MAX_FINDINGS_PER_INPUT : v++ >= MAX_FINDINGS_PER_INPUT) continue;
         (attack ? attacks : vulns).push({
           detector: 'command-injection',

@@ -35,6 +35,7 @@
 import type { SqlDialect, SqlEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
 import { forEachOccurrence, isNumericText, lastAtOrBefore } from './occurrences.js';
+import { isCoincidence } from './coincidence.js';
 import {
   commentContent,
   isExecutableComment,
@@ -146,7 +147,8 @@ export const sqlInjection: Detector<SqlEvent> = {
         }
       }
       for (const l of located) {
-        const finding: Finding = { detector: DETECTOR_ID, kind: l.kind, input, start: l.start, end: l.end, reason: l.reason };
+        if (l.kind === 'vulnerability' && isCoincidence(input, l.reason === 'identifier')) continue;
+        const finding: Finding = { detector: DETECTOR_ID, kind: l.kind, input, start: l.start, end: l.end, reason: l.reason, tokens: statement?.tokens };
         (l.kind === 'attack' ? attacks : vulnerabilities).push(finding);
       }
     }
@@ -230,7 +232,8 @@ function hasSqlPunctuation(s: string): boolean {
 
 /** The statement, tokenized once, with the tables built lazily from the tokens. */
 class Statement {
-  private readonly tokens: SqlToken[];
+  /** Shared with the findings, so building their span does not tokenize the statement again. */
+  readonly tokens: readonly SqlToken[];
   private readonly starts: Int32Array;
   private commentsBefore: Int32Array | undefined;
   private terminatorsBefore: Int32Array | undefined;

@@ -1,4 +1,5 @@
 import type { SinkEvent, SinkKind, UserInput } from '../events.js';
+import type { SqlToken } from './sql-tokenizer.js';
 
 /**
  * `attack`: the input changed the sink's syntax (it spans tokens, adds operators, keywords, comments...).
@@ -17,6 +18,11 @@ export interface Finding {
   readonly end: number;
   /** Short, fixed vocabulary explaining the decision (e.g. `spans-tokens`, `comment`, `literal`). */
   readonly reason: string;
+  /**
+   * The sink text's tokens as the detector's grammar built them (SQL today), shared by every finding of
+   * one call: redaction reuses them instead of tokenizing the statement again.
+   */
+  readonly tokens?: readonly SqlToken[];
 }
 
 export interface Detector<E extends SinkEvent = SinkEvent> {

@@ -1,6 +1,7 @@
 import type { SinkEvent, SinkKind } from '../events.js';
-import { SINK_KINDS } from '../events.js';
+import { commandLine, SINK_KINDS } from '../events.js';
 import type { Finding } from '../detectors/types.js';
+import { shellScriptOf } from '../detectors/shell-programs.js';
 import { actionStrength, type Action, type DetectionRule, type PolicyRule, type Rule, type RuleSet } from './types.js';
 
 /** What the engine may ask about the request; all answers are cheap and synchronous. */
@@ -104,7 +105,7 @@ export function targetOf(event: SinkEvent): string {
     case 'sql':
       return event.sql;
     case 'exec':
-      return event.shellCommand ?? [event.file, ...event.args.slice(event.args[0] === event.file ? 1 : 0)].join(' ');
+      return shellScriptOf(event) ?? commandLine(event);
     case 'fs':
       return event.path;
     case 'http.out':

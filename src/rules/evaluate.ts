@@ -1,12 +1,14 @@
 import type { InputSource, SinkEvent, UserInput } from '../events.js';
 import type { Finding } from '../detectors/types.js';
 import { DETECTORS } from '../detectors/index.js';
+import { detectorsUsedBy, judge } from '../judge/judge.js';
 import { RuleEngine, type Decision } from './engine.js';
 import type { Rule, RuleExample } from './types.js';
 
 /**
- * Offline evaluation of rules — what `stepguard rules test` and `stepguard rules explain` run. It uses the
- * same detectors and engine as the agent; only the request is described by hand instead of observed.
+ * Offline evaluation of rules — what `stepguard rules test` and `stepguard rules explain` run. It calls the
+ * same judge as the agent (same detectors, same coincidence and shell decisions, same engine); only the
+ * request is described by hand instead of observed.
  */
 
 export interface DescribedRequest {
@@ -25,13 +27,22 @@ export interface Evaluation {
 
 const SOURCES: readonly InputSource[] = ['query', 'body', 'params', 'path', 'cookies', 'headers', 'files'];
 
-/** `{ "query.q": "' OR 1=1" }` → user inputs with their sources. */
+/**
+ * `{ "query.q": "' OR 1=1" }` → user inputs with their sources, as the agent gathers them: `path.N` is the
+ * N-th URL path segment; a `key:` prefix (`key:body.user.name`) makes the value an object key or parameter
+ * name rather than a value.
+ */
 export function inputsFrom(map: Record<string, string>): UserInput[] {
-  return Object.entries(map).map(([path, value]) => {
+  return Object.entries(map).map(([written, value]) => {
+    const isKey = written.startsWith(KEY_PREFIX);
+    const path = isKey ? written.slice(KEY_PREFIX.length) : written;
     const head = path.split('.')[0] as InputSource;
-    return { source: SOURCES.includes(head) ? head : 'query', path, value };
+    const input: UserInput = { source: SOURCES.includes(head) ? head : 'query', path, value };
+    return isKey ? { ...input, isKey } : input;
   });
 }
+
+const KEY_PREFIX = 'key:';
 
 /**
  * Builds a sink event from a rule example's `event:` mapping. Throws with a message naming the missing
@@ -60,9 +71,10 @@ export function eventFrom(raw: Record<string, unknown>): { event: SinkEvent; req
     }
     case 'exec': {
       const command = str('command');
-      if (command !== undefined) return { event: { kind: 'exec', op: str('op') ?? 'child_process.exec', file: '/bin/sh', args: ['-c', command], shellCommand: command }, request };
+      if (command !== undefined) return { event: { kind: 'exec', op: str('op') ?? 'child_process.exec', file: command, args: [], shell: true }, request };
       const args = Array.isArray(raw.args) ? raw.args.map(String) : [];
-      return { event: { kind: 'exec', op: str('op') ?? 'child_process.execFile', file: need('file'), args, shellCommand: undefined }, request };
+      const shell = typeof raw.shell === 'string' || typeof raw.shell === 'boolean' ? raw.shell : undefined;
+      return { event: { kind: 'exec', op: str('op') ?? 'child_process.execFile', file: need('file'), args, shell }, request };
     }
     case 'fs':
       return { event: { kind: 'fs', op: str('op') ?? 'fs.readFile', path: need('path'), write: raw.write === true }, request };
@@ -81,20 +93,21 @@ function eventFromOtherKind(raw: Record<string, unknown>, request: DescribedRequ
   throw new Error(`event.kind must be one of sql, exec, fs, http.out, code; got ${JSON.stringify(raw.kind)}`);
 }
 
-/** Runs every detector for the event's kind (those a rule set uses, or all) and the engine in block mode. */
+/** The judge, as the agent runs it, with the rule set in block mode (the CLI shows what block mode does). */
 export function evaluate(rules: readonly Rule[], event: SinkEvent, inputs: readonly UserInput[], request: DescribedRequest, earlier: readonly Finding[] = []): Evaluation {
   const engine = new RuleEngine({ rules, files: [] }, 'block');
-  const findings: Finding[] = [];
-  for (const detector of DETECTORS) {
-    if (!(detector.kinds as readonly string[]).includes(event.kind)) continue;
-    findings.push(...detector.detect(event, inputs));
-  }
-  const decision = engine.decide(event, findings, {
-    method: request.method,
-    urlPath: request.path,
-    route: request.route,
-    earlierFindings: earlier,
-    isNewClientAddress: () => request.newClientAddress,
+  const { findings, decision } = judge({
+    event,
+    detectors: detectorsUsedBy(engine, DETECTORS),
+    inputs: () => inputs,
+    engine,
+    facts: () => ({
+      method: request.method,
+      urlPath: request.path,
+      route: request.route,
+      earlierFindings: earlier,
+      isNewClientAddress: () => request.newClientAddress,
+    }),
   });
   return { event, inputs, findings, decision };
 }

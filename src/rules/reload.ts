@@ -30,14 +30,14 @@ export function reloadRules(configuredMode: 'monitor' | 'block', files: readonly
   if (problems.length > 0) {
     for (const p of problems) log.error(formatProblem(p));
     log.error(`rules not reloaded (${trigger}): keeping the previous ${runtime.engine.ruleSet.rules.length} rules until the problems above are fixed`);
-    runtime.telemetry.span(SPAN_RULES_RELOAD, { [ATTR.RULES_RESULT]: 'rejected', [ATTR.RULES_COUNT]: runtime.engine.ruleSet.rules.length, 'stepguard.rules.problems': problems.length, 'stepguard.rules.trigger': trigger }, { message: 'rejected' });
+    runtime.telemetry.span(SPAN_RULES_RELOAD, { [ATTR.RULES_RESULT]: 'rejected', [ATTR.RULES_COUNT]: runtime.engine.ruleSet.rules.length, [ATTR.RULES_PROBLEMS]: problems.length, [ATTR.RULES_TRIGGER]: trigger }, { message: 'rejected' });
     return false;
   }
   const engine = new RuleEngine(ruleSet, configuredMode);
   const config = runtime.config.mode === configuredMode ? runtime.config : Object.freeze({ ...runtime.config, mode: configuredMode });
   setRuntime({ ...runtime, config, engine, detectorsByKind: detectorSlots(engine, runtime.detectorsByKind) });
   log.info(`rules reloaded (${trigger}): ${ruleSet.rules.length} rules from ${ruleSet.files.length} files, mode=${configuredMode}`);
-  runtime.telemetry.span(SPAN_RULES_RELOAD, { [ATTR.RULES_RESULT]: 'applied', [ATTR.RULES_COUNT]: ruleSet.rules.length, 'stepguard.rules.trigger': trigger });
+  runtime.telemetry.span(SPAN_RULES_RELOAD, { [ATTR.RULES_RESULT]: 'applied', [ATTR.RULES_COUNT]: ruleSet.rules.length, [ATTR.RULES_TRIGGER]: trigger });
   return true;
 }
 

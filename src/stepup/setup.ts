@@ -4,7 +4,8 @@ import { log, errorMessage } from '../log.js';
 import { StepUpService } from './service.js';
 import { TokenSigner } from './tokens.js';
 import { SecretBox } from './secret-box.js';
-import { secretKeyFile, type StepUpStore } from './store.js';
+import { secretKeyFile } from './store.js';
+import { createStore } from './store-factory.js';
 
 /**
  * Builds the step-up subsystem. The signing key comes from STEPGUARD_SECRET; without it a per-process key
@@ -27,16 +28,7 @@ export function createStepUp(config: Config, env: NodeJS.ProcessEnv, telemetry: 
       telemetry,
       open: () => {
         const { storeDir, redisUrl } = config.stepUp;
-        let store: StepUpStore;
-        if (redisUrl) {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports -- ioredis is loaded only when Redis is configured
-          const { RedisStore } = require('./redis-store.js') as typeof import('./redis-store.js');
-          store = new RedisStore(redisUrl);
-        } else {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
-          const { EmbeddedStore } = require('./embedded-store.js') as typeof import('./embedded-store.js');
-          store = new EmbeddedStore(storeDir);
-        }
+        const store = createStore(redisUrl ? { redisUrl, storeDir } : { storeDir });
         const { box, source } = SecretBox.fromSecret(env.STEPGUARD_SECRET, secretKeyFile(storeDir));
         if (source === 'keyfile-created') log.warn(`created ${secretKeyFile(storeDir)} to encrypt TOTP secrets at rest; set STEPGUARD_SECRET instead in production`);
         return { store, box };

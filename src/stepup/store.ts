@@ -2,7 +2,7 @@
  * The step-up state shared by every instance of an application: enrolled factors (encrypted secrets), the last
  * accepted TOTP time step per user (single use, RFC 6238 §5.2), failure counters for rate limiting, known client
  * addresses and single-use markers. Two implementations: `EmbeddedStore` (one process, a JSON file) and
- * `RedisStore` (shared by many processes).
+ * `RedisStore` (shared by many processes); store-factory.ts picks one (this file imports neither).
  */
 import path from 'node:path';
 
@@ -91,19 +91,6 @@ export function resolveStoreSettings(
 /** Where `SecretBox` keeps its generated key when STEPGUARD_SECRET is unset. */
 export function secretKeyFile(storeDir: string): string {
   return path.join(storeDir, 'secret.key');
-}
-
-/**
- * Opens the configured store. The implementations are loaded lazily so an agent using the embedded store never
- * loads ioredis.
- */
-export async function openStore(settings: StoreSettings): Promise<StepUpStore> {
-  if (settings.redisUrl !== undefined) {
-    const { RedisStore } = await import('./redis-store.js');
-    return new RedisStore(settings.redisUrl);
-  }
-  const { EmbeddedStore } = await import('./embedded-store.js');
-  return new EmbeddedStore(settings.storeDir);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

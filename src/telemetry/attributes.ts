@@ -47,6 +47,13 @@ export const ATTR = {
   STEP_UP_RULE: 'stepguard.step_up.rule',
   RULES_COUNT: 'stepguard.rules.count',
   RULES_RESULT: 'stepguard.rules.result',
+  RULES_PROBLEMS: 'stepguard.rules.problems',
+  RULES_TRIGGER: 'stepguard.rules.trigger',
+} as const;
+
+/** Resource attributes (semconv) of the agent's private tracer provider. */
+export const RESOURCE = {
+  SERVICE_NAME: 'service.name',
 } as const;
 
 /** Outcome of a finding: what the agent actually did. */

@@ -1,5 +1,5 @@
 import type { SqlDialect } from '../events.js';
-import { tokenizeSql } from '../detectors/sql-tokenizer.js';
+import { tokenizeSql, type SqlToken } from '../detectors/sql-tokenizer.js';
 
 /**
  * Raw user input never leaves the process: payloads are reduced to their shape (letters and digits
@@ -59,27 +59,36 @@ export function appStack(stack: string | undefined, ownDir: string): string | un
  * replaced by `?`, and every span of user input collapsed to one `?`. The statement's structure stays
  * visible (an injected `UNION SELECT` shows as such), values never do.
  */
-export function sanitizeSql(sql: string, dialect: SqlDialect, ranges: ReadonlyArray<{ start: number; end: number }>): string {
-  const text = sql.length > MAX_TEXT * 4 ? sql.slice(0, MAX_TEXT * 4) : sql;
+export function sanitizeSql(
+  sql: string,
+  dialect: SqlDialect,
+  ranges: ReadonlyArray<{ start: number; end: number }>,
+  tokens: readonly SqlToken[] = tokenizeSql(sql.length > MAX_TEXT * 4 ? sql.slice(0, MAX_TEXT * 4) : sql, dialect),
+): string {
+  const limit = Math.min(sql.length, MAX_TEXT * 4);
+  const text = sql.slice(0, limit);
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   let out = '';
   let cursor = 0;
   let r = 0;
   let inUserInput = false;
-  for (const token of tokenizeSql(text, dialect)) {
+  for (const token of tokens) {
+    // Tokens of the whole statement (the detector's) go past the cut: a token cut in half is kept as cut.
+    if (token.start >= limit) break;
+    const end = Math.min(token.end, limit);
     while (r < sorted.length && sorted[r]!.end <= token.start) r++;
-    if (r < sorted.length && sorted[r]!.start < token.end) {
+    if (r < sorted.length && sorted[r]!.start < end) {
       // Every token the input touches becomes part of one `?`.
       if (!inUserInput) out += text.slice(cursor, token.start) + '?';
       inUserInput = true;
-      cursor = token.end;
+      cursor = end;
       continue;
     }
     inUserInput = false;
     out += text.slice(cursor, token.start);
     const literal = token.type === 'string' || token.type === 'number' || token.type === 'unterminated-string';
-    out += literal ? '?' : text.slice(token.start, token.end);
-    cursor = token.end;
+    out += literal ? '?' : text.slice(token.start, end);
+    cursor = end;
   }
   out += text.slice(cursor);
   return truncate(out);

@@ -2,7 +2,7 @@ import { context, SpanStatusCode, type Attributes, type Tracer } from '@opentele
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { tracing as Tracing, resources as Resources } from '@opentelemetry/sdk-node';
 import { log, warnOnce } from '../log.js';
-import { ATTR } from './attributes.js';
+import { ATTR, RESOURCE } from './attributes.js';
 
 /**
  * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
@@ -31,9 +31,9 @@ export class Telemetry {
     if (processors.length === 0) return;
     const serviceName = options.serviceName ?? process.env.OTEL_SERVICE_NAME ?? defaultServiceName();
     const resource = resources
-      .resourceFromAttributes({ 'service.name': serviceName })
+      .resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName })
       .merge(resources.detectResources({ detectors: [resources.envDetector] }))
-      .merge(resources.resourceFromAttributes({ 'service.name': serviceName }));
+      .merge(resources.resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName }));
     const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [...processors] });
     this.provider = provider;
     this.tracer = provider.getTracer('stepguard', agentVersion());

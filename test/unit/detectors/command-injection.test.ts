@@ -31,9 +31,9 @@ const input = (value: string, path = 'query.q'): UserInput => ({ source: 'query'
 const shell = (command: string): ExecEvent => ({
   kind: 'exec',
   op: 'child_process.exec',
-  file: '/bin/sh',
-  args: ['-c', command],
-  shellCommand: command,
+  file: command,
+  args: [],
+  shell: true,
 });
 const detect = (command: string, ...values: string[]): Finding[] =>
   commandInjection.detect(
@@ -75,12 +75,12 @@ describe('command-injection: benign corpus', () => {
 
 describe('command-injection: decisions', () => {
   it('no shell: argv cannot change structure', () => {
-    const event: ExecEvent = { kind: 'exec', op: 'child_process.execFile', file: 'convert', args: ['x; touch /tmp/m', '$(id)'], shellCommand: undefined };
+    const event: ExecEvent = { kind: 'exec', op: 'child_process.execFile', file: 'convert', args: ['x; touch /tmp/m', '$(id)'], shell: undefined };
     expect(commandInjection.detect(event, [input('x; touch /tmp/m'), input('$(id)')])).toEqual([]);
   });
 
   it('no shell: an input that is the program is a vulnerability, never an attack', () => {
-    const ev = (file: string): ExecEvent => ({ kind: 'exec', op: 'child_process.spawn', file, args: [], shellCommand: undefined });
+    const ev = (file: string): ExecEvent => ({ kind: 'exec', op: 'child_process.spawn', file, args: [], shell: undefined });
     expect(commandInjection.detect(ev('reboot'), [input('reboot')])).toEqual([
       expect.objectContaining({ kind: 'vulnerability', reason: 'program', start: 0, end: 6 }),
     ]);

@@ -1,0 +1,57 @@
+import type { SinkEvent, UserInput } from '../events.js';
+import type { AnyDetector, Finding } from '../detectors/types.js';
+import type { Decision, RequestFacts, RuleEngine } from '../rules/engine.js';
+
+/**
+ * THE judgement of one sink call: event + request inputs + rules (+ request facts) → findings + decision.
+ * The running agent (`inspect`) and `stepguard rules test/explain` both call it, so they cannot disagree.
+ *
+ * Pure: no I/O, no module state, no clock. Everything that depends on the request arrives as a function
+ * the judge calls only when it needs the answer — inputs when some detector runs, facts when some rule
+ * may look at them — so a call with nothing to judge costs nothing. Every detection decision (is this a
+ * shell, is this match a coincidence) belongs to the detectors; the judge only runs them and the rules.
+ */
+
+export interface JudgeCall {
+  readonly event: SinkEvent;
+  /** The detectors that may run (those some rule names); the ones for other sink kinds are skipped. */
+  readonly detectors: readonly AnyDetector[];
+  readonly inputs: () => readonly UserInput[];
+  readonly engine: RuleEngine;
+  readonly facts: () => RequestFacts;
+  /** A detector threw: the judgement goes on without it. Absent, the error propagates (the CLI wants it). */
+  readonly onDetectorError?: (detector: AnyDetector, error: unknown) => void;
+}
+
+export interface Judgement {
+  /** Attacks first within each detector, in detector order. */
+  readonly findings: readonly Finding[];
+  /** No match when nothing could apply (no finding and no policy rule for this sink kind). */
+  readonly decision: Decision;
+}
+
+export const NO_DECISION: Decision = Object.freeze({ action: 'monitor', decisive: undefined, matches: Object.freeze([]) }) as Decision;
+
+export function judge(call: JudgeCall): Judgement {
+  const { event, engine } = call;
+  const findings: Finding[] = [];
+  let inputs: readonly UserInput[] | undefined;
+  for (const detector of call.detectors) {
+    if (!detector.kinds.includes(event.kind)) continue;
+    inputs ??= call.inputs();
+    if (inputs.length === 0) break;
+    try {
+      for (const finding of detector.detect(event, inputs)) findings.push(finding);
+    } catch (error) {
+      if (!call.onDetectorError) throw error;
+      call.onDetectorError(detector, error);
+    }
+  }
+  if (findings.length === 0 && !engine.hasPolicyFor(event.kind)) return { findings, decision: NO_DECISION };
+  return { findings, decision: engine.decide(event, findings, call.facts()) };
+}
+
+/** The detectors a rule set uses, in registry order: the same choice for the agent and the CLI. */
+export function detectorsUsedBy(engine: RuleEngine, registry: readonly AnyDetector[]): AnyDetector[] {
+  return registry.filter((d) => engine.usesDetector(d.id));
+}

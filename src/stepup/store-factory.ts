@@ -1,0 +1,29 @@
+import type { StepUpStore, StoreSettings } from './store.js';
+
+/**
+ * Which store implementation backs the settings. Apart from store.ts (the interface), so the
+ * implementations import the interface and nothing imports back. Each implementation is loaded only when
+ * chosen: an agent on the embedded store never loads ioredis.
+ */
+
+/** For the CLI: opens the configured store. */
+export async function openStore(settings: StoreSettings): Promise<StepUpStore> {
+  if (settings.redisUrl !== undefined) {
+    const { RedisStore } = await import('./redis-store.js');
+    return new RedisStore(settings.redisUrl);
+  }
+  const { EmbeddedStore } = await import('./embedded-store.js');
+  return new EmbeddedStore(settings.storeDir);
+}
+
+/** For the agent, on first step-up (synchronous: the sink-side gate cannot wait). */
+export function createStore(settings: StoreSettings): StepUpStore {
+  if (settings.redisUrl !== undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- ioredis is loaded only when Redis is configured
+    const { RedisStore } = require('./redis-store.js') as typeof import('./redis-store.js');
+    return new RedisStore(settings.redisUrl);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
+  const { EmbeddedStore } = require('./embedded-store.js') as typeof import('./embedded-store.js');
+  return new EmbeddedStore(settings.storeDir);
+}
