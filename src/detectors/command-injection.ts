@@ -1,7 +1,7 @@
 import type { ExecEvent, UserInput } from '../events.js';
 import type { Detector, Finding } from './types.js';
-import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from './shell-tokenizer.js';
-import { forEachOccurrence } from './occurrences.js';
+import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from '../grammar/shell-tokenizer.js';
+import { forEachOccurrence } from '../grammar/occurrences.js';
 
 /**
  * Shell command injection: find each request value inside the command line a shell will parse, and ask the

@@ -34,7 +34,7 @@
 
 import type { SqlDialect, SqlEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
-import { forEachOccurrence, isNumericText, lastAtOrBefore } from './occurrences.js';
+import { forEachOccurrence, isNumericText, lastAtOrBefore } from '../grammar/occurrences.js';
 import {
   commentContent,
   isExecutableComment,
@@ -42,7 +42,7 @@ import {
   tokenizeSql,
   type SqlToken,
   type SqlTokenType,
-} from './sql-tokenizer.js';
+} from '../grammar/sql-tokenizer.js';
 
 /** Attack reasons: the input changed the statement's structure. */
 export type SqlAttackReason = 'spans-tokens' | 'breaks-literal' | 'comment' | 'terminator' | 'unterminated';
