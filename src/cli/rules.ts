@@ -1,8 +1,8 @@
 import { resolve, sep } from 'node:path';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
-import { tokenizeSql } from '../detectors/sql-tokenizer.js';
-import { tokenizeShell } from '../detectors/shell-tokenizer.js';
+import { tokenizeSql } from '../grammar/sql-tokenizer.js';
+import { tokenizeShell } from '../grammar/shell-tokenizer.js';
 import type { SinkEvent } from '../events.js';
 import { loadRules, formatProblem, shippedRulesDir, type LoadResult } from '../rules/load.js';
 import { evaluate, inputsFrom, runExample, type ExampleResult } from '../rules/evaluate.js';

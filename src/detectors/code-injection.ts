@@ -27,8 +27,8 @@
 
 import type { CodeEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
-import { tokenizeJs, type JsScan, type JsToken, type JsTokenType } from './js-tokenizer.js';
-import { forEachOccurrence, isNumericText, lastAtOrBefore } from './occurrences.js';
+import { tokenizeJs, type JsScan, type JsToken, type JsTokenType } from '../grammar/js-tokenizer.js';
+import { forEachOccurrence, isNumericText, lastAtOrBefore } from '../grammar/occurrences.js';
 import { isCoincidence } from './coincidence.js';
 
 export type CodeAttackReason = 'spans-tokens' | 'breaks-literal' | 'template-substitution' | 'comment' | 'unterminated' | 'escapes-delimiter';

@@ -1,7 +1,7 @@
 import type { ExecEvent, UserInput } from '../events.js';
 import type { Detector, Finding } from './types.js';
-import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from './shell-tokenizer.js';
-import { forEachOccurrence } from './occurrences.js';
+import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from '../grammar/shell-tokenizer.js';
+import { forEachOccurrence } from '../grammar/occurrences.js';
 import { NESTING_PROGRAMS, shellScriptOf } from './shell-programs.js';
 import { isCoincidence } from './coincidence.js';
 
@@ -237,7 +237,8 @@ interface CommandState {
   /** The next word is a redirection target; `codeTarget`: a here-string for a shell. */
   skipNext: boolean;
   codeTarget: boolean;
-  evalArgs: Fragment[] | null;
+  /** Arguments of `eval` so far, with the offset of each argument's token. */
+  evalArgs: (Fragment & { at: number })[] | null;
 }
 
 const freshState = (): CommandState => ({ eval: false, shell: false, afterC: false, skipNext: false, codeTarget: false, evalArgs: null });
@@ -260,14 +261,16 @@ function codeFragments(scan: ShellScan): Fragment[] {
   const flush = (st: CommandState): void => {
     if (st.evalArgs === null) return;
     const joined: Fragment = { text: '', map: [] };
-    for (const arg of st.evalArgs) {
-      if (joined.text !== '') {
+    st.evalArgs.forEach((arg, k) => {
+      if (k > 0) {
+        // eval joins its arguments with one blank, empty ones included; it stands for the gap before the
+        // argument, so the map stays ascending (an empty '' has no character of its own to point at).
         joined.text += ' ';
-        joined.map.push(arg.map[0] ?? 0);
+        joined.map.push(arg.map[0] ?? arg.at);
       }
       joined.text += arg.text;
       for (const m of arg.map) joined.map.push(m);
-    }
+    });
     out.push(joined);
     st.evalArgs = null;
   };
@@ -306,7 +309,7 @@ function codeFragments(scan: ShellScan): Fragment[] {
       return;
     }
     if (st.eval) {
-      (st.evalArgs ??= []).push(literalText(scan, t, index));
+      (st.evalArgs ??= []).push({ ...literalText(scan, t, index), at: t.start });
       coveredUntil = t.end;
       return;
     }

@@ -34,7 +34,7 @@
 
 import type { SqlDialect, SqlEvent, UserInput } from '../events.js';
 import type { Detector, Finding, FindingKind } from './types.js';
-import { forEachOccurrence, isNumericText, lastAtOrBefore } from './occurrences.js';
+import { forEachOccurrence, isNumericText, lastAtOrBefore } from '../grammar/occurrences.js';
 import { isCoincidence } from './coincidence.js';
 import {
   commentContent,
@@ -43,7 +43,7 @@ import {
   tokenizeSql,
   type SqlToken,
   type SqlTokenType,
-} from './sql-tokenizer.js';
+} from '../grammar/sql-tokenizer.js';
 
 /** Attack reasons: the input changed the statement's structure. */
 export type SqlAttackReason = 'spans-tokens' | 'breaks-literal' | 'comment' | 'terminator' | 'unterminated';
@@ -173,15 +173,16 @@ function judgeInput(st: Statement, text: string, needle: string, first: number, 
   forEachOccurrence(text, needle, first, (start) => {
     const end = start + needle.length;
     const v = st.classify(start, end, numeric);
-    if (v === undefined) return true;
-    if (v.kind === 'attack') {
+    if (v !== undefined && v.kind === 'attack') {
       attacks.push({ kind: 'attack', reason: v.reason, start, end });
       return attacks.length < MAX_ATTACKS_PER_INPUT;
     }
-    if (vulnerability === undefined && value.length >= MIN_VULNERABILITY_LENGTH) {
+    if (v !== undefined && vulnerability === undefined && value.length >= MIN_VULNERABILITY_LENGTH) {
       vulnerability = { kind: 'vulnerability', reason: v.reason, start, end };
     }
-    return true;
+    // Overlapping occurrences of a repetitive value (256 KB of one letter in a 10 MB literal) that stay
+    // inside the same token are judged the same: skip them instead of judging millions of them.
+    return st.quietUntil(start, end);
   });
   if (attacks.length > 0) return attacks;
   return vulnerability === undefined ? [] : [vulnerability];
@@ -279,6 +280,45 @@ class Statement {
       if (whole && i1 === i0 + 1 && first.type === 'keyword' && last.type === 'keyword') return undefined;
     }
     return attack('spans-tokens');
+  }
+
+  /**
+   * After a verdict other than an attack for [s, e), which lies in one token: the offset before which every
+   * later occurrence of the same length would also lie inside that token's content, and so be judged no
+   * attack and nothing new to report (only whole tokens are reported for words, numbers and keywords;
+   * literals and comments report their first occurrence only). Returns s + 1 when nothing can be skipped:
+   * operators (a part of one is an attack) and quotes of a visibly broken statement (escape positions matter).
+   */
+  quietUntil(s: number, e: number): number {
+    const k = this.lastStartingAtOrBefore(s);
+    const t = k < 0 ? undefined : this.tokens[k];
+    if (t === undefined || s < t.start || e > t.end) return s + 1;
+    const m = e - s;
+    let until = s + 1;
+    switch (t.type) {
+      case 'number':
+      case 'identifier':
+      case 'keyword':
+      case 'placeholder':
+      case 'punctuation':
+      case 'unknown':
+        until = t.end - m + 1;
+        break;
+      case 'comment': {
+        const content = commentContent(this.sql, t);
+        if (s >= content.start && e <= content.end && !isExecutableComment(this.sql, t, this.dialect)) until = content.end - m + 1;
+        break;
+      }
+      case 'string':
+      case 'quoted-identifier': {
+        const q = literalQuoting(this.sql, t, this.dialect);
+        if (s >= q.contentStart && e <= q.contentEnd && (q.quote < 0 || !this.endsUnterminated)) until = q.contentEnd - m + 1;
+        break;
+      }
+      default:
+        break;
+    }
+    return Math.max(until, s + 1);
   }
 
   private classifyOne(t: SqlToken, s: number, e: number, numeric: boolean): Verdict | undefined {

@@ -1,5 +1,5 @@
 import type { SinkEvent, SinkKind, UserInput } from '../events.js';
-import type { SqlToken } from './sql-tokenizer.js';
+import type { SqlToken } from '../grammar/sql-tokenizer.js';
 
 /**
  * `attack`: the input changed the sink's syntax (it spans tokens, adds operators, keywords, comments...).

@@ -1,5 +1,5 @@
 import type { SqlDialect } from '../events.js';
-import { tokenizeSql, type SqlToken } from '../detectors/sql-tokenizer.js';
+import { tokenizeSql, type SqlToken } from '../grammar/sql-tokenizer.js';
 
 /**
  * Raw user input never leaves the process: payloads are reduced to their shape (letters and digits

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { codeInjection } from '../../../src/detectors/code-injection.js';
-import { tokenizeJs } from '../../../src/detectors/js-tokenizer.js';
+import { tokenizeJs } from '../../../src/grammar/js-tokenizer.js';
 import type { CodeEvent, UserInput } from '../../../src/events.js';
 import type { Finding } from '../../../src/detectors/types.js';
 import { readCorpus } from '../../helpers/corpus.js';

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { createRequire } from 'node:module';
 import { commandInjection, MAX_FINDINGS_PER_INPUT } from '../../../src/detectors/command-injection.js';
-import { scanShell, SyntaxClass, tokenizeShell, type ShellToken } from '../../../src/detectors/shell-tokenizer.js';
+import { scanShell, SyntaxClass, tokenizeShell, type ShellToken } from '../../../src/grammar/shell-tokenizer.js';
 import type { ExecEvent, UserInput } from '../../../src/events.js';
 import type { Finding } from '../../../src/detectors/types.js';
 import { readCorpus } from '../../helpers/corpus.js';

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { sqlInjection } from '../../../src/detectors/sql-injection.js';
-import { isExecutableComment, tokenizeSql, type SqlTokenType } from '../../../src/detectors/sql-tokenizer.js';
+import { isExecutableComment, tokenizeSql, type SqlTokenType } from '../../../src/grammar/sql-tokenizer.js';
 import type { SqlDialect, SqlEvent, UserInput } from '../../../src/events.js';
 import type { Finding } from '../../../src/detectors/types.js';
 

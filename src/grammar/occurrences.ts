@@ -4,6 +4,12 @@
  */
 
 /**
+ * What `visit` returns: false stops; true or nothing goes on to the next occurrence; a number skips every
+ * occurrence that starts before it (the caller knows they would all be judged the same as this one).
+ */
+export type OccurrenceStep = boolean | number | void;
+
+/**
  * Calls `visit` for every occurrence of `needle` in `text`, overlapping ones included, starting with the one
  * at `first` (which the caller found with `indexOf`); stops when `visit` returns false. Native `indexOf` finds
  * the next match as long as matches do not overlap. Overlapping matches mean a periodic needle (`''''`,
@@ -11,13 +17,18 @@
  * p + period is confirmed by comparing only the `period` characters after the current match, which keeps
  * periodic needles over periodic text linear.
  */
-export function forEachOccurrence(text: string, needle: string, first: number, visit: (start: number) => boolean | void): void {
+export function forEachOccurrence(text: string, needle: string, first: number, visit: (start: number) => OccurrenceStep): void {
   const m = needle.length;
   const n = text.length;
   let period = 0; // computed on the first overlap
   let p = first;
   while (p >= 0) {
-    if (visit(p) === false) return;
+    const step = visit(p);
+    if (step === false) return;
+    if (typeof step === 'number' && step > p + 1) {
+      p = text.indexOf(needle, step);
+      continue;
+    }
     if (period === 0) {
       const q = text.indexOf(needle, p + 1);
       if (q >= 0 && q < p + m) period = smallestPeriod(needle);
