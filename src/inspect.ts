@@ -12,6 +12,7 @@ import { claimResponse, forbiddenResponse, newIncidentId } from './respond.js';
 import { ATTR, SPAN_FINDING, type Outcome } from './telemetry/attributes.js';
 import { appStack, maskPayload, redactRanges, sanitizeSql, sanitizeUrl } from './telemetry/redact.js';
 import { log, warnOnce, errorMessage } from './log.js';
+import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
 
 const OWN_DIR = resolve(__dirname, '..');
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
@@ -53,7 +54,11 @@ function judge(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict
   const slots = runtime.detectorsByKind.get(event.kind);
   const findings: Finding[] = [];
   if (slots && slots.length > 0) {
-    const inputs = ctx.inputs();
+    // --- input gathering and limits (src/context/input-limits.ts) ---
+    const { inputs, limitExceeded } = ctx.inputsFor(searchTextOf(event));
+    const limitFinding = limitExceeded && inputLimitFindingFor(ctx, limitExceeded, runtime.config, event);
+    if (limitFinding) findings.push(limitFinding);
+    // ---
     if (inputs.length > 0) {
       for (const slot of slots) {
         if (slot.disabled) continue;
@@ -73,7 +78,7 @@ function judge(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict
   if (findings.length === 0 && !runtime.engine.hasPolicyFor(event.kind)) return undefined;
 
   const facts = requestFacts(ctx, runtime);
-  const decision = runtime.engine.decide(event, findings, facts);
+  const decision = applyInputLimitPolicy(runtime.engine.decide(event, findings, facts), findings, runtime.config);
   ctx.findings.push(...findings);
   if (decision.matches.length === 0) {
     for (const f of findings) report(runtime, ctx, event, f, undefined, 'monitor', 'reported', undefined);
