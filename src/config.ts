@@ -49,6 +49,8 @@ export interface Config {
   readonly maxInputs: number;
   readonly maxInputBytes: number;
   readonly maxBodyBytes: number;
+  /** A request part the agent could not judge (beyond the limits above) refuses sensitive sinks in block mode (`block`) or is only reported (`monitor`). */
+  readonly onInputLimit: 'monitor' | 'block';
   /** Internal destinations the app legitimately reaches from user input (IPs, CIDR ranges, host names, `*.domain`): never an SSRF attack. */
   readonly ssrfAllow: readonly string[];
   readonly stepUp: StepUpSettings;
@@ -80,6 +82,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxInputs: 2000,
   maxInputBytes: 1 << 20,
   maxBodyBytes: 256 * 1024,
+  // Not `block`: what is left past the limits is mostly large uploads the app streams itself (README "Input limits").
+  onInputLimit: 'monitor',
   ssrfAllow: Object.freeze([]),
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
@@ -190,6 +194,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'maxInputs', env: 'STEPGUARD_MAX_INPUTS', parse: positiveInt },
   { key: 'maxInputBytes', env: 'STEPGUARD_MAX_INPUT_BYTES', parse: positiveInt },
   { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
+  { key: 'onInputLimit', env: 'STEPGUARD_ON_INPUT_LIMIT', parse: oneOf('monitor', 'block') },
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
 ];
 

@@ -1,5 +1,5 @@
 import type { SinkEvent, Verdict } from './events.js';
-import type { AnyDetector } from './detectors/types.js';
+import type { AnyDetector, Finding } from './detectors/types.js';
 import type { RequestContext } from './context/request-context.js';
 import { currentContext } from './context/store.js';
 import { getRuntime, type DetectorSlot, type Runtime } from './runtime.js';
@@ -11,6 +11,7 @@ import { forbiddenResponse, newIncidentId, refuse } from './enforce/index.js';
 import { reportDecision, reportUnmatched, type FindingReporter, type RequestView } from './telemetry/findings.js';
 import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
+import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
 
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
 const MAX_DETECTOR_FAILURES = 10;
@@ -47,14 +48,23 @@ export function inspect(event: SinkEvent): Verdict {
 
 function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict {
   const slots = runtime.detectorsByKind.get(event.kind) ?? [];
-  const { findings, decision } = judge({
+  // A request larger than what the agent gathers up front: the values that occur in this sink's text are
+  // judged all the same; what could not be searched at all becomes one `input-limit` finding (src/context/input-limits.ts).
+  let limitFinding: Finding | undefined;
+  const judged = judge({
     event,
     detectors: healthy(slots),
-    inputs: () => ctx.inputs(),
+    inputs: () => {
+      const { inputs, limitExceeded } = ctx.inputsFor(searchTextOf(event));
+      if (limitExceeded) limitFinding = inputLimitFindingFor(ctx, limitExceeded, runtime.config, event);
+      return inputs;
+    },
     engine: runtime.engine,
     facts: () => requestFacts(ctx, runtime),
     onDetectorError: (detector, error) => detectorFailed(slots, detector, error),
   });
+  const findings = limitFinding ? [limitFinding, ...judged.findings] : judged.findings;
+  const decision = limitFinding ? applyInputLimitPolicy(judged.decision, findings, runtime.config) : judged.decision;
   if (findings.length === 0 && decision.matches.length === 0) return undefined;
 
   ctx.findings.push(...findings);

@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserInput } from '../events.js';
 import type { Finding } from '../detectors/types.js';
-import { InputCollector, type InputLimits } from './user-input.js';
+import { BUDGET_MAX_DEPTH, InputCollector, type InputLimits } from './user-input.js';
+import { occurringIn, SEARCH_LIMITS, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
+
+/** One request's gathered input: the budget pass, and the search pass when the budget left something out. */
+interface Gathered {
+  readonly budget: InputCollector;
+  readonly inputs: UserInput[];
+  search?: InputCollector;
+}
 
 /**
  * Everything the agent knows about the request being served. Created for every request, so the
@@ -13,9 +21,11 @@ export class RequestContext {
   private bodyChunks: Buffer[] | undefined;
   private bodyBytes = 0;
   bodyTruncated = false;
-  private cachedInputs: UserInput[] | undefined;
+  private gathered: Gathered | undefined;
   /** `kind\0payload` already judged in this request → the same call is not judged twice. */
   readonly judged = new Map<string, unknown>();
+  /** The `input-limit` finding is reported once per request; set when it was. */
+  inputLimitReported = false;
   /** Findings so far (policy rules can require "an attack occurred earlier in this request"). */
   readonly findings: Finding[] = [];
   /** Set once the agent has answered this request itself (403/401/503). */
@@ -37,7 +47,7 @@ export class RequestContext {
     }
     (this.bodyChunks ??= []).push(chunk);
     this.bodyBytes += chunk.length;
-    this.cachedInputs = undefined;
+    this.gathered = undefined;
   }
 
   rawBody(): Buffer | undefined {
@@ -46,15 +56,49 @@ export class RequestContext {
     return this.bodyChunks[0];
   }
 
-  /** User input, flattened on first use. Re-flattened if the framework parsed more since (e.g. body). */
+  /** User input within the configured budget, flattened on first use (the list every detector sees in full). */
   inputs(): readonly UserInput[] {
-    const reqWithBody = this.req as IncomingMessage & { body?: unknown };
-    if (this.cachedInputs && this.bodySeen === reqWithBody.body) return this.cachedInputs;
-    this.bodySeen = reqWithBody.body;
-    this.cachedInputs = collectInputs(this, this.limits);
-    return this.cachedInputs;
+    return this.gather().inputs;
+  }
+
+  /**
+   * The inputs to judge a sink by: the budget, plus — when the request exceeded it — every other request value
+   * that occurs in `sinkText`; and whether some part of the request could not be judged at all.
+   */
+  inputsFor(sinkText: string): InputsForSink {
+    const gathered = this.gather();
+    const raw = this.rawBodyLimit();
+    if (gathered.budget.skipped === undefined) return { inputs: gathered.inputs, limitExceeded: raw };
+    const search = (gathered.search ??= this.searchPass());
+    const { found, overflow } = occurringIn(sinkText, search, gathered.budget, this.limits.maxInputs);
+    let limitExceeded: InputLimitExceeded | undefined = raw;
+    if (search.skipped) limitExceeded ??= { reason: search.skipped, path: search.skippedAt ?? '' };
+    if (overflow) limitExceeded ??= { reason: 'count', path: found[found.length - 1]?.path ?? '' };
+    return { inputs: found.length === 0 ? gathered.inputs : [...gathered.inputs, ...found], limitExceeded };
+  }
+
+  /** Gathers again when the framework parsed more since (e.g. the body, after a first sink in a middleware). */
+  private gather(): Gathered {
+    const body = (this.req as IncomingMessage & { body?: unknown }).body;
+    if (this.gathered && this.bodySeen === body) return this.gathered;
+    this.bodySeen = body;
+    const budget = new InputCollector({ ...pick(this.limits), maxDepth: BUDGET_MAX_DEPTH });
+    collectInputs(this, budget);
+    this.gathered = { budget, inputs: budget.inputs };
+    return this.gathered;
   }
   private bodySeen: unknown;
+
+  private searchPass(): InputCollector {
+    const search = new InputCollector(SEARCH_LIMITS);
+    collectInputs(this, search);
+    return search;
+  }
+
+  /** The app reads the body itself and it was longer than what the agent keeps: the rest was never seen. */
+  private rawBodyLimit(): InputLimitExceeded | undefined {
+    return this.bodyTruncated && usesRawBody(this.req as FrameworkRequest) ? { reason: 'raw-body', path: 'body' } : undefined;
+  }
 
   get method(): string | undefined {
     return this.req.method;
@@ -88,9 +132,25 @@ type FrameworkRequest = IncomingMessage & {
   files?: unknown;
 };
 
-function collectInputs(ctx: RequestContext, limits: InputLimits): UserInput[] {
+function pick(limits: InputLimits): InputLimits {
+  return { maxInputs: limits.maxInputs, maxInputBytes: limits.maxInputBytes };
+}
+
+/** No framework parsed the body (or it parsed nothing of it): the agent's own copy of the raw body stands in. */
+function usesRawBody(req: FrameworkRequest): boolean {
+  const body = req.body;
+  if (req.file !== undefined || req.files !== undefined) return false;
+  if (body === undefined) return true;
+  return typeof body === 'object' && body !== null && !ArrayBuffer.isView(body) && Object.getPrototypeOf(body) === Object.prototype && isEmpty(body);
+}
+
+function isEmpty(object: object): boolean {
+  for (const _key in object) return false;
+  return true;
+}
+
+function collectInputs(ctx: RequestContext, c: InputCollector): void {
   const req = ctx.req as FrameworkRequest;
-  const c = new InputCollector(limits);
   const url = req.url ?? '/';
   const q = url.indexOf('?');
 
@@ -132,11 +192,12 @@ function collectInputs(ctx: RequestContext, limits: InputLimits): UserInput[] {
     else c.add('headers', `headers.${name}`, value);
   }
 
-  if (req.body !== undefined && !(typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length === 0 && !Buffer.isBuffer(req.body))) {
+  if (usesRawBody(req)) {
+    const raw = ctx.rawBody();
+    if (raw) addRawBody(c, raw, req.headers['content-type']);
+  } else {
     c.addTree('body', 'body', req.body);
   }
-  const raw = ctx.rawBody();
-  if (raw) addRawBody(c, raw, req.headers['content-type']);
 
   if (req.file && typeof req.file === 'object') addUploadedFile(c, 'files.file', req.file);
   if (Array.isArray(req.files)) req.files.forEach((f, i) => addUploadedFile(c, `files.${i}`, f));
@@ -145,7 +206,6 @@ function collectInputs(ctx: RequestContext, limits: InputLimits): UserInput[] {
       if (Array.isArray(list)) list.forEach((f, i) => addUploadedFile(c, `files.${field}.${i}`, f));
     }
   }
-  return c.inputs;
 }
 
 /** The body as the client sent it, parsed by content type — the source for apps without a body parser. */

@@ -2,8 +2,12 @@ import type { InputSource, UserInput } from '../events.js';
 
 /**
  * Flattens request data into the list of strings the detectors look for in sinks.
- * Runs once per request, at the first sink; bounded in count, size and depth so a hostile body
- * cannot make it expensive.
+ *
+ * Two uses, one walker: the *budget* pass (STEPGUARD_MAX_INPUTS / _MAX_INPUT_BYTES, depth 32) builds the list
+ * every detector sees in full; when it had to skip something, the *search* pass (hard caps, see
+ * input-limits.ts) walks the whole request once more and keeps its values only for a sink whose text contains
+ * them. Both are linear in the size of the request: strings and Buffers are referenced, never split into
+ * per-character objects.
  */
 
 export interface InputLimits {
@@ -11,20 +15,63 @@ export interface InputLimits {
   readonly maxInputBytes: number;
 }
 
+export interface CollectorLimits extends InputLimits {
+  /** Nesting walked; BUDGET_MAX_DEPTH when not given. */
+  readonly maxDepth?: number;
+  /** Search pass: a text Buffer larger than this is decoded only for a sink long enough to contain it. */
+  readonly eagerBufferBytes?: number;
+}
+
+/** Why a pass did not see every value: `count`/`bytes` (a cap reached), `depth` (nesting deeper than the cap). */
+export type SkipReason = 'count' | 'bytes' | 'depth';
+
+/** A text Buffer kept by reference (search pass): decoded once, and only for a sink long enough to hold it. */
+export interface DeferredBuffer {
+  readonly source: InputSource;
+  readonly path: string;
+  readonly buffer: Buffer;
+  text?: string | null;
+}
+
 /** Values shorter than this can't change a statement's structure in a way detectors would flag. */
 const MIN_LENGTH = 1;
-const MAX_DEPTH = 32;
+export const BUDGET_MAX_DEPTH = 32;
 const MAX_DECODE_ROUNDS = 3;
+/** Bytes sniffed to tell text from binary before decoding a whole Buffer. */
+const SNIFF_BYTES = 512;
 
 export class InputCollector {
   private readonly byValue = new Map<string, UserInput>();
   private bytes = 0;
   private full = false;
+  /** The first reason something was left out, if anything was. */
+  skipped: SkipReason | undefined;
+  /** `skipped` happened at this input path (for the `input-limit` finding). */
+  skippedAt: string | undefined;
+  readonly deferredBuffers: DeferredBuffer[] = [];
 
-  constructor(private readonly limits: InputLimits) {}
+  constructor(private readonly limits: CollectorLimits) {}
 
   get inputs(): UserInput[] {
     return [...this.byValue.values()];
+  }
+
+  has(value: string): boolean {
+    return this.byValue.has(value);
+  }
+
+  /** Every value gathered, for the search pass to filter (no copy). */
+  values(): IterableIterator<UserInput> {
+    return this.byValue.values();
+  }
+
+  private skip(reason: SkipReason, path: string): void {
+    // One oversized value or subtree is skipped alone; only the count cap ends the pass.
+    if (reason === 'count') this.full = true;
+    if (this.skipped === undefined) {
+      this.skipped = reason;
+      this.skippedAt = path;
+    }
   }
 
   /** Adds a value and the forms an app is likely to decode it into. */
@@ -39,16 +86,21 @@ export class InputCollector {
 
   /** Walks objects/arrays: keys and values; arrays also joined (`a,b`), as frameworks do for repeated params. */
   addTree(source: InputSource, path: string, value: unknown, depth = 0): void {
-    if (this.full || value === null || value === undefined) return;
+    if (value === null || value === undefined) return;
+    if (this.full) return; // the reason and place were recorded when the cap was reached
     if (typeof value === 'string') return this.add(source, path, value);
     if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
       return this.add(source, path, String(value));
     }
-    if (depth >= MAX_DEPTH || typeof value !== 'object') return;
-    if (Buffer.isBuffer(value)) return this.addBuffer(source, path, value);
+    if (typeof value !== 'object') return;
+    // Binary data first: walking a Buffer's keys would make one string per byte.
+    if (ArrayBuffer.isView(value)) return this.addBuffer(source, path, Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    if (value instanceof ArrayBuffer) return this.addBuffer(source, path, Buffer.from(value));
+    if (depth >= (this.limits.maxDepth ?? BUDGET_MAX_DEPTH)) return this.skip('depth', path);
     if (Array.isArray(value)) {
       const scalars: string[] = [];
-      for (let i = 0; i < value.length && !this.full; i++) {
+      for (let i = 0; i < value.length; i++) {
+        if (this.full) return;
         const item: unknown = value[i];
         if (typeof item === 'string' || typeof item === 'number') scalars.push(String(item));
         this.addTree(source, `${path}.${i}`, item, depth + 1);
@@ -69,24 +121,36 @@ export class InputCollector {
     }
   }
 
-  /** Text content of a buffer (uploads, raw bodies); binary data is ignored. */
+  /** Text content of a buffer (uploads, raw bodies); binary data is ignored. Never one object per byte. */
   addBuffer(source: InputSource, path: string, buffer: Buffer): void {
-    if (buffer.length === 0 || buffer.length > this.limits.maxInputBytes - this.bytes) return;
-    const text = buffer.toString('utf8');
-    if (text.includes('\uFFFD') || hasBinaryControl(text)) return;
-    this.add(source, path, text);
+    if (buffer.length === 0) return;
+    if (isBinary(buffer.subarray(0, SNIFF_BYTES))) return;
+    const eager = this.limits.eagerBufferBytes;
+    if (eager !== undefined && buffer.length > eager) {
+      this.deferredBuffers.push({ source, path, buffer });
+      return;
+    }
+    if (this.full) return;
+    if (buffer.length > this.limits.maxInputBytes - this.bytes) return this.skip('bytes', path);
+    const text = decodeText(buffer);
+    if (text !== null) this.add(source, path, text);
   }
 
   private addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
-    if (this.full || value.length < MIN_LENGTH) return false;
+    if (value.length < MIN_LENGTH) return false;
+    if (this.full) return false;
     const existing = this.byValue.get(value);
     if (existing) {
       // The same text as a value outranks it as a key: values are what apps concatenate.
       if (existing.isKey && !isKey) this.byValue.set(value, { source, path, value });
       return true;
     }
-    if (this.byValue.size >= this.limits.maxInputs || this.bytes + value.length > this.limits.maxInputBytes) {
-      this.full = true;
+    if (this.byValue.size >= this.limits.maxInputs) {
+      this.skip('count', path);
+      return false;
+    }
+    if (this.bytes + value.length > this.limits.maxInputBytes) {
+      this.skip('bytes', path);
       return false;
     }
     this.bytes += value.length;
@@ -174,6 +238,21 @@ function isBase64Like(text: string): boolean {
 function hasBinaryControl(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
+    if (c < 32 && c !== 9 && c !== 10 && c !== 13) return true;
+  }
+  return false;
+}
+
+/** UTF-8 text of a buffer, or null when it is binary (invalid UTF-8 or control characters). */
+export function decodeText(buffer: Buffer): string | null {
+  const text = buffer.toString('utf8');
+  return text.includes('\uFFFD') || hasBinaryControl(text) ? null : text;
+}
+
+/** A NUL or other C0 control byte (besides tab/newlines) in the first bytes: an image, an archive, a protobuf. */
+function isBinary(head: Buffer): boolean {
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i]!;
     if (c < 32 && c !== 9 && c !== 10 && c !== 13) return true;
   }
   return false;

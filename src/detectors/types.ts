@@ -5,8 +5,10 @@ import type { SqlToken } from '../grammar/sql-tokenizer.js';
  * `attack`: the input changed the sink's syntax (it spans tokens, adds operators, keywords, comments...).
  * `vulnerability`: the input reached the sink verbatim but stayed inside one literal/word — the code
  * concatenates instead of parameterising. Reported, never blocked.
+ * `input-limit`: not a detector's finding — part of the request was beyond what the agent can judge
+ * (src/context/input-limits.ts); STEPGUARD_ON_INPUT_LIMIT decides whether that refuses the call.
  */
-export type FindingKind = 'attack' | 'vulnerability';
+export type FindingKind = 'attack' | 'vulnerability' | 'input-limit';
 
 export interface Finding {
   readonly detector: string;
