@@ -11,7 +11,8 @@ import QRCode from 'qrcode';
 import { errorMessage } from '../log.js';
 import { AlreadyEnrolledError, enrollUser } from '../stepup/enrollment.js';
 import { SecretBox } from '../stepup/secret-box.js';
-import { openStore, resolveStoreSettings, secretKeyFile, type StepUpStore } from '../stepup/store.js';
+import { resolveStoreSettings, secretKeyFile, type StepUpStore } from '../stepup/store.js';
+import { openStore } from '../stepup/store-factory.js';
 
 export const ENROLL_USAGE = `Usage: stepguard enroll <user> [--replace] [--store-dir DIR] [--redis URL] [--issuer NAME]
 

@@ -93,19 +93,6 @@ export function secretKeyFile(storeDir: string): string {
   return path.join(storeDir, 'secret.key');
 }
 
-/**
- * Opens the configured store. The implementations are loaded lazily so an agent using the embedded store never
- * loads ioredis.
- */
-export async function openStore(settings: StoreSettings): Promise<StepUpStore> {
-  if (settings.redisUrl !== undefined) {
-    const { RedisStore } = await import('./redis-store.js');
-    return new RedisStore(settings.redisUrl);
-  }
-  const { EmbeddedStore } = await import('./embedded-store.js');
-  return new EmbeddedStore(settings.storeDir);
-}
-
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
