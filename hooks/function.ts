@@ -1,4 +1,4 @@
-import { defineHook, inspect, shouldInspect, type AnyFunction, type CodeEvent } from '../src/hook-kit.js';
+import { defineHook, inspect, shouldInspect, sourceOf, type AnyFunction, type CodeEvent } from '../src/hook-kit.js';
 
 /**
  * SINK code: the `Function` constructor and its siblings `AsyncFunction`, `GeneratorFunction` and
@@ -29,44 +29,6 @@ import { defineHook, inspect, shouldInspect, type AnyFunction, type CodeEvent } 
  */
 
 const PROXIES = new WeakSet<object>();
-
-/**
- * What `${value}` gives, when computing it has no side effects: primitives (not symbols) and arrays of them
- * (JSON input); `undefined` for anything else, which is then passed through unjudged. Shared with hooks/vm.ts.
- */
-export function textOf(value: unknown): string | undefined {
-  switch (typeof value) {
-    case 'string':
-      return value;
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-    case 'undefined':
-      return String(value);
-    case 'object':
-      if (value === null) return 'null';
-      if (Array.isArray(value) && value.every((v) => v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol'))) {
-        return Array.prototype.join.call(value, ',');
-      }
-      return undefined;
-    default:
-      return undefined;
-  }
-}
-
-/** The source V8 builds for `new Function(p1, …, pn, body)` (CreateDynamicFunction). */
-export function sourceOf(prefix: string, args: readonly unknown[]): string | undefined {
-  if (args.length === 0) return undefined;
-  const body = textOf(args[args.length - 1]);
-  if (body === undefined) return undefined;
-  let params = '';
-  for (let k = 0; k < args.length - 1; k++) {
-    const p = textOf(args[k]);
-    if (p === undefined) return undefined;
-    params += k === 0 ? p : `,${p}`;
-  }
-  return `${prefix} anonymous(${params}\n) {\n${body}\n}`;
-}
 
 function judge(op: string, prefix: string, args: readonly unknown[]): void {
   const source = sourceOf(prefix, args);

@@ -1,6 +1,5 @@
 import type * as VmModule from 'node:vm';
-import { defineHook, wrap, inspect, shouldInspect, type AnyFunction, type CodeEvent } from '../src/hook-kit.js';
-import { sourceOf, textOf } from './function.js';
+import { defineHook, wrap, inspect, shouldInspect, sourceOf, textOf, type AnyFunction, type CodeEvent } from '../src/hook-kit.js';
 
 /**
  * SINK code: node:vm. Every public way to compile a string: `new vm.Script(code)`, `vm.createScript`,

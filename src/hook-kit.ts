@@ -140,3 +140,43 @@ function tapBody(req: IncomingMessage, ctx: RequestContext): void {
     },
   });
 }
+
+// ---- code sinks (hooks/function.ts, hooks/vm.ts): the text V8 compiles, computed without side effects ----
+
+/**
+ * What `${value}` gives, when computing it has no side effects: primitives (not symbols) and arrays of them
+ * (JSON input); `undefined` for anything else, which is then passed through unjudged.
+ */
+export function textOf(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return value;
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+    case 'undefined':
+      return String(value);
+    case 'object':
+      if (value === null) return 'null';
+      if (Array.isArray(value) && value.every((v) => v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol'))) {
+        return Array.prototype.join.call(value, ',');
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The source V8 builds for `new Function(p1, …, pn, body)` (CreateDynamicFunction). */
+export function sourceOf(prefix: string, args: readonly unknown[]): string | undefined {
+  if (args.length === 0) return undefined;
+  const body = textOf(args[args.length - 1]);
+  if (body === undefined) return undefined;
+  let params = '';
+  for (let k = 0; k < args.length - 1; k++) {
+    const p = textOf(args[k]);
+    if (p === undefined) return undefined;
+    params += k === 0 ? p : `,${p}`;
+  }
+  return `${prefix} anonymous(${params}\n) {\n${body}\n}`;
+}

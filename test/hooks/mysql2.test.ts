@@ -1,22 +1,29 @@
 /**
  * hooks/mysql2.ts against a real MariaDB, for every supported mysql2 copy: the root devDependency and the
- * pinned copies in test/versions (1.0.0 … 3.0.0).
- *
- * Each call form runs twice — outside any request, where the wrapper passes straight through to mysql2, and
- * inside `runWithContext` with benign input — and both runs must observe the same thing. Attack input fails
- * each form the way mysql2 fails a command; the server's general log shows the statement never arrived and
- * a pool of one connection is never left short of it.
+ * pinned copies in test/versions (1.0.0 … 3.0.0). The shared SQL driver suite (sql-drivers.shared.ts) runs
+ * the common checks; this file is mysql2's adapter: its call forms (callback, events, stream, execute,
+ * prepare, named placeholders, mysql2/promise, pools) and the shapes mysql2 fails a command in — a pool of
+ * one connection is never left short of it.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { REPO } from '../helpers/app.js';
-import { resetMysql, StatementLog } from '../helpers/db.js';
-import { requireMysql } from '../helpers/services.js';
-import { startAgentInProcess } from '../helpers/agent.js';
-import { ALICE, ATTACK, BENIGN, BLOCKED, MYSQL_OPTIONS as OPTIONS, kindOf, markers, versionOf, within } from '../helpers/observe.js';
+import { ALICE, ATTACK, BENIGN, BLOCKED, MYSQL_OPTIONS as OPTIONS, kindOf, versionOf, within } from '../helpers/observe.js';
+import {
+  attackSql,
+  callback,
+  describeSqlDriver,
+  errorOf,
+  plain,
+  sqlEvent,
+  viaCallback as callbackForm,
+  type Form,
+  type Refusal,
+  type SuiteContext,
+} from './sql-drivers.shared.js';
 
 const require = createRequire(import.meta.url);
 
@@ -70,36 +77,27 @@ interface Mysql2Promise {
 }
 
 
+interface Fixture {
+  mysql: Mysql2;
+  conn: Connection;
+  named: Connection;
+  pool: Pool;
+  promiseConn: PromiseConnection;
+  promisePool: PromisePool;
+}
+
 const pinned = (version: string) => join(REPO, `test/versions/mysql2-${version}/node_modules/mysql2`);
 const COPIES = [
-  { label: 'root devDependency', dir: join(REPO, 'node_modules/mysql2') },
-  ...['1.0.0', '1.7.0', '2.0.0', '2.3.3', '3.0.0'].map((version) => ({ label: 'pinned', dir: pinned(version) })),
+  { label: 'root devDependency', dir: join(REPO, 'node_modules/mysql2'), root: true },
+  ...['1.0.0', '1.7.0', '2.0.0', '2.3.3', '3.0.0'].map((version) => ({ label: 'pinned', dir: pinned(version), root: false })),
 ].map((copy) => ({ ...copy, version: versionOf(copy.dir) }));
 
-let runWithContext: <R>(input: { query: Record<string, string> }, fn: () => R) => R;
-let isWrapped: (fn: unknown) => boolean;
-let originalOf: <F>(fn: F) => F;
-const asRequest = <R>(q: string, fn: () => R): R => runWithContext({ query: { q } }, fn);
-
-beforeAll(async () => {
-  await requireMysql();
-  await resetMysql();
-  ({ runWithContext, isWrapped, originalOf } = startAgentInProcess());
-});
-
 // ---- what a caller can observe ------------------------------------------------------------------------
-
-
-/** Rows as plain data (mysql2 returns TextRow/BinaryRow instances depending on the version). */
-const plain = (rows: unknown) => JSON.parse(JSON.stringify(rows)) as unknown;
 
 function errorShape(err: unknown) {
   const e = err as { code?: unknown; errno?: unknown; sqlState?: unknown; message?: unknown };
   return { class: kindOf(err), code: e.code, errno: e.errno, sqlState: e.sqlState, message: e.message };
 }
-
-/** What a form must show; the two runs are compared in full. */
-type Expected = { [K in keyof Observation]?: unknown };
 
 interface Observation {
   returned?: string;
@@ -110,17 +108,10 @@ interface Observation {
   err?: ReturnType<typeof errorShape>;
 }
 
-function viaCallback(call: (cb: Callback) => unknown): Promise<Observation> {
-  return new Promise((resolve) => {
-    let sync = true;
-    let returned: unknown;
-    returned = call(function (this: unknown, err, rows, fields) {
-      const seen = { sync, self: kindOf(this), ...(err ? { err: errorShape(err) } : { rows: plain(rows), fields: fields?.map((f) => f.name) }) };
-      setImmediate(() => resolve({ returned: kindOf(returned), ...seen }));
-    });
-    sync = false;
-  });
-}
+const viaCallback = (call: (cb: Callback) => unknown): Promise<Observation> =>
+  callbackForm(call as (cb: (this: unknown, ...args: Parameters<Callback>) => void) => unknown, (err, rows, fields) =>
+    err ? { err: errorShape(err) } : { rows: plain(rows), fields: fields?.map((f) => f.name) },
+  );
 
 async function viaPromise(call: () => Promise<Rows>): Promise<Observation> {
   const returned = call();
@@ -132,360 +123,292 @@ async function viaPromise(call: () => Promise<Rows>): Promise<Observation> {
   }
 }
 
-/** Fails instead of hanging when a pool is left without its connection. */
+const byName = 'SELECT id, name FROM users WHERE name = ?';
+const literal = "SELECT id, name FROM users WHERE name = 'alice'";
+const mysqlEvent = (op: string, sql: string) => sqlEvent(op, sql, 'mysql', 'mariadb');
 
-/** The error a callback-style call delivers; fails the test if it succeeds. */
-function errorOf(run: (deliver: (err: unknown) => void) => void): Promise<Error & { code?: string }> {
-  return within(
-    5000,
-    'the refused call',
-    new Promise((resolve, reject) =>
-      run((err) => {
-        if (err) resolve(err as Error);
-        else reject(new Error('the call succeeded'));
-      }),
-    ),
-  );
-}
+function forms(copy: { version: string }): Array<Form<Fixture>> {
+  const fields = ['id', 'name'];
+  const queried = { returned: 'Query', sync: false, self: 'Query', rows: [ALICE], fields };
+  const promised = { returned: 'Promise', rows: [ALICE], fields };
+  // (sqlState is '#42S02' in 1.0.0: compared between the two runs only)
+  const missingTable = { code: 'ER_NO_SUCH_TABLE', errno: 1146, message: "Table 'stepguard.no_such_table' doesn't exist" };
 
-// ---- the server's view -----------------------------------------------------------------------------------
+  // mysql2 caches prepared statements per connection by text, and close() leaves the closed one cached:
+  // each run prepares a text of its own so that both runs reach the server.
+  let prepareSeq = 0;
+  const uncached = (sql: string) => `${sql} /* run ${++prepareSeq} */`;
 
-const attackSql = (tag: string) => `SELECT id, name FROM users WHERE name = '${ATTACK}' /* ${tag} */`;
-const sentinelSql = (tag: string) => `SELECT 1 AS ok /* ${tag} */`;
-
-async function expectNeverReachedServer(log: StatementLog, tags: ReturnType<typeof markers>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!log.since().includes(tags.sentinel)) {
-    if (Date.now() > deadline) throw new Error(`the sentinel statement ${tags.sentinel} never appeared in the general log`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  expect(log.since()).not.toContain(tags.refused);
-}
-
-const callback = <T>(run: (cb: (err: Error | null, value?: T) => void) => void) =>
-  new Promise<T>((resolve, reject) => run((err, value) => (err ? reject(err) : resolve(value as T))));
-
-// ---- per copy ----------------------------------------------------------------------------------------------
-
-describe.each(COPIES)('mysql2 $version ($label)', (copy) => {
-  let mysql: Mysql2;
-  let mysqlPromise: Mysql2Promise;
-  let conn: Connection;
-  let named: Connection;
-  let pool: Pool;
-  let promiseConn: PromiseConnection;
-  let promisePool: PromisePool;
-
-  beforeAll(async () => {
-    mysql = require(copy.dir) as Mysql2;
-    mysqlPromise = require(join(copy.dir, 'promise')) as Mysql2Promise;
-    conn = mysql.createConnection(OPTIONS);
-    named = mysql.createConnection({ ...OPTIONS, namedPlaceholders: true });
-    pool = mysql.createPool({ ...OPTIONS, connectionLimit: 1 });
-    promiseConn = await mysqlPromise.createConnection(OPTIONS);
-    promisePool = mysqlPromise.createPool({ ...OPTIONS, connectionLimit: 1 });
-  });
-
-  afterAll(async () => {
-    await Promise.all([
-      ...[conn, named].map((c) => c && new Promise<void>((r) => c.end(() => r()))),
-      pool && new Promise<void>((r) => pool.end(() => r())),
-      promiseConn?.end(),
-      promisePool?.end(),
-    ]);
-  });
-
-  it("is patched: Connection query/execute/prepare and Pool getConnection are wrapped, with the originals' name and length", () => {
-    const poolProto = Object.getPrototypeOf(pool) as Record<string, unknown>;
-    const methods: Array<[string, unknown]> = [
-      ['Connection.query', mysql.Connection.prototype.query],
-      ['Connection.execute', mysql.Connection.prototype.execute],
-      ['Connection.prepare', mysql.Connection.prototype.prepare],
-      ['Pool.getConnection', poolProto.getConnection],
-    ];
-    for (const [label, fn] of methods) {
-      const original = originalOf(fn) as (...args: unknown[]) => unknown;
-      expect(isWrapped(fn), label).toBe(true);
-      expect(original, label).not.toBe(fn);
-      expect((fn as typeof original).name, label).toBe(original.name);
-      expect((fn as typeof original).length, label).toBe(original.length);
-    }
-  });
-
-  describe('unpatched behaviour is preserved, outside and inside a request with benign input', () => {
-    const byName = 'SELECT id, name FROM users WHERE name = ?';
-    const literal = "SELECT id, name FROM users WHERE name = 'alice'";
-    const fields = ['id', 'name'];
-    const queried = { returned: 'Query', sync: false, self: 'Query', rows: [ALICE], fields };
-    const promised = { returned: 'Promise', rows: [ALICE], fields };
-    // (sqlState is '#42S02' in 1.0.0: compared between the two runs only)
-    const missingTable = { code: 'ER_NO_SUCH_TABLE', errno: 1146, message: "Table 'stepguard.no_such_table' doesn't exist" };
-
-    // mysql2 caches prepared statements per connection by text, and close() leaves the closed one cached:
-    // each run prepares a text of its own so that both runs reach the server.
-    let prepareSeq = 0;
-    const uncached = (sql: string) => `${sql} /* run ${++prepareSeq} */`;
-
-    const forms: Array<{ form: string; run: () => Promise<Observation>; expected: Expected }> = [
-      { form: 'query(sql, cb)', run: () => viaCallback((cb) => conn.query(literal, cb)), expected: queried },
-      { form: 'query(sql, values, cb)', run: () => viaCallback((cb) => conn.query(byName, [BENIGN], cb)), expected: queried },
-      { form: 'query({ sql, values }, cb)', run: () => viaCallback((cb) => conn.query({ sql: byName, values: [BENIGN] }, cb)), expected: queried },
-      {
-        form: 'execute(sql, values, cb)',
-        run: () => viaCallback((cb) => conn.execute(byName, [BENIGN], cb)),
-        expected: { returned: 'Execute', sync: false, rows: [ALICE], fields },
-      },
-      {
-        form: 'prepare(sql, cb), then statement.execute(values, cb)',
-        run: () =>
-          viaCallback((cb) =>
-            conn.prepare(uncached(byName), (err, statement) => {
-              if (err) return cb(err);
-              statement!.execute([BENIGN], function (this: unknown, error, rows, f) {
-                statement!.close();
-                cb.call(this, error, rows, f);
-              });
-            }),
-          ),
-        expected: { returned: 'Prepare', sync: false, rows: [ALICE], fields },
-      },
-      {
-        form: 'named placeholders: query(sql, { name }, cb)',
-        run: () => viaCallback((cb) => named.query('SELECT id, name FROM users WHERE name = :name', { name: BENIGN }, cb)),
-        expected: queried,
-      },
-      {
-        form: 'named placeholders: execute(sql, { name }, cb)',
-        run: () => viaCallback((cb) => named.execute('SELECT id, name FROM users WHERE name = :name', { name: BENIGN }, cb)),
-        expected: { returned: 'Execute', sync: false, rows: [ALICE], fields },
-      },
-      {
-        form: "events: query(sql).on('fields' | 'result' | 'end')",
-        run: () =>
-          new Promise<Observation>((resolve, reject) => {
-            const rows: unknown[] = [];
-            let names: string[] | undefined;
-            const command = conn.query(byName, [BENIGN]);
-            command
-              .on('fields', (f: Array<{ name: string }>) => (names = f.map((x) => x.name)))
-              .on('result', (row: unknown) => rows.push(row))
-              .on('error', reject)
-              .on('end', () => resolve({ returned: kindOf(command), rows: plain(rows), fields: names }));
+  const list: Array<Form<Fixture>> = [
+    { form: 'query(sql, cb)', run: ({ conn }) => viaCallback((cb) => conn.query(literal, cb)), expected: queried },
+    { form: 'query(sql, values, cb)', run: ({ conn }) => viaCallback((cb) => conn.query(byName, [BENIGN], cb)), expected: queried },
+    { form: 'query({ sql, values }, cb)', run: ({ conn }) => viaCallback((cb) => conn.query({ sql: byName, values: [BENIGN] }, cb)), expected: queried },
+    {
+      form: 'execute(sql, values, cb)',
+      run: ({ conn }) => viaCallback((cb) => conn.execute(byName, [BENIGN], cb)),
+      expected: { returned: 'Execute', sync: false, rows: [ALICE], fields },
+    },
+    {
+      form: 'prepare(sql, cb), then statement.execute(values, cb)',
+      run: ({ conn }) =>
+        viaCallback((cb) =>
+          conn.prepare(uncached(byName), (err, statement) => {
+            if (err) return cb(err);
+            statement!.execute([BENIGN], function (this: unknown, error, rows, f) {
+              statement!.close();
+              cb.call(this, error, rows, f);
+            });
           }),
-        expected: { returned: 'Query', rows: [ALICE], fields },
-      },
-      {
-        form: 'stream: query(sql).stream()',
-        run: () =>
-          new Promise<Observation>((resolve, reject) => {
-            const rows: unknown[] = [];
-            conn
-              .query(byName, [BENIGN])
-              .stream()
-              .on('data', (row: unknown) => rows.push(row))
-              .on('error', reject)
-              .on('end', () => resolve({ rows: plain(rows) }));
-          }),
-        expected: { rows: [ALICE] },
-      },
-      {
-        form: 'bad statement, callback',
-        run: () => viaCallback((cb) => conn.query('SELECT * FROM no_such_table', cb)),
-        expected: { returned: 'Query', sync: false, self: 'Query', err: missingTable },
-      },
-      { form: 'mysql2/promise connection.query', run: () => viaPromise(() => promiseConn.query(byName, [BENIGN])), expected: promised },
-      { form: 'mysql2/promise connection.execute', run: () => viaPromise(() => promiseConn.execute(byName, [BENIGN])), expected: promised },
-      {
-        form: 'mysql2/promise connection.query, bad statement',
-        run: () => viaPromise(() => promiseConn.query('SELECT * FROM no_such_table')),
-        expected: { returned: 'Promise', err: missingTable },
-      },
-      {
-        form: 'pool.query(sql, values, cb)',
-        run: () => viaCallback((cb) => pool.query(byName, [BENIGN], cb)),
-        // `this` differs across versions (compared between the two runs only)
-        expected: { returned: 'Query', sync: false, rows: [ALICE], fields },
-      },
-      {
-        form: 'pool.execute(sql, values, cb)',
-        run: () => viaCallback((cb) => pool.execute(byName, [BENIGN], cb)),
-        expected: { returned: 'undefined', sync: false, rows: [ALICE], fields },
-      },
-      {
-        form: 'pool.getConnection(cb), then conn.query(sql, values, cb)',
-        run: () =>
-          viaCallback((cb) =>
-            pool.getConnection((err, pooled) => {
-              if (err) return cb(err);
-              pooled.query(byName, [BENIGN], function (this: unknown, error, rows, f) {
-                pooled.release();
-                cb.call(this, error, rows, f);
-              });
-            }),
-          ),
-        expected: { ...queried, returned: 'undefined' },
-      },
-      { form: 'mysql2/promise pool.query', run: () => viaPromise(() => promisePool.query(byName, [BENIGN])), expected: promised },
-      { form: 'mysql2/promise pool.execute', run: () => viaPromise(() => promisePool.execute(byName, [BENIGN])), expected: promised },
-      {
-        form: 'mysql2/promise pool.getConnection, then query',
-        run: async () => {
-          const pooled = await promisePool.getConnection();
-          try {
-            return await viaPromise(() => pooled.query(byName, [BENIGN]));
-          } finally {
-            pooled.release!();
-          }
-        },
-        expected: promised,
-      },
-    ];
-    // mysql2/promise connections gained prepare() after 1.0.0.
-    if (copy.version !== '1.0.0') {
-      forms.push({
-        form: 'mysql2/promise connection.prepare, then statement.execute',
-        run: async () => {
-          const statement = await promiseConn.prepare!(uncached(byName));
-          try {
-            return await viaPromise(() => statement.execute([BENIGN]));
-          } finally {
-            statement.close();
-          }
-        },
-        expected: promised,
-      });
-    }
-
-    it.each(forms)('$form', async ({ run, expected }) => {
-      const outside = await run();
-      const inside = await asRequest(BENIGN, run);
-      expect(outside).toMatchObject(expected);
-      expect(inside).toEqual(outside);
-    });
-
-    it('parameterised values carrying the attack string are data, not structure: the statement runs', async () => {
-      const rows = await asRequest(ATTACK, () => callback<unknown>((cb) => conn.query(byName, [ATTACK], cb)));
-      expect(plain(rows)).toEqual([]);
-    });
-  });
-
-  describe("refusal in mysql2's own shape (attack input, block mode)", () => {
-    /** Runs `refuse` inside an attack request; the connection then runs the sentinel: it must still work. */
-    async function refusedOn(
-      sentinel: (sql: string) => Promise<unknown>,
-      refuse: (sql: string) => Promise<Error & { code?: string }>,
-    ): Promise<Error & { code?: string }> {
-      const log = new StatementLog('mysql');
-      const tags = markers();
-      log.mark();
-      const error = await asRequest(ATTACK, () => refuse(attackSql(tags.refused)));
-      expect(plain(await within(5000, 'the next statement', sentinel(sentinelSql(tags.sentinel))))).toEqual([{ ok: 1 }]);
-      await expectNeverReachedServer(log, tags);
-      return error;
-    }
-    const onConn = (sql: string) => callback<unknown>((cb) => conn.query(sql, cb));
-    const onPool = (sql: string) => callback<unknown>((cb) => pool.query(sql, cb));
-    const onPromisePool = async (sql: string) => (await promisePool.query(sql))[0];
-
-    it('query(sql, cb) → the callback gets the error on a later tick; a Query is returned', async () => {
-      const error = await refusedOn(onConn, (sql) =>
-        errorOf((deliver) => {
-          let sync = true;
-          const command = conn.query(sql, (err) => {
-            expect(sync).toBe(false);
-            deliver(err);
-          });
-          expect(kindOf(command)).toBe('Query');
-          sync = false;
+        ),
+      expected: { returned: 'Prepare', sync: false, rows: [ALICE], fields },
+    },
+    {
+      form: 'named placeholders: query(sql, { name }, cb)',
+      run: ({ named }) => viaCallback((cb) => named.query('SELECT id, name FROM users WHERE name = :name', { name: BENIGN }, cb)),
+      expected: queried,
+    },
+    {
+      form: 'named placeholders: execute(sql, { name }, cb)',
+      run: ({ named }) => viaCallback((cb) => named.execute('SELECT id, name FROM users WHERE name = :name', { name: BENIGN }, cb)),
+      expected: { returned: 'Execute', sync: false, rows: [ALICE], fields },
+    },
+    {
+      form: "events: query(sql).on('fields' | 'result' | 'end')",
+      run: ({ conn }) =>
+        new Promise<Observation>((resolve, reject) => {
+          const rows: unknown[] = [];
+          let names: string[] | undefined;
+          const command = conn.query(byName, [BENIGN]);
+          command
+            .on('fields', (f: Array<{ name: string }>) => (names = f.map((x) => x.name)))
+            .on('result', (row: unknown) => rows.push(row))
+            .on('error', reject)
+            .on('end', () => resolve({ returned: kindOf(command), rows: plain(rows), fields: names }));
         }),
-      );
-      expect(error.code).toBe(BLOCKED);
-    });
-
-    it("events: query(sql) emits 'error' and then 'end'", async () => {
-      const error = await refusedOn(onConn, (sql) =>
-        errorOf((deliver) => {
-          const seen: string[] = [];
-          const command = conn.query(sql);
-          command.on('result', () => seen.push('result'));
-          command.on('error', (err: Error) => seen.push(`error:${(err as { code?: string }).code}`));
-          command.on('end', () => {
-            expect(seen).toEqual([`error:${BLOCKED}`]);
-            deliver(Object.assign(new Error('refused'), { code: BLOCKED }));
-          });
-        }),
-      );
-      expect(error.code).toBe(BLOCKED);
-    });
-
-    it("stream: query(sql).stream() fails with 'error'", async () => {
-      const error = await refusedOn(onConn, (sql) =>
-        errorOf((deliver) => {
+      expected: { returned: 'Query', rows: [ALICE], fields },
+    },
+    {
+      form: 'stream: query(sql).stream()',
+      run: ({ conn }) =>
+        new Promise<Observation>((resolve, reject) => {
           const rows: unknown[] = [];
           conn
-            .query(sql)
+            .query(byName, [BENIGN])
             .stream()
             .on('data', (row: unknown) => rows.push(row))
-            .on('error', (err: Error) => {
-              expect(rows).toEqual([]);
-              deliver(err);
-            })
-            .on('end', () => deliver(undefined));
+            .on('error', reject)
+            .on('end', () => resolve({ rows: plain(rows) }));
         }),
+      expected: { rows: [ALICE] },
+    },
+    {
+      form: 'bad statement, callback',
+      run: ({ conn }) => viaCallback((cb) => conn.query('SELECT * FROM no_such_table', cb)),
+      expected: { returned: 'Query', sync: false, self: 'Query', err: missingTable },
+    },
+    { form: 'mysql2/promise connection.query', run: ({ promiseConn }) => viaPromise(() => promiseConn.query(byName, [BENIGN])), expected: promised },
+    { form: 'mysql2/promise connection.execute', run: ({ promiseConn }) => viaPromise(() => promiseConn.execute(byName, [BENIGN])), expected: promised },
+    {
+      form: 'mysql2/promise connection.query, bad statement',
+      run: ({ promiseConn }) => viaPromise(() => promiseConn.query('SELECT * FROM no_such_table')),
+      expected: { returned: 'Promise', err: missingTable },
+    },
+    {
+      form: 'pool.query(sql, values, cb)',
+      run: ({ pool }) => viaCallback((cb) => pool.query(byName, [BENIGN], cb)),
+      // `this` differs across versions (compared between the two runs only)
+      expected: { returned: 'Query', sync: false, rows: [ALICE], fields },
+    },
+    {
+      form: 'pool.execute(sql, values, cb)',
+      run: ({ pool }) => viaCallback((cb) => pool.execute(byName, [BENIGN], cb)),
+      expected: { returned: 'undefined', sync: false, rows: [ALICE], fields },
+    },
+    {
+      form: 'pool.getConnection(cb), then conn.query(sql, values, cb)',
+      run: ({ pool }) =>
+        viaCallback((cb) =>
+          pool.getConnection((err, pooled) => {
+            if (err) return cb(err);
+            pooled.query(byName, [BENIGN], function (this: unknown, error, rows, f) {
+              pooled.release();
+              cb.call(this, error, rows, f);
+            });
+          }),
+        ),
+      expected: { ...queried, returned: 'undefined' },
+    },
+    { form: 'mysql2/promise pool.query', run: ({ promisePool }) => viaPromise(() => promisePool.query(byName, [BENIGN])), expected: promised },
+    { form: 'mysql2/promise pool.execute', run: ({ promisePool }) => viaPromise(() => promisePool.execute(byName, [BENIGN])), expected: promised },
+    {
+      form: 'mysql2/promise pool.getConnection, then query',
+      run: async ({ promisePool }) => {
+        const pooled = await promisePool.getConnection();
+        try {
+          return await viaPromise(() => pooled.query(byName, [BENIGN]));
+        } finally {
+          pooled.release!();
+        }
+      },
+      expected: promised,
+    },
+  ];
+  // mysql2/promise connections gained prepare() after 1.0.0.
+  if (copy.version !== '1.0.0') {
+    list.push({
+      form: 'mysql2/promise connection.prepare, then statement.execute',
+      run: async ({ promiseConn }) => {
+        const statement = await promiseConn.prepare!(uncached(byName));
+        try {
+          return await viaPromise(() => statement.execute([BENIGN]));
+        } finally {
+          statement.close();
+        }
+      },
+      expected: promised,
+    });
+  }
+
+  return list;
+}
+
+// ---- refusal in mysql2's own shape -----------------------------------------------------------------------
+
+const onConn = ({ conn }: Fixture) => (sql: string) => callback<unknown>((cb) => conn.query(sql, cb));
+const onPool = ({ pool }: Fixture) => (sql: string) => callback<unknown>((cb) => pool.query(sql, cb));
+const onPromisePool = ({ promisePool }: Fixture) => async (sql: string) => (await promisePool.query(sql))[0];
+
+const refusals: Array<Refusal<Fixture>> = [
+  {
+    name: 'query(sql, cb) → the callback gets the error on a later tick; a Query is returned',
+    run: async (fx, refused) => {
+      const error = await refused(
+        (sql) =>
+          errorOf((deliver) => {
+            let sync = true;
+            const command = fx.conn.query(sql, (err) => {
+              expect(sync).toBe(false);
+              deliver(err);
+            });
+            expect(kindOf(command)).toBe('Query');
+            sync = false;
+          }),
+        onConn(fx),
       );
       expect(error.code).toBe(BLOCKED);
-    });
-
-    it('execute(sql, values, cb) → the callback gets the error', async () => {
-      const error = await refusedOn(onConn, (sql) => errorOf((deliver) => void conn.execute(sql, [], deliver)));
+    },
+  },
+  {
+    name: "events: query(sql) emits 'error' and then 'end'",
+    run: async (fx, refused) => {
+      const error = await refused(
+        (sql) =>
+          errorOf((deliver) => {
+            const seen: string[] = [];
+            const command = fx.conn.query(sql);
+            command.on('result', () => seen.push('result'));
+            command.on('error', (err: Error) => seen.push(`error:${(err as { code?: string }).code}`));
+            command.on('end', () => {
+              expect(seen).toEqual([`error:${BLOCKED}`]);
+              deliver(Object.assign(new Error('refused'), { code: BLOCKED }));
+            });
+          }),
+        onConn(fx),
+      );
       expect(error.code).toBe(BLOCKED);
-    });
-
-    it('prepare(sql, cb) → the callback gets the error', async () => {
-      const error = await refusedOn(onConn, (sql) => errorOf((deliver) => void conn.prepare(sql, deliver)));
+    },
+  },
+  {
+    name: "stream: query(sql).stream() fails with 'error'",
+    run: async (fx, refused) => {
+      const error = await refused(
+        (sql) =>
+          errorOf((deliver) => {
+            const rows: unknown[] = [];
+            fx.conn
+              .query(sql)
+              .stream()
+              .on('data', (row: unknown) => rows.push(row))
+              .on('error', (err: Error) => {
+                expect(rows).toEqual([]);
+                deliver(err);
+              })
+              .on('end', () => deliver(undefined));
+          }),
+        onConn(fx),
+      );
       expect(error.code).toBe(BLOCKED);
-    });
-
-    it('mysql2/promise connection: query, execute (and prepare) reject', async () => {
+    },
+  },
+  {
+    name: 'execute(sql, values, cb) → the callback gets the error',
+    run: async (fx, refused) => {
+      const error = await refused((sql) => errorOf((deliver) => void fx.conn.execute(sql, [], deliver)), onConn(fx));
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: 'prepare(sql, cb) → the callback gets the error',
+    run: async (fx, refused) => {
+      const error = await refused((sql) => errorOf((deliver) => void fx.conn.prepare(sql, deliver)), onConn(fx));
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: 'mysql2/promise connection: query, execute (and prepare) reject',
+    run: async ({ promiseConn }, refused) => {
       const onPromiseConn = async (sql: string) => (await promiseConn.query(sql))[0];
-      const rejected = await refusedOn(onPromiseConn, async (sql) => {
+      const rejected = await refused(async (sql) => {
         const calls: Array<Promise<unknown>> = [promiseConn.query(sql), promiseConn.execute(sql, [])];
         if (promiseConn.prepare) calls.push(promiseConn.prepare(sql));
         const errors = await Promise.all(calls.map((p) => p.then(() => undefined, (e: Error & { code?: string }) => e)));
         for (const e of errors) expect(e?.code).toBe(BLOCKED);
         return errors[0]!;
-      });
+      }, onPromiseConn);
       expect(rejected.code).toBe(BLOCKED);
-    });
+    },
+  },
+];
 
-    describe('pool with connectionLimit: 1 — after a refused statement the next one still gets the connection', () => {
-      it('pool.query(sql, cb)', async () => {
-        const error = await refusedOn(onPool, (sql) => errorOf((deliver) => void pool.query(sql, deliver)));
-        expect(error.code).toBe(BLOCKED);
-      });
-
-      it("pool.query(sql) events: 'error' then 'end'", async () => {
-        const error = await refusedOn(onPool, (sql) =>
+const poolRefusals: Array<Refusal<Fixture>> = [
+  {
+    name: 'pool.query(sql, cb)',
+    run: async (fx, refused) => {
+      const error = await refused((sql) => errorOf((deliver) => void fx.pool.query(sql, deliver)), onPool(fx));
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: "pool.query(sql) events: 'error' then 'end'",
+    run: async (fx, refused) => {
+      const error = await refused(
+        (sql) =>
           errorOf((deliver) => {
             let failure: unknown;
-            pool
+            fx.pool
               .query(sql)
               .on('error', (err: unknown) => (failure = err))
               .on('end', () => deliver(failure));
           }),
-        );
-        expect(error.code).toBe(BLOCKED);
-      });
-
-      it('pool.execute(sql, values, cb)', async () => {
-        const error = await refusedOn(onPool, (sql) => errorOf((deliver) => pool.execute(sql, [], deliver)));
-        expect(error.code).toBe(BLOCKED);
-      });
-
-      it('pool.getConnection(cb), refused conn.query, release', async () => {
-        const error = await refusedOn(onPool, (sql) =>
+        onPool(fx),
+      );
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: 'pool.execute(sql, values, cb)',
+    run: async (fx, refused) => {
+      const error = await refused((sql) => errorOf((deliver) => fx.pool.execute(sql, [], deliver)), onPool(fx));
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: 'pool.getConnection(cb), refused conn.query, release',
+    run: async (fx, refused) => {
+      const error = await refused(
+        (sql) =>
           errorOf((deliver) =>
-            pool.getConnection((err, pooled) => {
+            fx.pool.getConnection((err, pooled) => {
               if (err) return deliver(new Error(`getConnection failed: ${err.message}`));
               pooled.query(sql, (queryError) => {
                 pooled.release();
@@ -493,14 +416,18 @@ describe.each(COPIES)('mysql2 $version ($label)', (copy) => {
               });
             }),
           ),
-        );
-        expect(error.code).toBe(BLOCKED);
-      });
-
-      it("pool.getConnection(cb), refused conn.query(sql).stream(): a real Query, whose stream fails with 'error'", async () => {
-        const error = await refusedOn(onPool, (sql) =>
+        onPool(fx),
+      );
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: "pool.getConnection(cb), refused conn.query(sql).stream(): a real Query, whose stream fails with 'error'",
+    run: async (fx, refused) => {
+      const error = await refused(
+        (sql) =>
           errorOf((deliver) =>
-            pool.getConnection((err, pooled) => {
+            fx.pool.getConnection((err, pooled) => {
               if (err) return deliver(new Error(`getConnection failed: ${err.message}`));
               const command = pooled.query(sql);
               expect(kindOf(command)).toBe('Query');
@@ -513,31 +440,105 @@ describe.each(COPIES)('mysql2 $version ($label)', (copy) => {
                 .on('end', () => deliver(undefined));
             }),
           ),
-        );
-        expect(error.code).toBe(BLOCKED);
-      });
+        onPool(fx),
+      );
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: 'mysql2/promise pool: query and execute reject',
+    run: async (fx, refused) => {
+      const error = await refused(async (sql) => {
+        const viaQuery = await fx.promisePool.query(sql).then(() => undefined, (e: Error & { code?: string }) => e);
+        const viaExecute = await fx.promisePool.execute(sql, []).then(() => undefined, (e: Error) => e);
+        expect(viaExecute).toMatchObject({ code: BLOCKED });
+        return viaQuery!;
+      }, onPromisePool(fx));
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+  {
+    name: 'several refusals in a row do not drain the pool',
+    run: async (fx, refused) => {
+      const error = await refused(async (sql) => {
+        let last: (Error & { code?: string }) | undefined;
+        for (let i = 0; i < 5; i++) last = await errorOf((deliver) => void fx.pool.query(sql, deliver));
+        return last!;
+      }, onPool(fx));
+      expect(error.code).toBe(BLOCKED);
+    },
+  },
+];
 
-      it('mysql2/promise pool: query and execute reject', async () => {
-        const error = await refusedOn(onPromisePool, async (sql) => {
-          const viaQuery = await promisePool.query(sql).then(() => undefined, (e: Error) => e);
-          const viaExecute = await promisePool.execute(sql, []).then(() => undefined, (e: Error) => e);
-          expect(viaExecute).toMatchObject({ code: BLOCKED });
-          return viaQuery!;
-        });
-        expect(error.code).toBe(BLOCKED);
-      });
+// ---- the suite ------------------------------------------------------------------------------------------
 
-      it('several refusals in a row do not drain the pool', async () => {
-        const error = await refusedOn(onPool, async (sql) => {
-          let last: Error | undefined;
-          for (let i = 0; i < 5; i++) last = await errorOf((deliver) => void pool.query(sql, deliver));
-          return last!;
-        });
-        expect(error.code).toBe(BLOCKED);
+const agent = describeSqlDriver<Fixture>({
+  driver: 'mysql2',
+  db: 'mysql',
+  copies: COPIES,
+  async open(copy) {
+    const mysql = require(copy.dir) as Mysql2;
+    const mysqlPromise = require(join(copy.dir, 'promise')) as Mysql2Promise;
+    return {
+      mysql,
+      conn: mysql.createConnection(OPTIONS),
+      named: mysql.createConnection({ ...OPTIONS, namedPlaceholders: true }),
+      pool: mysql.createPool({ ...OPTIONS, connectionLimit: 1 }),
+      promiseConn: await mysqlPromise.createConnection(OPTIONS),
+      promisePool: mysqlPromise.createPool({ ...OPTIONS, connectionLimit: 1 }),
+    };
+  },
+  close: ({ conn, named, pool, promiseConn, promisePool }) =>
+    Promise.all([
+      ...[conn, named].map((c) => new Promise<void>((r) => c.end(() => r()))),
+      new Promise<void>((r) => pool.end(() => r())),
+      promiseConn.end(),
+      promisePool.end(),
+    ]),
+  patchedTitle: "is patched: Connection query/execute/prepare and Pool getConnection are wrapped, with the originals' name and length",
+  patched: ({ mysql, pool }) => [
+    ['Connection.query', mysql.Connection.prototype.query],
+    ['Connection.execute', mysql.Connection.prototype.execute],
+    ['Connection.prepare', mysql.Connection.prototype.prepare],
+    ['Pool.getConnection', (Object.getPrototypeOf(pool) as Record<string, unknown>).getConnection],
+  ],
+  forms,
+  sentinel: (fx, sql) => onConn(fx)(sql),
+  refusalTitle: "refusal in mysql2's own shape (attack input, block mode)",
+  refusals: () => refusals,
+  poolRefusals: () => poolRefusals,
+  events: () => [
+    { call: 'query(sql, values, cb)', run: ({ conn }) => callback((cb) => conn.query(byName, [BENIGN], cb)), expected: [mysqlEvent('mysql2.query', byName)] },
+    { call: 'query({ sql }, cb)', run: ({ conn }) => callback((cb) => conn.query({ sql: literal }, cb)), expected: [mysqlEvent('mysql2.query', literal)] },
+    { call: 'execute(sql, values, cb)', run: ({ conn }) => callback((cb) => conn.execute(byName, [BENIGN], cb)), expected: [mysqlEvent('mysql2.execute', byName)] },
+    {
+      call: 'prepare(sql, cb)',
+      run: ({ conn }) => callback<Statement>((cb) => conn.prepare(`${byName} /* event */`, cb)).then((statement) => statement.close()),
+      expected: [mysqlEvent('mysql2.prepare', `${byName} /* event */`)],
+    },
+    {
+      call: 'named placeholders: the text as written, placeholders and all',
+      run: ({ named }) => callback((cb) => named.query('SELECT id FROM users WHERE name = :name', { name: BENIGN }, cb)),
+      expected: [mysqlEvent('mysql2.query', 'SELECT id FROM users WHERE name = :name')],
+    },
+    { call: 'pool.query(sql, values, cb): the pooled connection\'s query', run: ({ pool }) => callback((cb) => pool.query(byName, [BENIGN], cb)), expected: [mysqlEvent('mysql2.query', byName)] },
+    { call: 'mysql2/promise connection.execute', run: ({ promiseConn }) => promiseConn.execute(byName, [BENIGN]), expected: [mysqlEvent('mysql2.execute', byName)] },
+    { call: 'mysql2/promise pool.query', run: ({ promisePool }) => promisePool.query(literal), expected: [mysqlEvent('mysql2.query', literal)] },
+    { call: 'a refused statement', input: ATTACK, run: ({ conn }) => callback((cb) => conn.query(attackSql('event'), cb)), expected: [mysqlEvent('mysql2.query', attackSql('event'))] },
+  ],
+  extra: {
+    unchanged({ fx, asRequest }) {
+      it('parameterised values carrying the attack string are data, not structure: the statement runs', async () => {
+        const { conn } = fx();
+        const rows = await asRequest(ATTACK, () => callback<unknown>((cb) => conn.query(byName, [ATTACK], cb)));
+        expect(plain(rows)).toEqual([]);
       });
-    });
-  });
+    },
+    copy: concurrency,
+  },
+});
 
+function concurrency({ fx, asRequest }: SuiteContext<Fixture>): void {
   describe('context under concurrency: two requests share a pool of one', () => {
     const A = "' OR 'a'='a";
     const B = "' OR 'b'='b";
@@ -582,7 +583,7 @@ describe.each(COPIES)('mysql2 $version ($label)', (copy) => {
     }
 
     it('each statement is judged against its own request only, also after waiting for the pooled connection', async () => {
-      const shared = mysql.createPool({ ...OPTIONS, connectionLimit: 1 });
+      const shared = fx().mysql.createPool({ ...OPTIONS, connectionLimit: 1 });
       try {
         const steps: string[] = [];
         const both = Promise.all([request('A', A, B, steps, shared), request('B', B, A, steps, shared)]);
@@ -607,7 +608,7 @@ describe.each(COPIES)('mysql2 $version ($label)', (copy) => {
       }
     });
   });
-});
+}
 
 describe('a mysql2 copy outside the supported range (0.15.8)', () => {
   it('is announced once and left unpatched: its statements are not inspected', async () => {
@@ -632,12 +633,12 @@ describe('a mysql2 copy outside the supported range (0.15.8)', () => {
     // The supported copies were patched: the status list tells them apart.
     for (const copy of COPIES) require(copy.dir);
     for (const copy of COPIES) expect(statuses).toContainEqual(expect.objectContaining({ version: copy.version, state: 'patched' }));
-    expect(isWrapped(old.Connection.prototype.query)).toBe(false);
-    expect(isWrapped(old.Connection.prototype.execute)).toBe(false);
+    expect(agent.isWrapped(old.Connection.prototype.query)).toBe(false);
+    expect(agent.isWrapped(old.Connection.prototype.execute)).toBe(false);
 
     const conn = old.createConnection(OPTIONS);
     try {
-      const rows = await asRequest(ATTACK, () => callback<unknown>((cb) => conn.query(`SELECT count(*) AS n FROM users WHERE name = '${ATTACK}'`, cb)));
+      const rows = await agent.asRequest(ATTACK, () => callback<unknown>((cb) => conn.query(`SELECT count(*) AS n FROM users WHERE name = '${ATTACK}'`, cb)));
       expect(plain(rows)).toEqual([{ n: 3 }]);
     } finally {
       conn.end();

@@ -1,20 +1,18 @@
 /**
  * hooks/pg.ts against a real PostgreSQL, for every supported pg copy: the root devDependency and the
- * oldest supported, pinned in test/versions/pg-8.0.3.
- *
- * Each call form runs twice — outside any request, where the wrapper passes straight through to pg, and
- * inside `runWithContext` with benign input — and both runs must observe the same thing. Attack input
- * fails each form the way pg fails it; the server's own statement log shows the statement never arrived.
+ * oldest supported, pinned in test/versions/pg-8.0.3. The shared SQL driver suite (sql-drivers.shared.ts)
+ * runs the common checks; this file is pg's adapter: its call forms (text, config, submittables, pool) and
+ * the shapes pg fails them in.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as PgModule from 'pg';
 import { REPO } from '../helpers/app.js';
-import { resetPg, StatementLog } from '../helpers/db.js';
-import { PG_URL, requirePostgres } from '../helpers/services.js';
-import { startAgentInProcess } from '../helpers/agent.js';
-import { ALICE, ATTACK, BENIGN, BLOCKED, kindOf, markers } from '../helpers/observe.js';
+import { StatementLog } from '../helpers/db.js';
+import { PG_URL } from '../helpers/services.js';
+import { ALICE, ATTACK, BENIGN, BLOCKED, kindOf, markers, versionOf } from '../helpers/observe.js';
+import { attackSql, describeSqlDriver, errorOf, expectNeverReachedServer, sqlEvent, viaCallback as callbackForm, type Form, type Refusal } from './sql-drivers.shared.js';
 
 const require = createRequire(import.meta.url);
 
@@ -31,25 +29,20 @@ interface Cursor {
 type CursorClass = new (text: string, values?: unknown[]) => Cursor & PgModule.Submittable;
 type QueryStreamClass = new (text: string, values?: unknown[]) => NodeJS.ReadableStream & PgModule.Submittable;
 
+interface Fixture {
+  pg: Pg;
+  client: Client;
+  pool: Pool;
+  Cursor: CursorClass;
+  QueryStream: QueryStreamClass;
+}
 
 const COPIES = [
   { label: 'root devDependency', dir: join(REPO, 'node_modules/pg'), root: true },
   { label: 'pinned', dir: join(REPO, 'test/versions/pg-8.0.3/node_modules/pg'), root: false },
-].map((copy) => ({ ...copy, version: (require(join(copy.dir, 'package.json')) as { version: string }).version }));
-
-let runWithContext: <R>(input: { query: Record<string, string> }, fn: () => R) => R;
-let isWrapped: (fn: unknown) => boolean;
-let originalOf: <F>(fn: F) => F;
-const asRequest = <R>(q: string, fn: () => R): R => runWithContext({ query: { q } }, fn);
-
-beforeAll(async () => {
-  await requirePostgres();
-  await resetPg();
-  ({ runWithContext, isWrapped, originalOf } = startAgentInProcess());
-});
+].map((copy) => ({ ...copy, version: versionOf(copy.dir) }));
 
 // ---- what a caller can observe ------------------------------------------------------------------------
-
 
 function resultShape(res: PgModule.QueryResult | undefined) {
   return res && { class: kindOf(res), command: res.command, rowCount: res.rowCount, rows: res.rows, fields: res.fields.map((f) => f.name) };
@@ -59,9 +52,6 @@ function errorShape(err: unknown) {
   const e = err as { code?: unknown; message?: unknown; severity?: unknown };
   return { class: kindOf(err), code: e.code, message: e.message, severity: e.severity };
 }
-
-/** What a form must show; the two runs are compared in full. */
-type Expected = { [K in keyof Observation]?: unknown };
 
 interface Observation {
   returned: string;
@@ -73,17 +63,10 @@ interface Observation {
 }
 
 /** Calls a callback-style form; reports its return value, whether the callback came synchronously, `this` and the outcome. */
-function viaCallback(call: (cb: Callback) => unknown): Promise<Observation> {
-  return new Promise((resolve) => {
-    let sync = true;
-    let returned: unknown;
-    returned = call(function (this: unknown, err, res) {
-      const seen = { sync, self: kindOf(this), ...(err ? { err: errorShape(err) } : { res: resultShape(res) }) };
-      setImmediate(() => resolve({ returned: kindOf(returned), ...seen }));
-    });
-    sync = false;
-  });
-}
+const viaCallback = (call: (cb: Callback) => unknown): Promise<Observation> =>
+  callbackForm(call as (cb: (this: unknown, err: Error | null, res?: PgModule.QueryResult) => void) => unknown, (err, res) =>
+    err ? { err: errorShape(err) } : { res: resultShape(res) },
+  );
 
 async function viaPromise(call: () => unknown): Promise<Observation> {
   const returned = call();
@@ -94,366 +77,394 @@ async function viaPromise(call: () => unknown): Promise<Observation> {
   }
 }
 
-/** The form's error, whichever way it arrives; fails the test if it succeeds. */
-function errorOf(run: (deliver: (err: unknown) => void) => void): Promise<Error & { code?: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no error was delivered')), 5000);
-    run((err) => {
-      clearTimeout(timer);
-      if (err) resolve(err as Error);
-      else reject(new Error('the call succeeded'));
-    });
-  });
-}
+const byName = 'SELECT id, name FROM users WHERE name = $1';
+const literal = "SELECT id, name FROM users WHERE name = 'alice'";
+const pgEvent = (op: string, sql: string) => sqlEvent(op, sql, 'postgres', 'postgresql');
 
-// ---- the server's view -----------------------------------------------------------------------------------
-
-/** A unique tag for one refused statement; the sentinel runs after it on the same path. */
-const attackSql = (tag: string) => `SELECT id, name FROM users WHERE name = '${ATTACK}' /* ${tag} */`;
-
-/** Waits until the sentinel shows up in the statement log, then checks the refused statement never did. */
-async function expectNeverReachedServer(log: StatementLog, tags: ReturnType<typeof markers>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!log.since().includes(tags.sentinel)) {
-    if (Date.now() > deadline) throw new Error(`the sentinel statement ${tags.sentinel} never appeared in the statement log`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  expect(log.since()).not.toContain(tags.refused);
-}
-
-// ---- per copy ----------------------------------------------------------------------------------------------
-
-describe.each(COPIES)('pg $version ($label)', (copy) => {
-  let pg: Pg;
-  let client: Client;
-  let pool: Pool;
-  let Cursor: CursorClass;
-  let QueryStream: QueryStreamClass;
+function forms(copy: { root: boolean }): Array<Form<Fixture>> {
+  const result = { class: 'Result', command: 'SELECT', rowCount: 1, rows: [ALICE], fields: ['id', 'name'] };
+  const asCallback = { returned: 'undefined', sync: false, self: 'Query', res: result };
+  const missingTable = { code: '42P01', message: 'relation "no_such_table" does not exist', severity: 'ERROR' };
   let nameSeq = 0;
-
-  beforeAll(async () => {
-    pg = require(copy.dir) as Pg;
-    client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
-    if (copy.root) {
-      Cursor = require('pg-cursor') as CursorClass;
-      QueryStream = require('pg-query-stream') as QueryStreamClass;
-    }
-  });
-
-  afterAll(async () => {
-    await client?.end();
-    await pool?.end();
-  });
-
-  it('is patched: Client.query, Pool.query and Pool.connect are wrapped, with the originals\' name and length', () => {
-    const methods: Array<[string, unknown]> = [
-      ['Client.query', pg.Client.prototype.query],
-      ['Pool.query', pg.Pool.prototype.query],
-      ['Pool.connect', pg.Pool.prototype.connect],
-    ];
-    for (const [label, fn] of methods) {
-      const original = originalOf(fn) as (...args: unknown[]) => unknown;
-      expect(isWrapped(fn), label).toBe(true);
-      expect(original, label).not.toBe(fn);
-      expect((fn as typeof original).name, label).toBe(original.name);
-      expect((fn as typeof original).length, label).toBe(original.length);
-    }
-  });
-
-  describe('unpatched behaviour is preserved, outside and inside a request with benign input', () => {
-    const byName = 'SELECT id, name FROM users WHERE name = $1';
-    const literal = "SELECT id, name FROM users WHERE name = 'alice'";
-    const result = { class: 'Result', command: 'SELECT', rowCount: 1, rows: [ALICE], fields: ['id', 'name'] };
-    const asCallback = { returned: 'undefined', sync: false, self: 'Query', res: result };
-    const missingTable = { code: '42P01', message: 'relation "no_such_table" does not exist', severity: 'ERROR' };
-
-    const forms: Array<{ form: string; run: () => Promise<Observation>; expected: Expected }> = [
-      { form: 'query(text)', run: () => viaPromise(() => client.query(literal)), expected: { returned: 'Promise', res: result } },
-      { form: 'query(text, values)', run: () => viaPromise(() => client.query(byName, [BENIGN])), expected: { returned: 'Promise', res: result } },
-      { form: 'query(config)', run: () => viaPromise(() => client.query({ text: byName, values: [BENIGN] })), expected: { returned: 'Promise', res: result } },
-      {
-        form: "query({ rowMode: 'array' })",
-        run: () => viaPromise(() => client.query({ text: byName, values: [BENIGN], rowMode: 'array' })),
-        expected: { returned: 'Promise', res: { ...result, rows: [[1, 'alice']] } },
-      },
-      { form: 'query(text, cb)', run: () => viaCallback((cb) => client.query(literal, cb)), expected: asCallback },
-      { form: 'query(text, values, cb)', run: () => viaCallback((cb) => client.query(byName, [BENIGN], cb)), expected: asCallback },
-      { form: 'query(config, cb)', run: () => viaCallback((cb) => client.query({ text: byName, values: [BENIGN] }, cb)), expected: asCallback },
-      {
-        form: 'query({ text, values, callback })',
-        run: () => viaCallback((cb) => client.query({ text: byName, values: [BENIGN], callback: cb } as PgModule.QueryConfig)),
-        expected: asCallback,
-      },
-      {
-        form: 'query(new Query(text, values, cb))',
-        run: () => viaCallback((cb) => client.query(new pg.Query(byName, [BENIGN], cb as never))),
-        expected: { ...asCallback, returned: 'Query' },
-      },
-      {
-        form: 'query(new Query(text), cb)',
-        run: () => viaCallback((cb) => client.query(new pg.Query(literal) as never, cb as never)),
-        expected: { ...asCallback, returned: 'Query' },
-      },
-      {
-        form: "query(new Query(text, values)) with 'row' and 'end' events",
-        run: () =>
-          new Promise<Observation>((resolve, reject) => {
-            const rows: unknown[] = [];
-            const query = new pg.Query(byName, [BENIGN]) as unknown as NodeJS.EventEmitter & PgModule.Submittable;
-            const returned = client.query(query);
-            query.on('row', (row: unknown) => rows.push(row));
-            query.on('error', reject);
-            query.on('end', (res: PgModule.QueryResult) => resolve({ returned: kindOf(returned), rows, res: resultShape(res) }));
-          }),
-        expected: { returned: 'Query', rows: [ALICE], res: { ...result, rows: [] } },
-      },
-      {
-        form: 'named prepared statement: { name, text, values } then { name, values }',
-        run: async () => {
-          const name = `sg-by-name-${++nameSeq}`;
-          const first = await viaPromise(() => client.query({ name, text: byName, values: [BENIGN] }));
-          const again = await viaPromise(() => client.query({ name, values: ['bob'] } as PgModule.QueryConfig));
-          return { returned: first.returned, res: first.res, rows: again.res?.rows };
-        },
-        expected: { returned: 'Promise', res: result, rows: [{ id: 2, name: 'bob' }] },
-      },
-      { form: 'bad statement, promise', run: () => viaPromise(() => client.query('SELECT * FROM no_such_table')), expected: { returned: 'Promise', err: missingTable } },
-      {
-        form: 'bad statement, callback',
-        run: () => viaCallback((cb) => client.query('SELECT * FROM no_such_table', cb)),
-        expected: { returned: 'undefined', sync: false, self: 'Query', err: missingTable },
-      },
-      { form: 'Pool.query(text, values)', run: () => viaPromise(() => pool.query(byName, [BENIGN])), expected: { returned: 'Promise', res: result } },
-      {
-        form: 'Pool.query(text, values, cb)',
-        run: () => viaCallback((cb) => pool.query(byName, [BENIGN], cb as never)),
-        expected: { returned: 'undefined', sync: false, self: 'undefined', res: result },
-      },
-      {
-        form: 'Pool.connect(cb), then client.query(text, cb)',
-        run: () =>
-          viaCallback((cb) =>
-            pool.connect((err, pooled, release) => {
-              if (err) return cb(err);
-              pooled!.query(literal, function (this: unknown, error: Error | null, res?: PgModule.QueryResult) {
-                release();
-                cb.call(this, error, res);
-              });
-            }),
-          ),
-        expected: asCallback,
-      },
-      {
-        form: 'Pool.connect() promise, then client.query(text)',
-        run: async () => {
-          const pooled = await pool.connect();
-          try {
-            return await viaPromise(() => pooled.query(literal));
-          } finally {
-            pooled.release();
-          }
-        },
-        expected: { returned: 'Promise', res: result },
-      },
-      ...(copy.root
-        ? [
-            {
-              form: 'query(new Cursor(text, values)) then cursor.read',
-              run: async (): Promise<Observation> => {
-                const cursor = new Cursor(byName, [BENIGN]);
-                const returned = client.query(cursor);
-                const rows = await cursor.read(10);
-                await cursor.close();
-                return { returned: returned === cursor ? 'the cursor' : kindOf(returned), rows };
-              },
-              expected: { returned: 'the cursor', rows: [ALICE] },
-            },
-            {
-              form: 'query(new QueryStream(text, values)) streams its rows',
-              run: async (): Promise<Observation> => {
-                const stream = new QueryStream(byName, [BENIGN]);
-                const returned = client.query(stream);
-                const rows: unknown[] = [];
-                for await (const row of stream) rows.push(row);
-                return { returned: returned === stream ? 'the stream' : kindOf(returned), rows };
-              },
-              expected: { returned: 'the stream', rows: [ALICE] },
-            },
-          ]
-        : []),
-    ];
-
-    it.each(forms)('$form', async ({ run, expected }) => {
-      const outside = await run();
-      const inside = await asRequest(BENIGN, run);
-      expect(outside).toMatchObject(expected);
-      expect(inside).toEqual(outside);
-    });
-
-    it('a bad statement fails with the same error class inside and outside a request', async () => {
-      const outside = await client.query('SELECT * FROM no_such_table').catch((e: unknown) => e);
-      const inside = await asRequest(BENIGN, () => client.query('SELECT * FROM no_such_table').catch((e: unknown) => e));
-      expect((outside as Error).constructor).toBe((inside as Error).constructor);
-      if (copy.root) expect(inside).toBeInstanceOf(pg.DatabaseError);
-    });
-
-    it("the promise is the client's configured Promise type", async () => {
-      class TaggedPromise<T> extends Promise<T> {}
-      const tagged = new pg.Client({ connectionString: PG_URL, Promise: TaggedPromise } as PgModule.ClientConfig);
-      await tagged.connect();
-      try {
-        const outside = tagged.query('SELECT 1');
-        const inside = asRequest(BENIGN, () => tagged.query('SELECT 1'));
-        expect(outside).toBeInstanceOf(TaggedPromise);
-        expect(inside).toBeInstanceOf(TaggedPromise);
-        await Promise.all([outside, inside]);
-        const refused = asRequest(ATTACK, () => tagged.query(attackSql('tagged')));
-        expect(refused).toBeInstanceOf(TaggedPromise);
-        await expect(refused).rejects.toMatchObject({ code: BLOCKED });
-      } finally {
-        await tagged.end();
-      }
-    });
-  });
-
-  describe('refusal in pg\'s own shape (attack input, block mode)', () => {
-    /** Runs `refuse` inside an attack request; the same client then runs the sentinel: it must still work. */
-    async function refusedOnClient(refuse: (sql: string) => Promise<Error & { code?: string }>): Promise<Error & { code?: string }> {
-      const log = new StatementLog('pg');
-      const tags = markers();
-      log.mark();
-      const error = await asRequest(ATTACK, () => refuse(attackSql(tags.refused)));
-      const sentinel = await client.query(`SELECT 1 AS ok /* ${tags.sentinel} */`);
-      expect(sentinel.rows).toEqual([{ ok: 1 }]);
-      await expectNeverReachedServer(log, tags);
-      return error;
-    }
-
-    it('query(text) → the promise rejects', async () => {
-      const error = await refusedOnClient(async (sql) => {
-        const returned = client.query(sql);
-        expect(returned).toBeInstanceOf(Promise);
-        return (await returned.then(() => undefined, (e: unknown) => e)) as Error;
-      });
-      expect(error.code).toBe(BLOCKED);
-    });
-
-    it.each([
-      ['query(text, cb)', (sql: string, cb: Callback) => client.query(sql, cb)],
-      ['query(text, values, cb)', (sql: string, cb: Callback) => client.query(sql, [], cb)],
-      ['query(config, cb)', (sql: string, cb: Callback) => client.query({ text: sql }, cb)],
-      ['query({ text, callback })', (sql: string, cb: Callback) => client.query({ text: sql, callback: cb } as PgModule.QueryConfig)],
-    ])('%s → the callback gets the error on a later tick; the call returns undefined and does not throw', async (_form, call) => {
-      const error = await refusedOnClient(
-        (sql) =>
-          new Promise((resolve) => {
-            let sync = true;
-            const returned = call(sql, (err) => {
-              expect(sync).toBe(false);
-              resolve(err as Error);
-            });
-            expect(returned).toBeUndefined();
-            sync = false;
-          }),
-      );
-      expect(error.code).toBe(BLOCKED);
-    });
-
-    it('query(new Query(text, cb)) → returns the Query, whose callback gets the error', async () => {
-      const error = await refusedOnClient((sql) =>
-        errorOf((deliver) => {
-          const query = new pg.Query(sql, [], deliver as never);
-          expect(client.query(query)).toBe(query);
-        }),
-      );
-      expect(error.code).toBe(BLOCKED);
-    });
-
-    it('query(new Query(text), cb) → the callback passed next to the submittable gets the error', async () => {
-      const error = await refusedOnClient((sql) => errorOf((deliver) => void client.query(new pg.Query(sql) as never, deliver as never)));
-      expect(error.code).toBe(BLOCKED);
-    });
-
-    it("query(new Query(text)) → 'error' event", async () => {
-      const error = await refusedOnClient((sql) =>
-        errorOf((deliver) => {
-          const query = new pg.Query(sql) as unknown as NodeJS.EventEmitter & PgModule.Submittable;
-          query.on('error', deliver);
-          query.on('end', () => deliver(undefined));
-          expect(client.query(query)).toBe(query);
-        }),
-      );
-      expect(error.code).toBe(BLOCKED);
-    });
-
-    // Submittables from pg-cursor / pg-query-stream are installed against the root copy only.
-    if (copy.root) {
-      it('pg-cursor: cursor.read gets the error (callback and promise)', async () => {
-        const error = await refusedOnClient(async (sql) => {
-          const cursor = new Cursor(sql);
-          expect(client.query(cursor)).toBe(cursor);
-          const viaCb = await errorOf((deliver) => cursor.read(10, deliver));
-          expect(viaCb.code).toBe(BLOCKED);
-          return (await cursor.read(10).then(() => undefined, (e: unknown) => e)) as Error;
-        });
-        expect(error.code).toBe(BLOCKED);
-      });
-
-      it("pg-query-stream: the stream fails with 'error'", async () => {
-        const error = await refusedOnClient(async (sql) => {
-          const stream = new QueryStream(sql);
-          expect(client.query(stream)).toBe(stream);
-          const failed = new Promise<Error>((resolve) => stream.on('error', resolve));
+  return [
+    { form: 'query(text)', run: ({ client }) => viaPromise(() => client.query(literal)), expected: { returned: 'Promise', res: result } },
+    { form: 'query(text, values)', run: ({ client }) => viaPromise(() => client.query(byName, [BENIGN])), expected: { returned: 'Promise', res: result } },
+    { form: 'query(config)', run: ({ client }) => viaPromise(() => client.query({ text: byName, values: [BENIGN] })), expected: { returned: 'Promise', res: result } },
+    {
+      form: "query({ rowMode: 'array' })",
+      run: ({ client }) => viaPromise(() => client.query({ text: byName, values: [BENIGN], rowMode: 'array' })),
+      expected: { returned: 'Promise', res: { ...result, rows: [[1, 'alice']] } },
+    },
+    { form: 'query(text, cb)', run: ({ client }) => viaCallback((cb) => client.query(literal, cb)), expected: asCallback },
+    { form: 'query(text, values, cb)', run: ({ client }) => viaCallback((cb) => client.query(byName, [BENIGN], cb)), expected: asCallback },
+    { form: 'query(config, cb)', run: ({ client }) => viaCallback((cb) => client.query({ text: byName, values: [BENIGN] }, cb)), expected: asCallback },
+    {
+      form: 'query({ text, values, callback })',
+      run: ({ client }) => viaCallback((cb) => client.query({ text: byName, values: [BENIGN], callback: cb } as PgModule.QueryConfig)),
+      expected: asCallback,
+    },
+    {
+      form: 'query(new Query(text, values, cb))',
+      run: ({ pg, client }) => viaCallback((cb) => client.query(new pg.Query(byName, [BENIGN], cb as never))),
+      expected: { ...asCallback, returned: 'Query' },
+    },
+    {
+      form: 'query(new Query(text), cb)',
+      run: ({ pg, client }) => viaCallback((cb) => client.query(new pg.Query(literal) as never, cb as never)),
+      expected: { ...asCallback, returned: 'Query' },
+    },
+    {
+      form: "query(new Query(text, values)) with 'row' and 'end' events",
+      run: ({ pg, client }) =>
+        new Promise<Observation>((resolve, reject) => {
           const rows: unknown[] = [];
-          const iteration = (async () => {
-            for await (const row of stream) rows.push(row);
-          })().then(() => undefined, (e: unknown) => e);
-          expect(await iteration).toBe(await failed);
-          expect(rows).toEqual([]);
-          return failed;
-        });
-        expect(error.code).toBe(BLOCKED);
-      });
-    }
-
-    it('Pool.query → rejects (promise) / calls back (callback), costs no connection, and the pool stays usable', async () => {
-      const log = new StatementLog('pg');
-      const tags = markers();
-      log.mark();
-      const rejected = await asRequest(ATTACK, () => pool.query(attackSql(tags.refused)).then(() => undefined, (e: unknown) => e));
-      expect(rejected).toMatchObject({ code: BLOCKED });
-      const calledBack = await asRequest(ATTACK, () =>
-        errorOf((deliver) => expect(pool.query(attackSql(tags.refused), [], deliver as never)).toBeUndefined()),
-      );
-      expect(calledBack.code).toBe(BLOCKED);
-      // max: 1 — a leaked checkout would make this wait forever.
-      const next = await asRequest(ATTACK, () => pool.query(`SELECT 2 AS ok /* ${tags.sentinel} */`));
-      expect(next.rows).toEqual([{ ok: 2 }]);
-      expect(pool.waitingCount).toBe(0);
-      await expectNeverReachedServer(log, tags);
-    });
-
-    it('a pooled client refused mid-checkout is released normally and the next checkout gets it', async () => {
-      const log = new StatementLog('pg');
-      const tags = markers();
-      log.mark();
-      const error = await asRequest(ATTACK, async () => {
+          const query = new pg.Query(byName, [BENIGN]) as unknown as NodeJS.EventEmitter & PgModule.Submittable;
+          const returned = client.query(query);
+          query.on('row', (row: unknown) => rows.push(row));
+          query.on('error', reject);
+          query.on('end', (res: PgModule.QueryResult) => resolve({ returned: kindOf(returned), rows, res: resultShape(res) }));
+        }),
+      expected: { returned: 'Query', rows: [ALICE], res: { ...result, rows: [] } },
+    },
+    {
+      form: 'named prepared statement: { name, text, values } then { name, values }',
+      run: async ({ client }) => {
+        const name = `sg-by-name-${++nameSeq}`;
+        const first = await viaPromise(() => client.query({ name, text: byName, values: [BENIGN] }));
+        const again = await viaPromise(() => client.query({ name, values: ['bob'] } as PgModule.QueryConfig));
+        return { returned: first.returned, res: first.res, rows: again.res?.rows };
+      },
+      expected: { returned: 'Promise', res: result, rows: [{ id: 2, name: 'bob' }] },
+    },
+    { form: 'bad statement, promise', run: ({ client }) => viaPromise(() => client.query('SELECT * FROM no_such_table')), expected: { returned: 'Promise', err: missingTable } },
+    {
+      form: 'bad statement, callback',
+      run: ({ client }) => viaCallback((cb) => client.query('SELECT * FROM no_such_table', cb)),
+      expected: { returned: 'undefined', sync: false, self: 'Query', err: missingTable },
+    },
+    { form: 'Pool.query(text, values)', run: ({ pool }) => viaPromise(() => pool.query(byName, [BENIGN])), expected: { returned: 'Promise', res: result } },
+    {
+      form: 'Pool.query(text, values, cb)',
+      run: ({ pool }) => viaCallback((cb) => pool.query(byName, [BENIGN], cb as never)),
+      expected: { returned: 'undefined', sync: false, self: 'undefined', res: result },
+    },
+    {
+      form: 'Pool.connect(cb), then client.query(text, cb)',
+      run: ({ pool }) =>
+        viaCallback((cb) =>
+          pool.connect((err, pooled, release) => {
+            if (err) return cb(err);
+            pooled!.query(literal, function (this: unknown, error: Error | null, res?: PgModule.QueryResult) {
+              release();
+              cb.call(this, error, res);
+            });
+          }),
+        ),
+      expected: asCallback,
+    },
+    {
+      form: 'Pool.connect() promise, then client.query(text)',
+      run: async ({ pool }) => {
         const pooled = await pool.connect();
         try {
-          return await pooled.query(attackSql(tags.refused)).then(() => undefined, (e: unknown) => e);
+          return await viaPromise(() => pooled.query(literal));
         } finally {
           pooled.release();
         }
-      });
-      expect(error).toMatchObject({ code: BLOCKED });
-      const next = await pool.query(`SELECT 3 AS ok /* ${tags.sentinel} */`);
-      expect(next.rows).toEqual([{ ok: 3 }]);
-      await expectNeverReachedServer(log, tags);
-    });
-  });
+      },
+      expected: { returned: 'Promise', res: result },
+    },
+    ...(copy.root
+      ? ([
+          {
+            form: 'query(new Cursor(text, values)) then cursor.read',
+            run: async ({ client, Cursor }) => {
+              const cursor = new Cursor(byName, [BENIGN]);
+              const returned = client.query(cursor);
+              const rows = await cursor.read(10);
+              await cursor.close();
+              return { returned: returned === cursor ? 'the cursor' : kindOf(returned), rows };
+            },
+            expected: { returned: 'the cursor', rows: [ALICE] },
+          },
+          {
+            form: 'query(new QueryStream(text, values)) streams its rows',
+            run: async ({ client, QueryStream }) => {
+              const stream = new QueryStream(byName, [BENIGN]);
+              const returned = client.query(stream);
+              const rows: unknown[] = [];
+              for await (const row of stream) rows.push(row);
+              return { returned: returned === stream ? 'the stream' : kindOf(returned), rows };
+            },
+            expected: { returned: 'the stream', rows: [ALICE] },
+          },
+        ] satisfies Array<Form<Fixture>>)
+      : []),
+  ];
+}
 
+// ---- refusal in pg's own shape -------------------------------------------------------------------------
+
+function refusals(copy: { root: boolean }): Array<Refusal<Fixture>> {
+  const callbackForms: Array<[string, (client: Client, sql: string, cb: Callback) => unknown]> = [
+    ['query(text, cb)', (client, sql, cb) => client.query(sql, cb)],
+    ['query(text, values, cb)', (client, sql, cb) => client.query(sql, [], cb)],
+    ['query(config, cb)', (client, sql, cb) => client.query({ text: sql }, cb)],
+    ['query({ text, callback })', (client, sql, cb) => client.query({ text: sql, callback: cb } as PgModule.QueryConfig)],
+  ];
+  const list: Array<Refusal<Fixture>> = [
+    {
+      name: 'query(text) → the promise rejects',
+      run: async ({ client }, refused) => {
+        const error = await refused(async (sql) => {
+          const returned = client.query(sql);
+          expect(returned).toBeInstanceOf(Promise);
+          return (await returned.then(() => undefined, (e: unknown) => e)) as Error & { code?: string };
+        });
+        expect(error.code).toBe(BLOCKED);
+      },
+    },
+    ...callbackForms.map(([form, call]): Refusal<Fixture> => ({
+      name: `${form} → the callback gets the error on a later tick; the call returns undefined and does not throw`,
+      run: async ({ client }, refused) => {
+        const error = await refused(
+          (sql) =>
+            new Promise<Error & { code?: string }>((resolve) => {
+              let sync = true;
+              const returned = call(client, sql, (err) => {
+                expect(sync).toBe(false);
+                resolve(err as Error);
+              });
+              expect(returned).toBeUndefined();
+              sync = false;
+            }),
+        );
+        expect(error.code).toBe(BLOCKED);
+      },
+    })),
+    {
+      name: 'query(new Query(text, cb)) → returns the Query, whose callback gets the error',
+      run: async ({ pg, client }, refused) => {
+        const error = await refused((sql) =>
+          errorOf((deliver) => {
+            const query = new pg.Query(sql, [], deliver as never);
+            expect(client.query(query)).toBe(query);
+          }),
+        );
+        expect(error.code).toBe(BLOCKED);
+      },
+    },
+    {
+      name: 'query(new Query(text), cb) → the callback passed next to the submittable gets the error',
+      run: async ({ pg, client }, refused) => {
+        const error = await refused((sql) => errorOf((deliver) => void client.query(new pg.Query(sql) as never, deliver as never)));
+        expect(error.code).toBe(BLOCKED);
+      },
+    },
+    {
+      name: "query(new Query(text)) → 'error' event",
+      run: async ({ pg, client }, refused) => {
+        const error = await refused((sql) =>
+          errorOf((deliver) => {
+            const query = new pg.Query(sql) as unknown as NodeJS.EventEmitter & PgModule.Submittable;
+            query.on('error', deliver);
+            query.on('end', () => deliver(undefined));
+            expect(client.query(query)).toBe(query);
+          }),
+        );
+        expect(error.code).toBe(BLOCKED);
+      },
+    },
+  ];
+  // Submittables from pg-cursor / pg-query-stream are installed against the root copy only.
+  if (copy.root) {
+    list.push(
+      {
+        name: 'pg-cursor: cursor.read gets the error (callback and promise)',
+        run: async ({ client, Cursor }, refused) => {
+          const error = await refused(async (sql) => {
+            const cursor = new Cursor(sql);
+            expect(client.query(cursor)).toBe(cursor);
+            const viaCb = await errorOf((deliver) => cursor.read(10, deliver));
+            expect(viaCb.code).toBe(BLOCKED);
+            return (await cursor.read(10).then(() => undefined, (e: unknown) => e)) as Error & { code?: string };
+          });
+          expect(error.code).toBe(BLOCKED);
+        },
+      },
+      {
+        name: "pg-query-stream: the stream fails with 'error'",
+        run: async ({ client, QueryStream }, refused) => {
+          const error = await refused(async (sql) => {
+            const stream = new QueryStream(sql);
+            expect(client.query(stream)).toBe(stream);
+            const failed = new Promise<Error & { code?: string }>((resolve) => stream.on('error', resolve));
+            const rows: unknown[] = [];
+            const iteration = (async () => {
+              for await (const row of stream) rows.push(row);
+            })().then(() => undefined, (e: unknown) => e);
+            expect(await iteration).toBe(await failed);
+            expect(rows).toEqual([]);
+            return failed;
+          });
+          expect(error.code).toBe(BLOCKED);
+        },
+      },
+    );
+  }
+  list.push(
+    {
+      name: 'Pool.query → rejects (promise) / calls back (callback), costs no connection, and the pool stays usable',
+      run: async ({ pool }, _refused, asRequest) => {
+        const log = new StatementLog('pg');
+        const tags = markers();
+        log.mark();
+        const rejected = await asRequest(ATTACK, () => pool.query(attackSql(tags.refused)).then(() => undefined, (e: unknown) => e));
+        expect(rejected).toMatchObject({ code: BLOCKED });
+        const calledBack = await asRequest(ATTACK, () =>
+          errorOf((deliver) => expect(pool.query(attackSql(tags.refused), [], deliver as never)).toBeUndefined()),
+        );
+        expect(calledBack.code).toBe(BLOCKED);
+        // max: 1 — a leaked checkout would make this wait forever.
+        const next = await asRequest(ATTACK, () => pool.query(`SELECT 2 AS ok /* ${tags.sentinel} */`));
+        expect(next.rows).toEqual([{ ok: 2 }]);
+        expect(pool.waitingCount).toBe(0);
+        await expectNeverReachedServer(log, tags);
+      },
+    },
+    {
+      name: 'a pooled client refused mid-checkout is released normally and the next checkout gets it',
+      run: async ({ pool }, _refused, asRequest) => {
+        const log = new StatementLog('pg');
+        const tags = markers();
+        log.mark();
+        const error = await asRequest(ATTACK, async () => {
+          const pooled = await pool.connect();
+          try {
+            return await pooled.query(attackSql(tags.refused)).then(() => undefined, (e: unknown) => e);
+          } finally {
+            pooled.release();
+          }
+        });
+        expect(error).toMatchObject({ code: BLOCKED });
+        const next = await pool.query(`SELECT 3 AS ok /* ${tags.sentinel} */`);
+        expect(next.rows).toEqual([{ ok: 3 }]);
+        await expectNeverReachedServer(log, tags);
+      },
+    },
+  );
+  return list;
+}
+
+// ---- the suite ------------------------------------------------------------------------------------------
+
+describeSqlDriver<Fixture>({
+  driver: 'pg',
+  db: 'pg',
+  copies: COPIES,
+  async open(copy) {
+    const pg = require(copy.dir) as Pg;
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    const root = copy.root;
+    return {
+      pg,
+      client,
+      pool,
+      Cursor: (root ? require('pg-cursor') : undefined) as CursorClass,
+      QueryStream: (root ? require('pg-query-stream') : undefined) as QueryStreamClass,
+    };
+  },
+  async close({ client, pool }) {
+    await client.end();
+    await pool.end();
+  },
+  patchedTitle: "is patched: Client.query, Pool.query and Pool.connect are wrapped, with the originals' name and length",
+  patched: ({ pg }) => [
+    ['Client.query', pg.Client.prototype.query],
+    ['Pool.query', pg.Pool.prototype.query],
+    ['Pool.connect', pg.Pool.prototype.connect],
+  ],
+  forms,
+  sentinel: async ({ client }, sql) => (await client.query(sql)).rows,
+  refusalTitle: "refusal in pg's own shape (attack input, block mode)",
+  refusals,
+  events: (copy) => [
+    { call: 'client.query(text, values)', run: ({ client }) => client.query(byName, [BENIGN]), expected: [pgEvent('pg.query', byName)] },
+    { call: 'client.query(config)', run: ({ client }) => client.query({ text: literal }), expected: [pgEvent('pg.query', literal)] },
+    {
+      call: 'client.query(new Query(text, values))',
+      run: ({ pg, client }) => new Promise((resolve) => client.query(new pg.Query(byName, [BENIGN], resolve as never))),
+      expected: [pgEvent('pg.query', byName)],
+    },
+    {
+      call: 'a named statement run again by name only carries no text: nothing new to judge',
+      run: async ({ client }) => {
+        await client.query({ name: 'sg-event-by-name', text: byName, values: [BENIGN] });
+        await client.query({ name: 'sg-event-by-name', values: ['bob'] } as PgModule.QueryConfig);
+      },
+      expected: [pgEvent('pg.query', byName)],
+    },
+    // Pool.query delegates to Client.query with the same text: judged once, as the pool call the app made.
+    { call: 'pool.query(text, values)', run: ({ pool }) => pool.query(byName, [BENIGN]), expected: [pgEvent('pg.pool.query', byName)] },
+    {
+      call: 'pool.connect(), then client.query(text)',
+      run: async ({ pool }) => {
+        const pooled = await pool.connect();
+        await pooled.query(literal).finally(() => pooled.release());
+      },
+      expected: [pgEvent('pg.query', literal)],
+    },
+    { call: 'a refused statement', input: ATTACK, run: ({ client }) => client.query(attackSql('event')), expected: [pgEvent('pg.query', attackSql('event'))] },
+    ...(copy.root
+      ? [
+          {
+            call: 'client.query(new Cursor(text)): the text the cursor carries',
+            run: async ({ client, Cursor }: Fixture) => {
+              const cursor = client.query(new Cursor(byName, [BENIGN]));
+              await cursor.read(1);
+              await cursor.close();
+            },
+            expected: [pgEvent('pg.query', byName)],
+          },
+        ]
+      : []),
+  ],
+  extra: {
+    unchanged({ fx, asRequest }, copy) {
+      it('a bad statement fails with the same error class inside and outside a request', async () => {
+        const { pg, client } = fx();
+        const outside = await client.query('SELECT * FROM no_such_table').catch((e: unknown) => e);
+        const inside = await asRequest(BENIGN, () => client.query('SELECT * FROM no_such_table').catch((e: unknown) => e));
+        expect((outside as Error).constructor).toBe((inside as Error).constructor);
+        if (copy.root) expect(inside).toBeInstanceOf(pg.DatabaseError);
+      });
+
+      it("the promise is the client's configured Promise type", async () => {
+        const { pg } = fx();
+        class TaggedPromise<T> extends Promise<T> {}
+        const tagged = new pg.Client({ connectionString: PG_URL, Promise: TaggedPromise } as PgModule.ClientConfig);
+        await tagged.connect();
+        try {
+          const outside = tagged.query('SELECT 1');
+          const inside = asRequest(BENIGN, () => tagged.query('SELECT 1'));
+          expect(outside).toBeInstanceOf(TaggedPromise);
+          expect(inside).toBeInstanceOf(TaggedPromise);
+          await Promise.all([outside, inside]);
+          const refused = asRequest(ATTACK, () => tagged.query(attackSql('tagged')));
+          expect(refused).toBeInstanceOf(TaggedPromise);
+          await expect(refused).rejects.toMatchObject({ code: BLOCKED });
+        } finally {
+          await tagged.end();
+        }
+      });
+    },
+    copy: concurrency,
+  },
+});
+
+function concurrency({ fx, asRequest }: { fx(): Fixture; asRequest<R>(q: string, fn: () => R): R }): void {
   describe('context under concurrency: two requests share a pool of one', () => {
     const A = "' OR 'a'='a";
     const B = "' OR 'b'='b";
@@ -472,6 +483,7 @@ describe.each(COPIES)('pg $version ($label)', (copy) => {
      * the pooled socket, whose async context belongs to whichever request opened the connection.
      */
     function request(label: string, own: string, other: string, steps: string[], sharedPool: Pool): Promise<ChainOutcome> {
+      const { pg } = fx();
       return asRequest(own, () =>
         new Promise<ChainOutcome>((resolve) => {
           sharedPool.query('SELECT 1 AS one', (first) => {
@@ -501,7 +513,7 @@ describe.each(COPIES)('pg $version ($label)', (copy) => {
     }
 
     it('each statement is judged against its own request only, also after waiting for the pooled connection', async () => {
-      const shared = new pg.Pool({ connectionString: PG_URL, max: 1 });
+      const shared = new (fx().pg.Pool)({ connectionString: PG_URL, max: 1 });
       try {
         const steps: string[] = [];
         const [a, b] = await Promise.all([request('A', A, B, steps, shared), request('B', B, A, steps, shared)]);
@@ -523,4 +535,4 @@ describe.each(COPIES)('pg $version ($label)', (copy) => {
       }
     });
   });
-});
+}
