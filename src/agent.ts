@@ -1,29 +1,24 @@
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, type Config, type ConfigProblem } from './config.js';
 import { log, setLogLevel } from './log.js';
-import { DETECTOR_IDS } from './detectors/index.js';
-import { loadRules, formatProblem } from './rules/load.js';
-import { RuleEngine } from './rules/engine.js';
-import { Telemetry } from './telemetry/telemetry.js';
-import { detectorSlots, getRuntime, setRuntime, type Runtime } from './runtime.js';
-import { installHooks } from './instrument/install.js';
-import { createStepUp } from './stepup/setup.js';
-import { setSsrfAllowList } from './detectors/ssrf.js';
-import { watchRules } from './rules/reload.js';
-import { installEsmHooks, startedFromEsmEntry } from './instrument/esm.js';
-import { HOOKS } from '../hooks/index.js';
+import type { Runtime } from './runtime.js';
 
 /**
  * Composition root: config → rules → detectors → telemetry → hooks. Any problem in the user's config or
  * rule files is printed once with file and field, and the agent continues in monitor mode: it keeps
  * reporting but never blocks on a configuration it could not fully understand.
+ *
+ * Only the config module is loaded before the `enabled` switch is read: a disabled agent costs a few
+ * small files, not the rule engine, the detectors and the hooks.
  */
 export interface StartResult {
   readonly runtime: Runtime | undefined;
   readonly problems: readonly string[];
 }
 
+const RUNTIME_KEY = Symbol.for('stepguard.runtime');
+
 export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
-  const existing = getRuntime();
+  const existing = (globalThis as { [RUNTIME_KEY]?: Runtime })[RUNTIME_KEY];
   if (existing) return { runtime: existing, problems: [] };
 
   const { config: loaded, problems: configProblems } = loadConfig(env);
@@ -32,7 +27,28 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
     log.info('disabled by STEPGUARD_ENABLED=false; nothing is inspected');
     return { runtime: undefined, problems: [] };
   }
+  return compose(loaded, configProblems, env);
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded only once the agent is known to be enabled */
+function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: NodeJS.ProcessEnv): StartResult {
+  const { DETECTOR_IDS } = require('./detectors/index.js') as typeof import('./detectors/index.js');
+  const { loadRules, formatProblem } = require('./rules/load.js') as typeof import('./rules/load.js');
+  const { RuleEngine } = require('./rules/engine.js') as typeof import('./rules/engine.js');
+  const { Telemetry } = require('./telemetry/telemetry.js') as typeof import('./telemetry/telemetry.js');
+  const { detectorSlots, setRuntime } = require('./runtime.js') as typeof import('./runtime.js');
+  const { installHooks } = require('./instrument/install.js') as typeof import('./instrument/install.js');
+  const { createStepUp } = require('./stepup/setup.js') as typeof import('./stepup/setup.js');
+  const { setSsrfAllowList } = require('./detectors/ssrf.js') as typeof import('./detectors/ssrf.js');
+  const { installEsmHooks, startedFromEsmEntry } = require('./instrument/esm.js') as typeof import('./instrument/esm.js');
+  const { HOOKS, HOOK_NAMES, enabledHooks } = require('../hooks/index.js') as typeof import('../hooks/index.js');
+
   const problems = configProblems.map((p) => `${p.where}: ${p.message}`);
+  const { hooks, unknown } = enabledHooks(loaded.disabledHooks);
+  for (const name of unknown) {
+    const where = env.STEPGUARD_DISABLED_HOOKS ? 'env STEPGUARD_DISABLED_HOOKS' : `${loaded.configFile ?? 'config'}: disabledHooks`;
+    problems.push(`${where}: unknown hook "${name}"; valid names: ${HOOK_NAMES.join(', ')}`);
+  }
   const { ruleSet, problems: ruleProblems } = loadRules(loaded.rulesFiles, DETECTOR_IDS);
   problems.push(...ruleProblems.map(formatProblem));
 
@@ -58,11 +74,14 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
     endpoints: stepUp,
   };
   setRuntime(runtime);
-  installHooks(HOOKS);
-  if (startedFromEsmEntry()) installEsmHooks(HOOKS);
+  const disabled = HOOKS.filter((h) => !hooks.includes(h));
+  installHooks(hooks, disabled);
+  if (startedFromEsmEntry()) installEsmHooks(hooks);
+  if (disabled.length > 0) log.info(`hooks switched off by STEPGUARD_DISABLED_HOOKS: ${[...new Set(disabled.map((h) => h.name))].join(', ')}`);
   if (config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup)) {
+    const { watchRules } = require('./rules/reload.js') as typeof import('./rules/reload.js');
     // A fixed rule file restores the configured mode; a broken setting keeps monitor mode until restart.
-    const configuredMode = configProblems.length > 0 ? 'monitor' : loaded.mode;
+    const configuredMode = configProblems.length > 0 || unknown.length > 0 ? 'monitor' : loaded.mode;
     watchRules({ files: config.rulesFiles, configuredMode, watchFiles: config.reload, onSighup: config.reloadOnSighup });
   }
   process.once('beforeExit', () => void telemetry.flush());
@@ -72,3 +91,4 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   );
   return { runtime, problems };
 }
+/* eslint-enable @typescript-eslint/no-require-imports */

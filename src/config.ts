@@ -51,6 +51,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** Internal destinations the app legitimately reaches from user input (IPs, CIDR ranges, host names, `*.domain`): never an SSRF attack. */
   readonly ssrfAllow: readonly string[];
+  /** Registry names of hooks not to install (`fs`, `vm`, …); checked against the registry at start. */
+  readonly disabledHooks: readonly string[];
   readonly stepUp: StepUpSettings;
   /** Functions only a JS config file can provide. */
   readonly identify: IdentifyFunction | undefined;
@@ -81,6 +83,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxInputBytes: 1 << 20,
   maxBodyBytes: 256 * 1024,
   ssrfAllow: Object.freeze([]),
+  disabledHooks: Object.freeze([]),
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
     storeDir: '.stepguard',
@@ -171,6 +174,13 @@ const destinationList = (v: unknown) => {
     : { ok: false as const, expected: 'a comma-separated list of IPs, CIDR ranges, host names or *.domain' };
 };
 
+const hookNames = (v: unknown) => {
+  const list = typeof v === 'string' ? v.split(',').map((n) => n.trim().toLowerCase()).filter(Boolean) : v;
+  return Array.isArray(list) && list.every((n) => typeof n === 'string')
+    ? { ok: true as const, value: Object.freeze(list.map((n: string) => n.trim().toLowerCase())) }
+    : { ok: false as const, expected: 'a comma-separated list of hook names (see `stepguard doctor`)' };
+};
+
 const redisUrl = (v: unknown) =>
   typeof v === 'string' && /^rediss?:\/\//.test(v)
     ? { ok: true as const, value: v }
@@ -191,6 +201,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'maxInputBytes', env: 'STEPGUARD_MAX_INPUT_BYTES', parse: positiveInt },
   { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
+  { key: 'disabledHooks', env: 'STEPGUARD_DISABLED_HOOKS', parse: hookNames },
 ];
 
 const STEP_UP_FIELDS: readonly FieldSpec[] = [
