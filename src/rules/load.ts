@@ -124,7 +124,7 @@ interface CompiledShipped {
 /** Hash of the shipped rule files' names and contents. */
 export function shippedFingerprint(shippedDir: string): string {
   const hash = createHash('sha256');
-  for (const file of ruleFilesIn(shippedDir)) {
+  for (const file of yamlFilesByCodePoint(shippedDir)) {
     hash.update(relative(shippedDir, file).split(sep).join('/')).update('\0').update(readFileSync(file)).update('\0');
   }
   return hash.digest('hex');
@@ -142,6 +142,18 @@ export function serializeShippedRules(ruleSet: RuleSet, shippedDir: string): str
     }
     return value;
   });
+}
+
+/** Like ruleFilesIn, but without `localeCompare`, whose first call sets up ICU collation (milliseconds at start). */
+function yamlFilesByCodePoint(dir: string): string[] {
+  const out: string[] = [];
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...yamlFilesByCodePoint(full));
+    else if (/\.ya?ml$/.test(entry.name)) out.push(full);
+  }
+  return out;
 }
 
 function compiledShippedRules(shippedDir: string, knownDetectors: readonly string[]): { rules: readonly Rule[]; files: readonly string[] } | undefined {

@@ -79,12 +79,12 @@ export class Telemetry {
   }
 
   async flush(): Promise<void> {
-    this.loaderScope.runInAsyncScope(() => this.loadNow());
+    if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
     await this.provider?.forceFlush().catch(() => undefined);
   }
 
   async shutdown(): Promise<void> {
-    this.loaderScope.runInAsyncScope(() => this.loadNow());
+    if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
     await this.provider?.shutdown().catch(() => undefined);
   }
 
