@@ -1,5 +1,5 @@
-import { loadConfig, type Config, type ConfigProblem } from './config.js';
-import { log, setLogLevel } from './log.js';
+import type { Config, ConfigProblem } from './config.js';
+import { log, setLogLevel, type LogLevel } from './log.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -7,8 +7,8 @@ import type { Runtime } from './runtime.js';
  * rule files is printed once with file and field, and the agent continues in monitor mode: it keeps
  * reporting but never blocks on a configuration it could not fully understand.
  *
- * Only the config module is loaded before the `enabled` switch is read: a disabled agent costs a few
- * small files, not the rule engine, the detectors and the hooks.
+ * Nothing is loaded before the `enabled` switch is read: STEPGUARD_ENABLED=false (which no config file can
+ * override) costs this file and the logger; `enabled: false` in a config file costs the config module too.
  */
 export interface StartResult {
   readonly runtime: Runtime | undefined;
@@ -17,10 +17,22 @@ export interface StartResult {
 
 const RUNTIME_KEY = Symbol.for('stepguard.runtime');
 
+/** STEPGUARD_ENABLED=false (the words config.ts reads as false); says so once. */
+export function switchedOffByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!/^(0|false|no|off)$/i.test(env.STEPGUARD_ENABLED?.trim() ?? '')) return false;
+  const level = env.STEPGUARD_LOG_LEVEL?.trim().toLowerCase();
+  if (level && ['debug', 'info', 'warn', 'error', 'silent'].includes(level)) setLogLevel(level as LogLevel);
+  log.info('disabled by STEPGUARD_ENABLED=false; nothing is inspected');
+  return true;
+}
+
 export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   const existing = (globalThis as { [RUNTIME_KEY]?: Runtime })[RUNTIME_KEY];
   if (existing) return { runtime: existing, problems: [] };
+  if (switchedOffByEnv(env)) return { runtime: undefined, problems: [] };
 
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- not loaded when switched off by the environment
+  const { loadConfig } = require('./config.js') as typeof import('./config.js');
   const { config: loaded, problems: configProblems } = loadConfig(env);
   setLogLevel(loaded.logLevel);
   if (!loaded.enabled) {
