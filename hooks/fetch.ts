@@ -140,7 +140,6 @@ export const globalFetch = defineHook({
 
 export const undici = defineHook({
   module: 'undici',
-  versions: '>=6 <8',
   patch(exports) {
     const mod = exports as { fetch?: unknown; Agent?: { prototype: object }; Client?: { prototype: object } };
     const proto = ownerOf(mod.Agent?.prototype, 'dispatch');

@@ -1,27 +1,52 @@
 import type { ModuleHook } from '../src/hook-kit.js';
-import { httpServer, httpsServer } from './http-server.js';
-import { pg } from './pg.js';
-import { mysql2 } from './mysql2.js';
-import { mysqlConnection, mysqlPool } from './mysql.js';
-import { postgres } from './postgres.js';
-import { childProcess } from './child-process.js';
-import { fs, fsPromises } from './fs.js';
-import { functionConstructor } from './function.js';
-import { vm } from './vm.js';
-import { httpClient, httpsClient } from './http-client.js';
-import { netConnect } from './net.js';
-import { globalFetch, undici } from './fetch.js';
+import { SUPPORTED_VERSIONS } from './versions.js';
 
-/** THE REGISTRY: one line per hook. */
-export const HOOKS: readonly ModuleHook[] = [
-  httpServer,
-  httpsServer,
-  pg,
-  mysql2,
-  mysqlConnection, mysqlPool, postgres,
-  childProcess,
-  fs, fsPromises,
-  functionConstructor,
-  vm,
-  httpClient, httpsClient, netConnect, globalFetch, undici,
+/**
+ * THE REGISTRY: one line per hook. A line names the module and its supported versions and says how to load
+ * the hook's code; the code is required only when the module is, so an app without mysql never parses the
+ * mysql hook. Builtins and globals are patched at start (an ESM `import` of a builtin never passes through
+ * `require`), so their loaders run then. `name` is what STEPGUARD_DISABLED_HOOKS and `stepguard doctor` use;
+ * one name may cover several lines (`fs` is `fs` and `fs/promises`).
+ */
+export interface HookLine {
+  readonly name: string;
+  readonly module: string;
+  readonly versions?: string;
+  readonly entryPoints?: readonly string[];
+  readonly builtin?: boolean;
+  readonly global?: boolean;
+  /** Requires the hook file and returns its hook; called at most once per line, on first need. */
+  load(): ModuleHook;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports -- each hook file is required on first need */
+export const HOOKS: readonly HookLine[] = [
+  { name: 'http-server', module: 'http', builtin: true, load: () => (require('./http-server.js') as typeof import('./http-server.js')).httpServer },
+  { name: 'http-server', module: 'https', builtin: true, load: () => (require('./http-server.js') as typeof import('./http-server.js')).httpsServer },
+  { name: 'pg', module: 'pg', versions: SUPPORTED_VERSIONS.pg.range, load: () => (require('./pg.js') as typeof import('./pg.js')).pg },
+  { name: 'mysql2', module: 'mysql2', versions: SUPPORTED_VERSIONS.mysql2.range, entryPoints: ['mysql2/promise'], load: () => (require('./mysql2.js') as typeof import('./mysql2.js')).mysql2 },
+  { name: 'mysql', module: 'mysql/lib/Connection', versions: SUPPORTED_VERSIONS.mysql.range, load: () => (require('./mysql.js') as typeof import('./mysql.js')).mysqlConnection },
+  { name: 'mysql', module: 'mysql/lib/Pool', versions: SUPPORTED_VERSIONS.mysql.range, load: () => (require('./mysql.js') as typeof import('./mysql.js')).mysqlPool },
+  { name: 'postgres', module: 'postgres/cjs/src/query', versions: SUPPORTED_VERSIONS.postgres.range, load: () => (require('./postgres.js') as typeof import('./postgres.js')).postgres },
+  { name: 'child_process', module: 'child_process', builtin: true, load: () => (require('./child-process.js') as typeof import('./child-process.js')).childProcess },
+  { name: 'fs', module: 'fs', builtin: true, load: () => (require('./fs.js') as typeof import('./fs.js')).fs },
+  { name: 'fs', module: 'fs/promises', builtin: true, load: () => (require('./fs.js') as typeof import('./fs.js')).fsPromises },
+  { name: 'function', module: 'Function', global: true, load: () => (require('./function.js') as typeof import('./function.js')).functionConstructor },
+  { name: 'vm', module: 'vm', builtin: true, load: () => (require('./vm.js') as typeof import('./vm.js')).vm },
+  { name: 'http-client', module: 'http', builtin: true, load: () => (require('./http-client.js') as typeof import('./http-client.js')).httpClient },
+  { name: 'http-client', module: 'https', builtin: true, load: () => (require('./http-client.js') as typeof import('./http-client.js')).httpsClient },
+  { name: 'net', module: 'net', builtin: true, load: () => (require('./net.js') as typeof import('./net.js')).netConnect },
+  { name: 'fetch', module: 'fetch', global: true, load: () => (require('./fetch.js') as typeof import('./fetch.js')).globalFetch },
+  { name: 'undici', module: 'undici', versions: SUPPORTED_VERSIONS.undici.range, load: () => (require('./fetch.js') as typeof import('./fetch.js')).undici },
 ];
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** The names STEPGUARD_DISABLED_HOOKS accepts, in registry order. */
+export const HOOK_NAMES: readonly string[] = [...new Set(HOOKS.map((h) => h.name))];
+
+/** The registry minus the switched-off hooks, and a message for each name that is not a hook. */
+export function enabledHooks(disabled: readonly string[]): { hooks: readonly HookLine[]; unknown: readonly string[] } {
+  const off = new Set(disabled.map((n) => n.trim().toLowerCase()).filter(Boolean));
+  const unknown = [...off].filter((n) => !HOOK_NAMES.includes(n));
+  return { hooks: HOOKS.filter((h) => !off.has(h.name)), unknown };
+}

@@ -72,7 +72,6 @@ function bindCallbacks(args: unknown[]): void {
 
 export const mysqlConnection = defineHook({
   module: 'mysql/lib/Connection',
-  versions: '>=2.3.0 <3',
   patch(exports) {
     const Connection = exports as { createQuery?: unknown; prototype?: { query?: unknown } };
     if (typeof Connection.createQuery !== 'function' || typeof Connection.prototype?.query !== 'function') {
@@ -96,7 +95,6 @@ export const mysqlConnection = defineHook({
 
 export const mysqlPool = defineHook({
   module: 'mysql/lib/Pool',
-  versions: '>=2.3.0 <3',
   patch(exports) {
     const Pool = exports as { prototype?: { query?: unknown; getConnection?: unknown } };
     if (typeof Pool.prototype?.getConnection !== 'function') throw new Error('mysql Pool.prototype.getConnection not found');

@@ -135,8 +135,6 @@ function poolClassOf(mysql: { Pool?: { prototype: object } }, basedir: string | 
 
 export const mysql2 = defineHook({
   module: 'mysql2',
-  versions: '>=1.0.0 <4',
-  entryPoints: ['mysql2/promise'],
   patch(exports, info) {
     const mysql = exports as { Connection?: { prototype: object }; Pool?: { prototype: object } };
     let patched = 0;

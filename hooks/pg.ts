@@ -131,7 +131,6 @@ function wrapPoolConnect(proto: object): void {
 
 export const pg = defineHook({
   module: 'pg',
-  versions: '>=8.0.3 <9',
   patch(exports) {
     const pgModule = exports as { Client?: { prototype: object }; Pool?: { prototype: object } };
     const clientProto = ownerOf(pgModule.Client?.prototype, 'query');

@@ -63,7 +63,6 @@ function renderValue(value: unknown, Query: AnyFunction, counter: { n: number },
 
 export const postgres = defineHook({
   module: 'postgres/cjs/src/query',
-  versions: '>=3.0.0 <4',
   patch(exports) {
     const Query = (exports as { Query?: AnyFunction & { prototype: { handle?: unknown } } }).Query;
     if (typeof Query !== 'function' || typeof Query.prototype.handle !== 'function') throw new Error('postgres Query.prototype.handle not found');

@@ -1,38 +1,66 @@
-import { loadConfig, type Config } from './config.js';
-import { log, setLogLevel } from './log.js';
-import { DETECTOR_IDS } from './detectors/index.js';
-import { loadRules, formatProblem } from './rules/load.js';
-import { RuleEngine } from './rules/engine.js';
-import { Telemetry } from './telemetry/telemetry.js';
-import { detectorSlots, getRuntime, setRuntime, type Runtime } from './runtime.js';
-import { installHooks } from './instrument/install.js';
-import { createStepUp } from './stepup/setup.js';
-import { setSsrfAllowList } from './detectors/ssrf.js';
-import { watchRules } from './rules/reload.js';
-import { installEsmHooks, startedFromEsmEntry } from './instrument/esm.js';
-import { HOOKS } from '../hooks/index.js';
+import type { Config, ConfigProblem } from './config.js';
+import { log, setLogLevel, type LogLevel } from './log.js';
+import type { Runtime } from './runtime.js';
 
 /**
  * Composition root: config → rules → detectors → telemetry → hooks. Any problem in the user's config or
  * rule files is printed once with file and field, and the agent continues in monitor mode: it keeps
  * reporting but never blocks on a configuration it could not fully understand.
+ *
+ * Nothing is loaded before the `enabled` switch is read: STEPGUARD_ENABLED=false (which no config file can
+ * override) costs this file and the logger; `enabled: false` in a config file costs the config module too.
  */
 export interface StartResult {
   readonly runtime: Runtime | undefined;
   readonly problems: readonly string[];
 }
 
-export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
-  const existing = getRuntime();
-  if (existing) return { runtime: existing, problems: [] };
+const RUNTIME_KEY = Symbol.for('stepguard.runtime');
 
+/** STEPGUARD_ENABLED=false (the words config.ts reads as false); says so once. */
+export function switchedOffByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!/^(0|false|no|off)$/i.test(env.STEPGUARD_ENABLED?.trim() ?? '')) return false;
+  const level = env.STEPGUARD_LOG_LEVEL?.trim().toLowerCase();
+  if (level && ['debug', 'info', 'warn', 'error', 'silent'].includes(level)) setLogLevel(level as LogLevel);
+  log.info('disabled by STEPGUARD_ENABLED=false; nothing is inspected');
+  return true;
+}
+
+export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
+  const existing = (globalThis as { [RUNTIME_KEY]?: Runtime })[RUNTIME_KEY];
+  if (existing) return { runtime: existing, problems: [] };
+  if (switchedOffByEnv(env)) return { runtime: undefined, problems: [] };
+
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- not loaded when switched off by the environment
+  const { loadConfig } = require('./config.js') as typeof import('./config.js');
   const { config: loaded, problems: configProblems } = loadConfig(env);
   setLogLevel(loaded.logLevel);
   if (!loaded.enabled) {
     log.info('disabled by STEPGUARD_ENABLED=false; nothing is inspected');
     return { runtime: undefined, problems: [] };
   }
+  return compose(loaded, configProblems, env);
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded only once the agent is known to be enabled */
+function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: NodeJS.ProcessEnv): StartResult {
+  const { DETECTOR_IDS } = require('./detectors/index.js') as typeof import('./detectors/index.js');
+  const { loadRules, formatProblem } = require('./rules/load.js') as typeof import('./rules/load.js');
+  const { RuleEngine } = require('./rules/engine.js') as typeof import('./rules/engine.js');
+  const { Telemetry } = require('./telemetry/telemetry.js') as typeof import('./telemetry/telemetry.js');
+  const { detectorSlots, setRuntime } = require('./runtime.js') as typeof import('./runtime.js');
+  const { installHooks } = require('./instrument/install.js') as typeof import('./instrument/install.js');
+  const { createStepUp } = require('./stepup/setup.js') as typeof import('./stepup/setup.js');
+  const { setSsrfAllowList } = require('./detectors/ssrf.js') as typeof import('./detectors/ssrf.js');
+  const { installEsmHooks, startedFromEsmEntry } = require('./instrument/esm.js') as typeof import('./instrument/esm.js');
+  const { HOOKS, HOOK_NAMES, enabledHooks } = require('../hooks/index.js') as typeof import('../hooks/index.js');
+
   const problems = configProblems.map((p) => `${p.where}: ${p.message}`);
+  const { hooks, unknown } = enabledHooks(loaded.disabledHooks);
+  for (const name of unknown) {
+    const where = env.STEPGUARD_DISABLED_HOOKS ? 'env STEPGUARD_DISABLED_HOOKS' : `${loaded.configFile ?? 'config'}: disabledHooks`;
+    problems.push(`${where}: unknown hook "${name}"; valid names: ${HOOK_NAMES.join(', ')}`);
+  }
   const { ruleSet, problems: ruleProblems } = loadRules(loaded.rulesFiles, DETECTOR_IDS);
   problems.push(...ruleProblems.map(formatProblem));
 
@@ -58,11 +86,14 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
     endpoints: stepUp,
   };
   setRuntime(runtime);
-  installHooks(HOOKS);
-  if (startedFromEsmEntry()) installEsmHooks(HOOKS);
+  const disabled = HOOKS.filter((h) => !hooks.includes(h));
+  installHooks(hooks, disabled);
+  if (startedFromEsmEntry()) installEsmHooks(hooks);
+  if (disabled.length > 0) log.info(`hooks switched off by STEPGUARD_DISABLED_HOOKS: ${[...new Set(disabled.map((h) => h.name))].join(', ')}`);
   if (config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup)) {
+    const { watchRules } = require('./rules/reload.js') as typeof import('./rules/reload.js');
     // A fixed rule file restores the configured mode; a broken setting keeps monitor mode until restart.
-    const configuredMode = configProblems.length > 0 ? 'monitor' : loaded.mode;
+    const configuredMode = configProblems.length > 0 || unknown.length > 0 ? 'monitor' : loaded.mode;
     watchRules({ files: config.rulesFiles, configuredMode, watchFiles: config.reload, onSighup: config.reloadOnSighup });
   }
   process.once('beforeExit', () => void telemetry.flush());
@@ -72,3 +103,4 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   );
   return { runtime, problems };
 }
+/* eslint-enable @typescript-eslint/no-require-imports */

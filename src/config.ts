@@ -53,6 +53,8 @@ export interface Config {
   readonly onInputLimit: 'monitor' | 'block';
   /** Internal destinations the app legitimately reaches from user input (IPs, CIDR ranges, host names, `*.domain`): never an SSRF attack. */
   readonly ssrfAllow: readonly string[];
+  /** Registry names of hooks not to install (`fs`, `vm`, …); checked against the registry at start. */
+  readonly disabledHooks: readonly string[];
   readonly stepUp: StepUpSettings;
   /** Functions only a JS config file can provide. */
   readonly identify: IdentifyFunction | undefined;
@@ -85,6 +87,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   // Not `block`: what is left past the limits is mostly large uploads the app streams itself (README "Input limits").
   onInputLimit: 'monitor',
   ssrfAllow: Object.freeze([]),
+  disabledHooks: Object.freeze([]),
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
     storeDir: '.stepguard',
@@ -175,6 +178,13 @@ const destinationList = (v: unknown) => {
     : { ok: false as const, expected: 'a comma-separated list of IPs, CIDR ranges, host names or *.domain' };
 };
 
+const hookNames = (v: unknown) => {
+  const list = typeof v === 'string' ? v.split(',').map((n) => n.trim().toLowerCase()).filter(Boolean) : v;
+  return Array.isArray(list) && list.every((n) => typeof n === 'string')
+    ? { ok: true as const, value: Object.freeze(list.map((n: string) => n.trim().toLowerCase())) }
+    : { ok: false as const, expected: 'a comma-separated list of hook names (see `stepguard doctor`)' };
+};
+
 const redisUrl = (v: unknown) =>
   typeof v === 'string' && /^rediss?:\/\//.test(v)
     ? { ok: true as const, value: v }
@@ -196,6 +206,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
   { key: 'onInputLimit', env: 'STEPGUARD_ON_INPUT_LIMIT', parse: oneOf('monitor', 'block') },
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
+  { key: 'disabledHooks', env: 'STEPGUARD_DISABLED_HOOKS', parse: hookNames },
 ];
 
 const STEP_UP_FIELDS: readonly FieldSpec[] = [

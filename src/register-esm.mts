@@ -4,17 +4,18 @@
  * the app's first `import` is already covered.
  */
 import { createRequire } from 'node:module';
-import { isMainThread } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
 
-if (isMainThread) {
-  try {
+try {
+  // STEPGUARD_ENABLED=false is read before anything heavier loads.
+  const switchedOff = (require('./agent.js') as typeof import('./agent.js')).switchedOffByEnv();
+  if (!switchedOff && (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread) {
     const esm = require('./instrument/esm.js') as typeof import('./instrument/esm.js');
     esm.markEsmEntry();
     require('./register.js');
     await esm.esmHooksReady();
-  } catch (error) {
-    process.stderr.write(`[stepguard] error: failed to start, the app runs unprotected: ${error instanceof Error ? error.stack : String(error)}\n`);
   }
+} catch (error) {
+  process.stderr.write(`[stepguard] error: failed to start, the app runs unprotected: ${error instanceof Error ? error.stack : String(error)}\n`);
 }

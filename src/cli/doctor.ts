@@ -5,7 +5,7 @@ import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
 import { loadRules, formatProblem } from '../rules/load.js';
-import { HOOKS } from '../../hooks/index.js';
+import { HOOKS, HOOK_NAMES, enabledHooks } from '../../hooks/index.js';
 
 const HELP = `stepguard doctor [--json] [--dir DIR]
 
@@ -17,9 +17,11 @@ Exit code 1 when something would run unprotected or a setting/rule is invalid.
 
 interface ModuleReport {
   module: string;
+  /** The registry name, as STEPGUARD_DISABLED_HOOKS takes it. */
+  hook: string;
   version: string | undefined;
   supported: string;
-  state: 'protected' | 'unsupported' | 'not installed' | 'builtin';
+  state: 'protected' | 'unsupported' | 'not installed' | 'builtin' | 'disabled';
 }
 
 export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
@@ -32,9 +34,14 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   const json = argv.includes('--json');
 
   const nodeOk = semver.gte(process.versions.node, '20.6.0');
-  const { config, problems: configProblems } = loadConfig(env, dir);
+  const { config, problems: loadedProblems } = loadConfig(env, dir);
+  const configProblems = [...loadedProblems];
   const { ruleSet, problems: ruleProblems } = loadRules(config.rulesFiles, DETECTOR_IDS);
-  const modules = inspectModules(dir);
+  const { unknown: unknownHooks } = enabledHooks(config.disabledHooks);
+  for (const name of unknownHooks) {
+    configProblems.push({ where: env.STEPGUARD_DISABLED_HOOKS ? 'env STEPGUARD_DISABLED_HOOKS' : `${config.configFile ?? 'config'}: disabledHooks`, message: `unknown hook "${name}"; valid names: ${HOOK_NAMES.join(', ')}` });
+  }
+  const modules = inspectModules(dir, new Set(config.disabledHooks));
 
   const report = {
     node: { version: process.versions.node, supported: nodeOk },
@@ -68,7 +75,9 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   line('modules:');
   for (const m of modules) {
     const version = m.version ? `@${m.version}` : '';
-    line(`  ${m.state === 'unsupported' ? '✗' : m.state === 'not installed' ? '·' : '✓'} ${m.module}${version} — ${m.state}${m.state === 'builtin' ? '' : ` (supported ${m.supported})`}`);
+    const mark = m.state === 'unsupported' ? '✗' : m.state === 'not installed' || m.state === 'disabled' ? '·' : '✓';
+    const detail = m.state === 'builtin' ? '' : m.state === 'disabled' ? ' by STEPGUARD_DISABLED_HOOKS' : ` (supported ${m.supported})`;
+    line(`  ${mark} ${m.module}${version} — ${m.state}${detail}${m.hook === m.module ? '' : ` [hook ${m.hook}]`}`);
   }
   line('');
   line(`rules (${report.rules.length}):`);
@@ -80,23 +89,29 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   return failing ? 1 : 0;
 }
 
-function inspectModules(dir: string): ModuleReport[] {
+function inspectModules(dir: string, disabled: ReadonlySet<string>): ModuleReport[] {
   const requireFromApp = createRequire(join(dir, 'noop.js'));
   const seen = new Set<string>();
   const reports: ModuleReport[] = [];
   for (const hook of HOOKS) {
     // Hooks on a package's internal files (`mysql/lib/Connection`) report the package once.
+    // `http` has two hooks (server and client): one line per hook name.
     const name = hook.builtin || hook.global ? hook.module : packageOf(hook.module);
-    if (seen.has(name)) continue;
-    seen.add(name);
-    if (hook.builtin || hook.global) {
-      reports.push({ module: name, version: undefined, supported: 'builtin', state: 'builtin' });
-      continue;
-    }
-    const version = installedVersion(requireFromApp, name);
-    const supported = hook.versions ?? '*';
-    const state = version === undefined ? 'not installed' : semver.satisfies(version, supported) ? 'protected' : 'unsupported';
-    reports.push({ module: name, version, supported, state });
+    if (seen.has(`${hook.name} ${name}`)) continue;
+    seen.add(`${hook.name} ${name}`);
+    const builtin = hook.builtin || hook.global;
+    const version = builtin ? undefined : installedVersion(requireFromApp, name);
+    const supported = builtin ? 'builtin' : (hook.versions ?? '*');
+    const state = disabled.has(hook.name)
+      ? 'disabled'
+      : builtin
+        ? 'builtin'
+        : version === undefined
+          ? 'not installed'
+          : semver.satisfies(version, supported)
+            ? 'protected'
+            : 'unsupported';
+    reports.push({ module: name, hook: hook.name, version, supported, state });
   }
   return reports;
 }

@@ -2,9 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ModuleHook } from '../hook-kit.js';
 import { log, errorMessage } from '../log.js';
-import { applyHook, loadMainOf } from './install.js';
+import { applyHook, loadMainOf, type InstallableHook } from './install.js';
 
 /**
  * ES-module apps. Builtins are already covered for ESM (patched eagerly, named exports re-synced), but a
@@ -32,7 +31,7 @@ export function esmHooksReady(): Promise<void> {
   return acknowledged;
 }
 
-export function installEsmHooks(hooks: readonly ModuleHook[]): void {
+export function installEsmHooks(hooks: readonly InstallableHook[]): void {
   const packages = hooks.filter((h) => !h.builtin && !h.global);
   if (packages.length === 0) return;
   const register = (Module as unknown as { register?: (specifier: string, parentURL: string, options?: unknown) => void }).register;
@@ -45,7 +44,7 @@ export function installEsmHooks(hooks: readonly ModuleHook[]): void {
     const iitm = require('import-in-the-middle') as typeof import('import-in-the-middle');
     const { registerOptions, waitForAllMessagesAcknowledged } = iitm.createAddHookMessageChannel();
     register('import-in-the-middle/hook.mjs', pathToFileURL(__filename).href, registerOptions);
-    const byName = new Map<string, ModuleHook[]>();
+    const byName = new Map<string, InstallableHook[]>();
     for (const hook of packages) byName.set(hook.module, [...(byName.get(hook.module) ?? []), hook]);
     const entryPoints = new Set(packages.flatMap((h) => h.entryPoints ?? []));
     new iitm.Hook([...byName.keys(), ...entryPoints], (namespace, name, basedir) => {

@@ -2,15 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Module from 'node:module';
 import { Hook } from 'require-in-the-middle';
-import semver from 'semver';
 import type { ModuleHook } from '../hook-kit.js';
 import { log, errorMessage } from '../log.js';
 
 /** What happened to each module the agent knows, for start-up messages and `stepguard doctor`. */
 export interface HookStatus {
   readonly module: string;
+  /** The registry name (STEPGUARD_DISABLED_HOOKS, doctor), when the hook came from the registry. */
+  readonly hook?: string;
   readonly version: string | undefined;
-  readonly state: 'patched' | 'unsupported' | 'failed';
+  readonly state: 'patched' | 'unsupported' | 'failed' | 'disabled';
   readonly detail?: string;
   readonly basedir?: string;
 }
@@ -23,12 +24,45 @@ export function hookStatuses(): readonly HookStatus[] {
 let ritm: Hook | undefined;
 
 /**
+ * A registry line (hooks/index.ts): what to hook and which versions, with the hook's code behind `load`,
+ * which runs the first time the module is required (at start for builtins and globals).
+ */
+export interface LazyHook {
+  readonly name?: string;
+  readonly module: string;
+  readonly versions?: string;
+  readonly entryPoints?: readonly string[];
+  readonly builtin?: boolean;
+  readonly global?: boolean;
+  load(): ModuleHook;
+}
+
+/** Either a hook with its code at hand or a registry line that loads it on first need. */
+export type InstallableHook = ModuleHook | LazyHook;
+
+const loadedHooks = new WeakMap<LazyHook, ModuleHook>();
+
+/** The hook's code; a registry line's file is required here, once. */
+function codeOf(hook: InstallableHook): ModuleHook {
+  if ('patch' in hook) return hook;
+  let code = loadedHooks.get(hook);
+  if (!code) {
+    code = hook.load();
+    loadedHooks.set(hook, code);
+  }
+  return code;
+}
+
+const nameOf = (hook: InstallableHook): string | undefined => ('name' in hook && typeof hook.name === 'string' ? hook.name : undefined);
+
+/**
  * One require-in-the-middle Hook for every module the registry names. Builtins are patched eagerly
  * (and the ESM named-export view re-synced) so `import { exec } from 'node:child_process'` is covered.
  * Each patch runs in try/catch: a failing patch leaves that module untouched and says so once.
  */
-export function installHooks(hooks: readonly ModuleHook[]): void {
-  const byModule = new Map<string, ModuleHook[]>();
+export function installHooks(hooks: readonly InstallableHook[], disabled: readonly InstallableHook[] = []): void {
+  for (const hook of disabled) statuses.push({ module: hook.module, hook: nameOf(hook), version: undefined, state: 'disabled' });
+  const byModule = new Map<string, InstallableHook[]>();
   for (const hook of hooks) if (!hook.global) byModule.set(hook.module, [...(byModule.get(hook.module) ?? []), hook]);
 
   const entryPoints = new Set(hooks.flatMap((h) => h.entryPoints ?? []));
@@ -84,12 +118,12 @@ export function loadMainOf(entryPoint: string, basedir: string | undefined): voi
 }
 
 /** Globals exist before any require: patched once, at start. */
-function patchGlobal(hook: ModuleHook): void {
+function patchGlobal(hook: InstallableHook): void {
   try {
-    hook.patch(globalThis, { version: undefined, basedir: undefined });
-    statuses.push({ module: hook.module, version: undefined, state: 'patched' });
+    codeOf(hook).patch(globalThis, { version: undefined, basedir: undefined });
+    statuses.push({ module: hook.module, hook: nameOf(hook), version: undefined, state: 'patched' });
   } catch (error) {
-    statuses.push({ module: hook.module, version: undefined, state: 'failed', detail: errorMessage(error) });
+    statuses.push({ module: hook.module, hook: nameOf(hook), version: undefined, state: 'failed', detail: errorMessage(error) });
     log.error(`${hook.module} is NOT protected: patching failed (${errorMessage(error)}); it works as before`);
   }
 }
@@ -101,7 +135,7 @@ export function uninstallHooks(): void {
 
 const PATCHED = Symbol.for('stepguard.patched-exports');
 
-export function applyHook(hook: ModuleHook, exports: unknown, basedir: string | undefined): unknown {
+export function applyHook(hook: InstallableHook, exports: unknown, basedir: string | undefined): unknown {
   const version = basedir ? packageVersion(basedir) : undefined;
   const label = version ? `${hook.module}@${version}` : hook.module;
   if ((exports && typeof exports === 'object') || typeof exports === 'function') {
@@ -109,8 +143,8 @@ export function applyHook(hook: ModuleHook, exports: unknown, basedir: string | 
     if (marks?.has(hook)) return exports;
     marks?.add(hook);
   }
-  if (hook.versions && version && !semver.satisfies(version, hook.versions, { includePrerelease: true })) {
-    statuses.push({ module: hook.module, version, state: 'unsupported', detail: hook.versions, basedir });
+  if (hook.versions && version && !satisfies(version, hook.versions)) {
+    statuses.push({ module: hook.module, hook: nameOf(hook), version, state: 'unsupported', detail: hook.versions, basedir });
     log.error(
       `${label} is NOT protected: stepguard supports ${hook.module} ${hook.versions}. ` +
         `Queries/commands through this copy (${basedir}) are not inspected; upgrade it or pin a supported version.`,
@@ -118,21 +152,21 @@ export function applyHook(hook: ModuleHook, exports: unknown, basedir: string | 
     return exports;
   }
   try {
-    const result = hook.patch(exports, { version, basedir });
-    statuses.push({ module: hook.module, version, state: 'patched', basedir });
+    const result = codeOf(hook).patch(exports, { version, basedir });
+    statuses.push({ module: hook.module, hook: nameOf(hook), version, state: 'patched', basedir });
     return result ?? exports;
   } catch (error) {
-    statuses.push({ module: hook.module, version, state: 'failed', detail: errorMessage(error), basedir });
+    statuses.push({ module: hook.module, hook: nameOf(hook), version, state: 'failed', detail: errorMessage(error), basedir });
     log.error(`${label} is NOT protected: patching failed (${errorMessage(error)}); the module works as before`);
     return exports;
   }
 }
 
 /** Which hooks already patched this exports object (the same object can be required under two names). */
-function marksOf(target: object): Set<ModuleHook> | undefined {
-  const existing = (target as Record<symbol, Set<ModuleHook> | undefined>)[PATCHED];
+function marksOf(target: object): Set<InstallableHook> | undefined {
+  const existing = (target as Record<symbol, Set<InstallableHook> | undefined>)[PATCHED];
   if (existing) return existing;
-  const marks = new Set<ModuleHook>();
+  const marks = new Set<InstallableHook>();
   try {
     Object.defineProperty(target, PATCHED, { value: marks, enumerable: false });
     return marks;
@@ -152,4 +186,11 @@ function packageVersion(basedir: string): string | undefined {
   }
   versionCache.set(basedir, version);
   return version;
+}
+
+/** semver is loaded only once a versioned package is required (builtins have no version). */
+function satisfies(version: string, range: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
+  const check = require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
+  return check(version, range, { includePrerelease: true });
 }

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, type Pair } from 'yaml';
+import { join, relative, resolve, sep } from 'node:path';
+import type { LineCounter, Node as YamlNode, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { SINK_KINDS, type SinkKind } from '../events.js';
 import { compilePattern, patternProblem } from './pattern.js';
 import {
@@ -27,6 +27,14 @@ export interface RuleProblem {
   readonly field: string;
   readonly message: string;
 }
+
+/* eslint-disable @typescript-eslint/no-require-imports -- the YAML parser loads only when a rule file is parsed */
+let yamlModule: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlModule ??= require('yaml') as typeof import('yaml'));
+/* eslint-enable @typescript-eslint/no-require-imports */
+const isMap = (node: unknown): node is YAMLMap<unknown, unknown> => yaml().isMap(node);
+const isSeq = (node: unknown): node is YAMLSeq<unknown> => yaml().isSeq(node);
+const isScalar = (node: unknown): node is Scalar<unknown> => yaml().isScalar(node);
 
 export function formatProblem(p: RuleProblem): string {
   return `${p.file}:${p.line}:${p.column}: ${p.field ? p.field + ': ' : ''}${p.message}`;
@@ -76,7 +84,12 @@ export function loadRules(userPaths: readonly string[], knownDetectors: readonly
       return [];
     }
   };
-  for (const file of [...expand(shippedDir), ...userPaths.flatMap(expand)]) {
+  const compiled = compiledShippedRules(shippedDir, knownDetectors);
+  if (compiled) {
+    files.push(...compiled.files);
+    for (const rule of compiled.rules) byId.set(rule.meta.id, rule);
+  }
+  for (const file of [...(compiled ? [] : expand(shippedDir)), ...userPaths.flatMap(expand)]) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -93,6 +106,79 @@ export function loadRules(userPaths: readonly string[], knownDetectors: readonly
   return { ruleSet: { rules: [...byId.values()], files }, problems };
 }
 
+/**
+ * The shipped rules, parsed and validated at build time (`npm run build` runs compile-shipped.js) into
+ * shipped-rules.json beside this file, so a start without user rules never loads the YAML parser. The
+ * JSON carries a fingerprint of the YAML it came from: an edited or added shipped file, or a detector
+ * that no longer exists, falls back to parsing the YAML, so the result is always what the files say.
+ */
+export const COMPILED_SHIPPED_RULES = join(__dirname, 'shipped-rules.json');
+const SHIPPED_PREFIX = '$shipped/';
+
+interface CompiledShipped {
+  readonly fingerprint: string;
+  readonly files: readonly string[];
+  readonly rules: readonly Rule[];
+}
+
+/** Hash of the shipped rule files' names and contents. */
+export function shippedFingerprint(shippedDir: string): string {
+  const hash = createHash('sha256');
+  for (const file of yamlFilesByCodePoint(shippedDir)) {
+    hash.update(relative(shippedDir, file).split(sep).join('/')).update('\0').update(readFileSync(file)).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** JSON for COMPILED_SHIPPED_RULES: patterns by their source, file paths relative to the rules directory. */
+export function serializeShippedRules(ruleSet: RuleSet, shippedDir: string): string {
+  const compiled = { fingerprint: shippedFingerprint(shippedDir), files: ruleSet.files, rules: ruleSet.rules };
+  return JSON.stringify(compiled, (_key, value: unknown) => {
+    if (typeof value === 'string' && value.startsWith(shippedDir + sep)) {
+      return SHIPPED_PREFIX + relative(shippedDir, value).split(sep).join('/');
+    }
+    if (value && typeof value === 'object' && typeof (value as { test?: unknown }).test === 'function') {
+      return { $pattern: (value as { source: string }).source };
+    }
+    return value;
+  });
+}
+
+/** Like ruleFilesIn, but without `localeCompare`, whose first call sets up ICU collation (milliseconds at start). */
+function yamlFilesByCodePoint(dir: string): string[] {
+  const out: string[] = [];
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...yamlFilesByCodePoint(full));
+    else if (/\.ya?ml$/.test(entry.name)) out.push(full);
+  }
+  return out;
+}
+
+function compiledShippedRules(shippedDir: string, knownDetectors: readonly string[]): { rules: readonly Rule[]; files: readonly string[] } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(COMPILED_SHIPPED_RULES, 'utf8');
+  } catch {
+    return undefined; // running from sources (tests) or a build without the compile step: parse the YAML
+  }
+  try {
+    const compiled = JSON.parse(text, (_key, value: unknown) => {
+      if (typeof value === 'string' && value.startsWith(SHIPPED_PREFIX)) return join(shippedDir, ...value.slice(SHIPPED_PREFIX.length).split('/'));
+      if (value && typeof value === 'object' && typeof (value as { $pattern?: unknown }).$pattern === 'string') {
+        return compilePattern((value as { $pattern: string }).$pattern);
+      }
+      return value;
+    }) as CompiledShipped;
+    if (compiled.fingerprint !== shippedFingerprint(shippedDir)) return undefined;
+    if (compiled.rules.some((r) => r.type === 'detection' && !knownDetectors.includes(r.detector))) return undefined;
+    return compiled;
+  } catch {
+    return undefined;
+  }
+}
+
 const TOP_KEYS = ['ruleset', 'version', 'rules'] as const;
 const RULE_KEYS = [
   'id', 'uuid', 'title', 'category', 'version', 'description', 'reference',
@@ -105,8 +191,8 @@ const TARGET_FIELD_SINK: Record<string, SinkKind> = { statement: 'sql', command:
 const ID_SHAPE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export function parseRuleFile(file: string, text: string, knownDetectors: readonly string[]): { rules: Rule[]; problems: RuleProblem[] } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: RuleProblem[] = [];
   const at = (node: YamlNode | Pair | null | undefined, field: string, message: string): void => {
     const offset = nodeOffset(node);

@@ -1,6 +1,6 @@
-import { context, SpanStatusCode, type Attributes, type Tracer } from '@opentelemetry/api';
+import type { Attributes, Context, Tracer } from '@opentelemetry/api';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { tracing as Tracing, resources as Resources } from '@opentelemetry/sdk-node';
+import { AsyncResource } from 'node:async_hooks';
 import { log, warnOnce } from '../log.js';
 import { ATTR, RESOURCE } from './attributes.js';
 
@@ -9,6 +9,11 @@ import { ATTR, RESOURCE } from './attributes.js';
  * all of its telemetry (registering first would make the app's own `start()` fail silently). Our spans
  * still join the app's traces: they are started under `context.active()`, which is the app's server
  * span when the app has OTel. The exporter is chosen by the standard OTEL_* variables.
+ *
+ * Nothing of the SDK is loaded at start: most processes never produce a span, and the SDK, the resource
+ * detectors and the exporter cost more start-up time than the rest of the agent. The first span is
+ * buffered (with its parent and its times) and the SDK is loaded on the next turn of the event loop, off
+ * the request that produced it; spans arriving meanwhile join the buffer, which is bounded.
  */
 
 export interface TelemetryOptions {
@@ -18,55 +23,138 @@ export interface TelemetryOptions {
   readonly spanProcessors?: readonly SpanProcessor[];
 }
 
-export class Telemetry {
-  private readonly tracer: Tracer | undefined;
-  private readonly provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> } | undefined;
+interface BufferedSpan {
+  readonly name: string;
+  readonly attributes: Attributes;
+  readonly error: { message: string } | undefined;
+  readonly parent: Context;
+  readonly startTime: number;
+}
 
-  constructor(options: TelemetryOptions) {
-    if (!options.enabled || isTrue(process.env.OTEL_SDK_DISABLED)) return;
-    // The SDK costs ~120 ms to load: only when something will be exported.
-    if (!options.spanProcessors && exporterNames().every((n) => n === 'none')) return;
-    const { tracing, resources } = sdk();
-    const processors = options.spanProcessors ?? processorsFromEnv();
-    if (processors.length === 0) return;
-    const serviceName = options.serviceName ?? process.env.OTEL_SERVICE_NAME ?? defaultServiceName();
-    const resource = resources
-      .resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName })
-      .merge(resources.detectResources({ detectors: [resources.envDetector] }))
-      .merge(resources.resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName }));
-    const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [...processors] });
-    this.provider = provider;
-    this.tracer = provider.getTracer('stepguard', agentVersion());
+/** Spans kept while the SDK loads; a flood beyond this (thousands of findings in one tick) is dropped. */
+const MAX_BUFFERED_SPANS = 1024;
+/** OpenTelemetry's SpanStatusCode.ERROR, without loading the API to name it. */
+const STATUS_ERROR = 2;
+
+export class Telemetry {
+  /** Whether spans are exported at all; decided at start from the settings, without loading anything. */
+  private readonly wanted: boolean;
+  private tracer: Tracer | undefined;
+  private provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> } | undefined;
+  private buffered: BufferedSpan[] = [];
+  private loadScheduled = false;
+  private loadFailed = false;
+  /** Created at start, outside any request: the SDK loads in no request's context, so its own file reads are never judged. */
+  private readonly loaderScope = new AsyncResource('stepguard.telemetry-load');
+
+  constructor(private readonly options: TelemetryOptions) {
+    if (options.enabled && !options.spanProcessors) {
+      for (const name of exporterNames()) {
+        if (name !== 'none' && !isKnownExporter(name)) log.warn(`OTEL_TRACES_EXPORTER=${name} is not supported by stepguard (use otlp, console or none); ignored`);
+      }
+    }
+    this.wanted =
+      options.enabled &&
+      !isTrue(process.env.OTEL_SDK_DISABLED) &&
+      (options.spanProcessors ? options.spanProcessors.length > 0 : !exporterNames().includes('none') && exporterNames().some(isKnownExporter));
   }
 
   get active(): boolean {
-    return this.tracer !== undefined;
+    return this.wanted && !this.loadFailed;
   }
 
   /** One short span, parented on the app's active span when there is one. Never throws. */
   span(name: string, attributes: Attributes, error?: { message: string }): void {
-    if (!this.tracer) return;
+    if (!this.wanted || this.loadFailed) return;
     try {
-      const span = this.tracer.startSpan(name, { attributes }, context.active());
-      if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-      span.end();
+      const parent = otelApi().context.active();
+      if (!this.tracer) {
+        this.buffer({ name, attributes, error, parent, startTime: performance.timeOrigin + performance.now() });
+        return;
+      }
+      this.record(this.tracer, name, attributes, error, parent);
     } catch (e) {
       warnOnce('telemetry:span', `could not record a span: ${(e as Error).message}`);
     }
   }
 
   async flush(): Promise<void> {
+    if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
     await this.provider?.forceFlush().catch(() => undefined);
   }
 
   async shutdown(): Promise<void> {
+    if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
     await this.provider?.shutdown().catch(() => undefined);
+  }
+
+  private record(tracer: Tracer, name: string, attributes: Attributes, error: { message: string } | undefined, parent: Context, startTime?: number): void {
+    const span = tracer.startSpan(name, startTime === undefined ? { attributes } : { attributes, startTime }, parent);
+    if (error) span.setStatus({ code: STATUS_ERROR, message: error.message });
+    span.end(startTime);
+  }
+
+  private buffer(span: BufferedSpan): void {
+    if (this.buffered.length >= MAX_BUFFERED_SPANS) {
+      warnOnce('telemetry:buffer', `more than ${MAX_BUFFERED_SPANS} spans before the exporter was ready; the rest were dropped`);
+      return;
+    }
+    this.buffered.push(span);
+    if (this.loadScheduled) return;
+    this.loadScheduled = true;
+    setImmediate(() => this.loaderScope.runInAsyncScope(() => this.loadNow()));
+  }
+
+  /** Loads the SDK and the exporter (once), then sends what was buffered. */
+  private loadNow(): void {
+    if (!this.wanted || this.tracer || this.loadFailed) return;
+    try {
+      const { BasicTracerProvider, resources } = sdk();
+      const processors = this.options.spanProcessors ?? processorsFromEnv();
+      if (processors.length === 0) {
+        this.loadFailed = true;
+        return;
+      }
+      const serviceName = this.options.serviceName ?? process.env.OTEL_SERVICE_NAME ?? defaultServiceName();
+      const resource = resources
+        .resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName })
+        .merge(resources.detectResources({ detectors: [resources.envDetector] }))
+        .merge(resources.resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName }));
+      const provider = new BasicTracerProvider({ resource, spanProcessors: [...processors] });
+      this.provider = provider;
+      this.tracer = provider.getTracer('stepguard', agentVersion());
+    } catch (e) {
+      this.loadFailed = true;
+      this.buffered = [];
+      log.error(`telemetry is off: the OpenTelemetry SDK could not be loaded (${(e as Error).message})`);
+      return;
+    }
+    const pending = this.buffered;
+    this.buffered = [];
+    for (const s of pending) {
+      try {
+        this.record(this.tracer, s.name, s.attributes, s.error, s.parent, s.startTime);
+      } catch (e) {
+        warnOnce('telemetry:span', `could not record a span: ${(e as Error).message}`);
+      }
+    }
   }
 }
 
-function sdk(): { tracing: typeof Tracing; resources: typeof Resources } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when spans are exported
-  return require('@opentelemetry/sdk-node') as { tracing: typeof Tracing; resources: typeof Resources };
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded at the first span, not at start */
+function otelApi(): typeof import('@opentelemetry/api') {
+  return require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+}
+
+/** The tracing SDK without sdk-node, which would also load the metrics, logs and every exporter. */
+function sdk(): { BasicTracerProvider: typeof import('@opentelemetry/sdk-trace-base').BasicTracerProvider; resources: typeof import('@opentelemetry/resources') } {
+  const { BasicTracerProvider } = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+  return { BasicTracerProvider, resources: require('@opentelemetry/resources') as typeof import('@opentelemetry/resources') };
+}
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+function isKnownExporter(name: string): boolean {
+  return name === 'otlp' || name === 'console';
 }
 
 function exporterNames(): string[] {
@@ -77,7 +165,8 @@ function exporterNames(): string[] {
 }
 
 function processorsFromEnv(): SpanProcessor[] {
-  const { tracing } = sdk();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK, at the first span
+  const tracing = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
   const out: SpanProcessor[] = [];
   for (const name of exporterNames()) {
     if (name === 'none') return [];
@@ -105,10 +194,10 @@ function exporterFor(name: string): SpanExporter | undefined {
       return new OTLPTraceExporter();
     }
     case 'console':
-      return new (sdk().tracing.ConsoleSpanExporter)();
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK, at the first span
+      return new (require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base')).ConsoleSpanExporter();
     default:
-      log.warn(`OTEL_TRACES_EXPORTER=${name} is not supported by stepguard (use otlp, console or none); ignored`);
-      return undefined;
+      return undefined; // said at start (see the constructor)
   }
 }
 

@@ -1,0 +1,133 @@
+/**
+ * Switches: one hook turned off by STEPGUARD_DISABLED_HOOKS while the others keep refusing; a bad hook name
+ * named at start-up; `stepguard doctor` showing the switched-off hook; and registry lines that load a
+ * hook's code only when its module is first required, patching it then.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REGISTER, REPO, call, fixture, startApp, type RunningApp } from '../helpers/app.js';
+
+const ROOT = mkdtempSync(join(tmpdir(), 'sg-switch-'));
+const SECRET = `TOPSECRET-${randomBytes(6).toString('hex')}`;
+const TRAVERSAL = '../../secret/secret.txt';
+const INJECTION = 'hi; echo INJECTED';
+const env = { SG_FILES_ROOT: ROOT, STEPGUARD_RULES: '', STEPGUARD_MODE: 'block', STEPGUARD_LOG_FINDINGS: 'false' };
+let allOn: RunningApp;
+let fsOff: RunningApp;
+let badName: RunningApp;
+
+beforeAll(async () => {
+  mkdirSync(join(ROOT, 'secret'), { recursive: true });
+  mkdirSync(join(ROOT, 'www', 'files'), { recursive: true });
+  writeFileSync(join(ROOT, 'secret', 'secret.txt'), SECRET);
+  writeFileSync(join(ROOT, 'www', 'files', 'hello.txt'), 'hello file');
+  [allOn, fsOff, badName] = await Promise.all([
+    startApp(fixture('switches-app.cjs'), { env }),
+    startApp(fixture('switches-app.cjs'), { env: { ...env, STEPGUARD_DISABLED_HOOKS: 'fs' } }),
+    startApp(fixture('switches-app.cjs'), { env: { ...env, STEPGUARD_DISABLED_HOOKS: 'fs,vmm' } }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([allOn?.stop(), fsOff?.stop(), badName?.stop()]);
+  rmSync(ROOT, { recursive: true, force: true });
+});
+
+describe('STEPGUARD_DISABLED_HOOKS', () => {
+  it('leaves the switched-off hook out while every other hook still refuses', async () => {
+    expect((await call(allOn, 'GET', `/read?name=${encodeURIComponent(TRAVERSAL)}`)).status).toBe(403);
+
+    const read = await call(fsOff, 'GET', `/read?name=${encodeURIComponent(TRAVERSAL)}`);
+    expect(read.status).toBe(200);
+    expect(read.text).toBe(SECRET);
+    expect((await call(fsOff, 'GET', '/read?name=hello.txt')).text).toBe('hello file');
+
+    const echo = await call(fsOff, 'GET', `/greet?name=${encodeURIComponent(INJECTION)}`);
+    expect(echo.status).toBe(403);
+    expect(echo.text).not.toContain('INJECTED');
+    expect((await call(fsOff, 'GET', '/greet?name=hi')).text).toBe('hi\n');
+    expect(fsOff.stderr()).toContain('hooks switched off by STEPGUARD_DISABLED_HOOKS: fs');
+  });
+
+  it('names the variable, the bad name and the valid names at start-up, and runs in monitor mode', async () => {
+    const stderr = badName.stderr();
+    expect(stderr).toMatch(/env STEPGUARD_DISABLED_HOOKS: unknown hook "vmm"; valid names: http-server, pg, .*\bfs\b.*\bvm\b/);
+    expect(stderr).toContain('running in MONITOR mode');
+    // Monitor mode: the injection is reported, not refused.
+    const echo = await call(badName, 'GET', `/greet?name=${encodeURIComponent(INJECTION)}`);
+    expect(echo.status).toBe(200);
+  });
+
+  it('is shown by `stepguard doctor`, and a bad name fails it', async () => {
+    const doctor = (extra: Record<string, string>) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'doctor', '--dir', REPO], { env: { ...process.env, ...extra } }, (error, stdout) =>
+          resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout }),
+        );
+      });
+    const text = await doctor({ STEPGUARD_DISABLED_HOOKS: 'fs' });
+    expect(text.out).toMatch(/· fs — disabled by STEPGUARD_DISABLED_HOOKS/);
+    expect(text.out).toMatch(/· fs\/promises — disabled by STEPGUARD_DISABLED_HOOKS \[hook fs\]/);
+    expect(text.out).toMatch(/✓ child_process — builtin/);
+
+    const json = JSON.parse(await doctorJson({ STEPGUARD_DISABLED_HOOKS: 'vm' })) as {
+      modules: Array<{ module: string; hook: string; state: string }>;
+    };
+    expect(json.modules).toContainEqual(expect.objectContaining({ module: 'vm', hook: 'vm', state: 'disabled' }));
+    expect(json.modules).toContainEqual(expect.objectContaining({ module: 'fs', hook: 'fs', state: 'builtin' }));
+
+    const bad = await doctor({ STEPGUARD_DISABLED_HOOKS: 'pgg' });
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain('env STEPGUARD_DISABLED_HOOKS: unknown hook "pgg"; valid names:');
+  });
+});
+
+function doctorJson(extra: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'doctor', '--json', '--dir', REPO], { env: { ...process.env, ...extra } }, (error, stdout) =>
+      error && !stdout ? reject(error) : resolve(stdout),
+    );
+  });
+}
+
+/** Runs a script under the agent and returns what it printed as JSON. */
+function underAgent(script: string, extraEnv: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--require', REGISTER, '-e', script],
+      { cwd: REPO, env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', STEPGUARD_RULES: '', ...extraEnv } },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Record<string, unknown>)),
+    );
+  });
+}
+
+const PROBE = `
+  const loaded = (file) => Object.keys(require.cache).some((f) => f.endsWith('/dist/hooks/' + file));
+  const { hookStatuses } = require('./dist/src/instrument/install.js');
+  const { isWrapped } = require('./dist/src/instrument/wrap.js');
+  const pgStatus = () => hookStatuses().filter((s) => s.module === 'pg').map((s) => s.state);
+  const before = { pgHook: loaded('pg.js'), mysqlHook: loaded('mysql.js'), fsHook: loaded('fs.js'), pg: pgStatus() };
+  const pg = require('pg');
+  const after = { pgHook: loaded('pg.js'), mysqlHook: loaded('mysql.js'), pg: pgStatus(), queryWrapped: isWrapped(pg.Client.prototype.query) };
+  process.stdout.write(JSON.stringify({ before, after }));
+`;
+
+describe('lazy registry lines', () => {
+  it("load a package hook's code only when the package is first required, and patch it then", async () => {
+    const { before, after } = (await underAgent(PROBE)) as { before: Record<string, unknown>; after: Record<string, unknown> };
+    // Builtins are patched at start; package hooks wait for their package.
+    expect(before).toEqual({ pgHook: false, mysqlHook: false, fsHook: true, pg: [] });
+    expect(after).toEqual({ pgHook: true, mysqlHook: false, pg: ['patched'], queryWrapped: true });
+  });
+
+  it('never load a switched-off hook', async () => {
+    const { before, after } = (await underAgent(PROBE, { STEPGUARD_DISABLED_HOOKS: 'pg,fs' })) as { before: Record<string, unknown>; after: Record<string, unknown> };
+    expect(before).toEqual({ pgHook: false, mysqlHook: false, fsHook: false, pg: ['disabled'] });
+    expect(after).toEqual({ pgHook: false, mysqlHook: false, pg: ['disabled'], queryWrapped: false });
+  });
+});
