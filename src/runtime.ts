@@ -5,6 +5,7 @@ import type { RuleEngine, RuleMatch } from './rules/engine.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 import type { RequestContext } from './context/request-context.js';
 import { DETECTORS } from './detectors/index.js';
+import { detectorsUsedBy } from './judge/judge.js';
 
 /** A detector plus its health: one that keeps throwing is switched off instead of costing every call. */
 export interface DetectorSlot {
@@ -54,8 +55,7 @@ export function detectorSlots(engine: RuleEngine, previous?: ReadonlyMap<SinkKin
   const old = new Map<string, DetectorSlot>();
   for (const list of previous?.values() ?? []) for (const slot of list) old.set(slot.detector.id, slot);
   const out = new Map<SinkKind, DetectorSlot[]>();
-  for (const detector of DETECTORS) {
-    if (!engine.usesDetector(detector.id)) continue;
+  for (const detector of detectorsUsedBy(engine, DETECTORS)) {
     const slot = old.get(detector.id) ?? { detector, failures: 0, disabled: false };
     for (const kind of detector.kinds) {
       const list = out.get(kind) ?? [];

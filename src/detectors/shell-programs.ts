@@ -104,8 +104,10 @@ export function shellScriptOf(event: ExecEvent): string | undefined {
 function scriptFrom(file: string, args: readonly string[], from: number, depth: number): ArgvScript | undefined {
   const name = programName(file);
   if (SHELLS.has(name)) return shellOperand(args, from);
-  if (COMMAND_OPTION_PROGRAMS.has(name)) return commandOption(args, from);
-  if (depth < MAX_WRAPPERS) {
+  if (COMMAND_OPTION_PROGRAMS.has(name)) {
+    const found = commandOption(args, from);
+    if (found) return found;
+  } else if (depth < MAX_WRAPPERS) {
     const wrapper = WRAPPERS.get(name);
     if (wrapper) {
       const program = programIndex(args, from, wrapper);

@@ -89,6 +89,63 @@ describe('stepguard rules lint / explain', () => {
     expect(json.findings).toHaveLength(1);
   });
 
+  it('explain judges like the agent: a URL path segment equal to a table, a key equal to a column are no finding', async () => {
+    const statement = 'SELECT id, name FROM users WHERE name = $1';
+    const coincidence = JSON.parse((await run('rules', 'explain', '--sql', statement, '--input', 'path.0=users', '--input', 'key:query.name=name', '--json')).out) as {
+      findings: unknown[];
+      action: string;
+      inputs: Array<{ path: string; occurrences: unknown[] }>;
+    };
+    expect(coincidence.inputs.map((i) => [i.path, i.occurrences.length])).toEqual([['path.0', 1], ['query.name', 2]]);
+    expect(coincidence.findings).toEqual([]);
+    expect(coincidence.action).toBe('monitor');
+    // The same words as query values: the app concatenated them, a vulnerability.
+    const flow = JSON.parse((await run('rules', 'explain', '--sql', statement, '--input', 'query.t=users', '--json')).out) as { findings: Array<{ kind: string }> };
+    expect(flow.findings).toEqual([expect.objectContaining({ kind: 'vulnerability' })]);
+  });
+
+  it('rules test runs examples through the same judge: su -c is a shell, a path segment is no flow', async () => {
+    const dir = tmp();
+    const file = join(dir, 'parity.yaml');
+    writeFileSync(
+      file,
+      [
+        'ruleset: parity',
+        'version: "1"',
+        'rules:',
+        '  - id: parity-command',
+        '    title: t',
+        '    category: c',
+        '    detector: command-injection',
+        '    action: block',
+        '    examples:',
+        '      - event: { kind: exec, file: su, args: ["-c", "echo hi; id"] }',
+        '        inputs: { query.q: "hi; id" }',
+        '        expect: match',
+        '      - event: { kind: exec, file: echo, args: ["hi; id"] }',
+        '        inputs: { query.q: "hi; id" }',
+        '        expect: no_match',
+        '  - id: parity-sql-vulnerability',
+        '    title: t',
+        '    category: c',
+        '    detector: sql-injection',
+        '    on: vulnerability',
+        '    action: monitor',
+        '    examples:',
+        '      - event: { kind: sql, sql: "SELECT id FROM users WHERE id = $1" }',
+        '        inputs: { path.0: users }',
+        '        expect: no_match',
+        '      - event: { kind: sql, sql: "SELECT id FROM users WHERE id = $1" }',
+        '        inputs: { query.table: users }',
+        '        expect: match',
+        '',
+      ].join('\n'),
+    );
+    const { code, out } = await run('rules', 'test', file);
+    expect(out).toContain('4 passed, 0 failed');
+    expect(code).toBe(0);
+  });
+
   it('usage errors exit 2 with help', async () => {
     expect((await run('rules', 'explain')).code).toBe(2);
     expect((await run('rules', 'nope')).code).toBe(2);

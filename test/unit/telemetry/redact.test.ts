@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { appStack, maskPayload, redactRanges, sanitizeSql, sanitizeUrl } from '../../../src/telemetry/redact.js';
+import { tokenizeSql } from '../../../src/detectors/sql-tokenizer.js';
 
 describe('maskPayload', () => {
   it('keeps the shape of an attack and hides its values', () => {
@@ -13,6 +14,18 @@ describe('maskPayload', () => {
 });
 
 describe('sanitizeSql', () => {
+  it("uses the tokens it is given (the detector's) instead of tokenizing again", () => {
+    const sql = "SELECT id FROM t WHERE a = 'x'";
+    const own = tokenizeSql(sql, 'postgres');
+    expect(sanitizeSql(sql, 'postgres', [], own)).toBe(sanitizeSql(sql, 'postgres', []));
+    // Tokens that call `id` a string: only a builder that uses them hides it.
+    const given = own.map((t) => (sql.slice(t.start, t.end) === 'id' ? { ...t, type: 'string' as const } : t));
+    expect(sanitizeSql(sql, 'postgres', [], given)).toBe('SELECT ? FROM t WHERE a = ?');
+  });
+  it("a statement over the text limit: the whole statement's tokens stop at the cut", () => {
+    const sql = `SELECT ${'a, '.repeat(10_000)}b FROM t WHERE c = 'secret'`;
+    expect(sanitizeSql(sql, 'postgres', [], tokenizeSql(sql, 'postgres'))).toBe(sanitizeSql(sql, 'postgres', []));
+  });
   it('replaces every literal and collapses user input into one placeholder', () => {
     const sql = "SELECT id FROM accounts WHERE id LIKE '%x' UNION SELECT email FROM accounts WHERE 'a'='%' AND id <> 'alice' AND n = 42";
     const input = "x' UNION SELECT email FROM accounts WHERE 'a'='";

@@ -1,0 +1,129 @@
+/**
+ * inspect(): context → verdict cache → judge → enforce/telemetry, failing open. A runtime with the shipped
+ * rules and a span exporter in memory; requests are RequestContexts over a plain request object.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { IncomingMessage } from 'node:http';
+import { tracing } from '@opentelemetry/sdk-node';
+import { inspect, shouldInspect } from '../../src/inspect.js';
+import { detectorSlots, getRuntime, setRuntime } from '../../src/runtime.js';
+import { DEFAULT_CONFIG, type Config } from '../../src/config.js';
+import { RuleEngine } from '../../src/rules/engine.js';
+import { loadRules } from '../../src/rules/load.js';
+import { evaluate } from '../../src/rules/evaluate.js';
+import { DETECTOR_IDS } from '../../src/detectors/index.js';
+import { sqlInjection } from '../../src/detectors/sql-injection.js';
+import { tokenizeSql } from '../../src/detectors/sql-tokenizer.js';
+import { Telemetry } from '../../src/telemetry/telemetry.js';
+import { ATTR } from '../../src/telemetry/attributes.js';
+import { RequestContext } from '../../src/context/request-context.js';
+import { runInContext } from '../../src/context/store.js';
+import { BLOCKED_CODE } from '../../src/errors.js';
+import type { ExecEvent, SqlEvent } from '../../src/events.js';
+
+const shipped = loadRules([], DETECTOR_IDS).ruleSet;
+const exporter = new tracing.InMemorySpanExporter();
+const telemetry = new Telemetry({ enabled: true, serviceName: 'inspect-test', spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] });
+const previous = getRuntime();
+
+function start(mode: Config['mode']): void {
+  const engine = new RuleEngine(shipped, mode);
+  const config: Config = Object.freeze({ ...DEFAULT_CONFIG, mode, logFindings: false, respond: 'app' as const });
+  setRuntime({ config, engine, detectorsByKind: detectorSlots(engine), telemetry, stepUp: undefined, endpoints: undefined });
+}
+
+function request(url: string): RequestContext {
+  const req = { method: 'GET', url, headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+  return new RequestContext(req, undefined, DEFAULT_CONFIG);
+}
+
+const sql = (text: string): SqlEvent => ({ kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql: text });
+const spans = () => exporter.getFinishedSpans().map((s) => s.attributes);
+const ATTACK = "' OR '1'='1";
+const attackSql = sql(`SELECT * FROM users WHERE name = '${ATTACK}'`);
+const attackUrl = `/search?name=${encodeURIComponent(ATTACK)}`;
+
+beforeEach(() => {
+  exporter.reset();
+  start('block');
+});
+afterEach(() => vi.restoreAllMocks());
+afterAll(() => setRuntime(previous));
+
+describe('inspect', () => {
+  it('outside a request: nothing to judge, the call proceeds', () => {
+    expect(shouldInspect()).toBe(false);
+    expect(inspect(attackSql)).toBeUndefined();
+    expect(spans()).toEqual([]);
+  });
+
+  it('block mode: an attack fails the call with a BlockedError and is one span, redacted', () => {
+    const ctx = request(attackUrl);
+    const verdict = runInContext(ctx, () => (shouldInspect() ? inspect(attackSql) : 'not inspected'));
+    expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'sql-injection' } });
+    expect(ctx.findings).toEqual([expect.objectContaining({ kind: 'attack', detector: 'sql-injection' })]);
+    const [span, ...more] = spans();
+    expect(more).toEqual([]);
+    expect(span).toMatchObject({ [ATTR.OUTCOME]: 'blocked', [ATTR.ACTION]: 'block', [ATTR.RULE_NAME]: 'sql-injection', [ATTR.SOURCE]: 'query.name' });
+    expect(span![ATTR.DB_QUERY_TEXT]).toBe('SELECT * FROM users WHERE name = ?');
+    expect(JSON.stringify(span)).not.toContain('1=');
+  });
+
+  it('monitor mode: the same attack is reported, the call proceeds', () => {
+    start('monitor');
+    expect(runInContext(request(attackUrl), () => inspect(attackSql))).toBeUndefined();
+    expect(spans()).toEqual([expect.objectContaining({ [ATTR.OUTCOME]: 'reported', [ATTR.ACTION]: 'monitor' })]);
+  });
+
+  it('the same sink text is judged once per request (the verdict is cached)', () => {
+    const detect = vi.spyOn(sqlInjection, 'detect');
+    const ctx = request(attackUrl);
+    const first = runInContext(ctx, () => inspect(attackSql));
+    const second = runInContext(ctx, () => inspect({ ...attackSql, op: 'pg.Pool.query' }));
+    expect(second).toBe(first);
+    expect(detect).toHaveBeenCalledTimes(1);
+    runInContext(request(attackUrl), () => inspect(attackSql));
+    expect(detect).toHaveBeenCalledTimes(2);
+  });
+
+  it("the finding carries the detector's tokens of the statement, which the span builder reuses", () => {
+    const ctx = request(attackUrl);
+    runInContext(ctx, () => inspect(attackSql));
+    expect(ctx.findings[0]!.tokens).toEqual(tokenizeSql(attackSql.sql, 'postgres'));
+  });
+
+  it('a detector that keeps throwing is switched off after 10 failures; every call proceeds', () => {
+    const detect = vi.spyOn(sqlInjection, 'detect').mockImplementation(() => {
+      throw new Error('broken detector');
+    });
+    for (let i = 0; i < 12; i++) expect(runInContext(request(`${attackUrl}&i=${i}`), () => inspect(attackSql))).toBeUndefined();
+    expect(detect).toHaveBeenCalledTimes(10);
+    const slot = getRuntime()!.detectorsByKind.get('sql')!.find((s) => s.detector.id === 'sql-injection')!;
+    expect(slot).toMatchObject({ disabled: true, failures: 10 });
+  });
+
+  it('fails open: an internal error lets the call proceed', () => {
+    vi.spyOn(getRuntime()!.engine, 'decide').mockImplementation(() => {
+      throw new Error('engine bug');
+    });
+    expect(runInContext(request(attackUrl), () => inspect(attackSql))).toBeUndefined();
+  });
+
+  it("execFileSync('su', ['-c', 'echo hi; id']) with `hi; id` from the request is refused", () => {
+    const event: ExecEvent = { kind: 'exec', op: 'child_process.execFileSync', file: 'su', args: ['-c', 'echo hi; id'], shell: undefined };
+    const verdict = runInContext(request(`/run?cmd=${encodeURIComponent('hi; id')}`), () => inspect(event));
+    expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'command-injection' } });
+    expect(spans()[0]).toMatchObject({ [ATTR.PROCESS_COMMAND_LINE]: 'echo ?' });
+  });
+
+  it('agrees with `stepguard rules explain`: a path segment equal to a table, a key equal to a column are no finding', () => {
+    const event = sql('SELECT id, name FROM users WHERE name = $1');
+    const ctx = request('/users/7?name=7');
+    expect(runInContext(ctx, () => inspect(event))).toBeUndefined();
+    expect(ctx.findings).toEqual([]);
+    expect(spans()).toEqual([]);
+    expect(evaluate(shipped.rules, event, ctx.inputs(), {}).findings).toEqual([]);
+    // Both are inputs of the request: the detector, not the input gathering, dropped them.
+    expect(ctx.inputs()).toEqual(expect.arrayContaining([expect.objectContaining({ source: 'path', value: 'users' }), expect.objectContaining({ value: 'name', isKey: true })]));
+  });
+});
