@@ -16,23 +16,39 @@ export function compilePattern(source: string): Pattern {
 }
 
 /**
- * Lower-cases and collapses whitespace runs to one space (trimmed). Built from one slice per word, joined
- * once: appending character by character cost 0.5 s on a 10 MB statement.
+ * Lower-cases and collapses whitespace runs to one space (trimmed). The result is joined from slices that
+ * are already normal — a slice ends only at a blank run other than one plain space — so a statement written
+ * on one line is one slice, and a multi-line one a slice per line (appending character by character cost
+ * 0.5 s on a 10 MB statement).
  */
 export function normalizeText(text: string): string {
+  const n = text.length;
+  let i = 0;
+  while (i < n && isBlank(text.charCodeAt(i))) i++;
   const parts: string[] = [];
-  let runStart = -1; // start of the current run of non-whitespace characters
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 32;
-    const blank = c === 32 || (c >= 9 && c <= 13); // space, \t \n \v \f \r
-    if (!blank) {
-      if (runStart < 0) runStart = i;
-    } else if (runStart >= 0) {
-      parts.push(text.slice(runStart, i));
-      runStart = -1;
+  let from = i;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (!isBlank(c)) {
+      i++;
+      continue;
     }
+    let j = i + 1;
+    while (j < n && isBlank(text.charCodeAt(j))) j++;
+    if (j === n) break; // trailing blanks: dropped
+    if (c !== 32 || j > i + 1) {
+      parts.push(text.slice(from, i));
+      from = j;
+    }
+    i = j;
   }
-  return parts.join(' ').toLowerCase();
+  parts.push(text.slice(from, i));
+  return (parts.length === 1 ? parts[0]! : parts.join(' ')).toLowerCase();
+}
+
+/** Space, tab, newline, vertical tab, form feed, carriage return. */
+function isBlank(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
 }
 
 /** Iterative glob match: on mismatch, retry from the last `*` one character further. No recursion. */

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { SHAPES, type Shape } from './shapes.js';
+
+/**
+ * Complexity check: every tokenizer, detector, redaction function and the rule matcher must take time linear
+ * in its input on the adversarial shapes of shapes.ts.
+ *
+ * The statistic, chosen to be robust on a loaded 2-core machine shared with other jobs:
+ * - Time is CPU time of this process (`process.cpuUsage`), not wall time: being descheduled by other jobs
+ *   costs no CPU time.
+ * - Each size is measured as a batch that handles about the same number of characters (64 calls at 4 KB,
+ *   1 call at 256 KB), so every measurement is a comparable amount of work, well above timer resolution.
+ * - Sizes are measured round-robin, several rounds, keeping each size's *minimum*: interference only ever
+ *   adds time, so the minimum is the best estimate of the true cost.
+ * - The growth exponent is the least-squares slope of log(time per call) against log(size), over sizes
+ *   4 KB → 256 KB in CI (a factor of 64; 16 KB → 1 MB and beyond in the nightly run). Linear code gives ~1
+ *   (cache effects can push it a little higher),
+ *   quadratic code 2. The bound is 1.3: a quadratic shape fails by a wide margin, noise does not reach it.
+ *   A shape over the bound is measured again (up to twice) before failing, since one bad round can only
+ *   make an exponent look worse, never better.
+ * - A call that takes more than a few seconds at some size stops the measurement: that is super-linear
+ *   already, and the test must not hang.
+ *
+ * Knobs (for the nightly run, `npm run fuzz`): COMPLEXITY_MIN_KB and COMPLEXITY_MAX_KB (sizes, default 4 and 256),
+ * COMPLEXITY_ROUNDS (rounds per shape, default 3), COMPLEXITY_FILTER (substring of shape names).
+ */
+
+const MIN_SIZE = Number(process.env.COMPLEXITY_MIN_KB ?? 4) * 1024;
+const MAX_SIZE = Number(process.env.COMPLEXITY_MAX_KB ?? 256) * 1024;
+const ROUNDS = Number(process.env.COMPLEXITY_ROUNDS ?? 3);
+const FILTER = process.env.COMPLEXITY_FILTER ?? '';
+const MAX_EXPONENT = 1.3;
+const GIVE_UP_MS = 5_000;
+
+const SIZES: number[] = [];
+for (let s = MIN_SIZE; s <= MAX_SIZE; s *= 4) SIZES.push(s);
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+interface Measurement {
+  readonly exponent: number;
+  /** Best CPU time per call, by size. */
+  readonly perCall: readonly number[];
+  readonly gaveUp: boolean;
+}
+
+function measure(shape: Shape): Measurement {
+  const calls = SIZES.map((size) => ({ size, run: shape.prepare(size), batch: Math.max(1, Math.round(MAX_SIZE / size)) }));
+  // Warm up (JIT) on the smallest input.
+  for (let k = 0; k < 3; k++) calls[0]!.run();
+  const best = SIZES.map(() => Infinity);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < calls.length; k++) {
+      const { run, batch } = calls[k]!;
+      const t0 = cpuMs();
+      for (let b = 0; b < batch; b++) run();
+      const perCall = (cpuMs() - t0) / batch;
+      best[k] = Math.min(best[k]!, perCall);
+      if (perCall > GIVE_UP_MS) return { exponent: Infinity, perCall: best, gaveUp: true };
+    }
+  }
+  return { exponent: slope(SIZES, best), perCall: best, gaveUp: false };
+}
+
+/** Least-squares slope of log(y) over log(x); y values under the timer's resolution are raised to it. */
+function slope(xs: readonly number[], ys: readonly number[]): number {
+  const lx = xs.map(Math.log);
+  const ly = ys.map((y) => Math.log(Math.max(y, 0.001)));
+  const mx = lx.reduce((a, b) => a + b, 0) / lx.length;
+  const my = ly.reduce((a, b) => a + b, 0) / ly.length;
+  let num = 0;
+  let den = 0;
+  for (let k = 0; k < lx.length; k++) {
+    num += (lx[k]! - mx) * (ly[k]! - my);
+    den += (lx[k]! - mx) ** 2;
+  }
+  return num / den;
+}
+
+describe(`linear time on adversarial shapes (CPU time against input size, ${MIN_SIZE / 1024} KB → ${MAX_SIZE / 1024} KB)`, () => {
+  for (const shape of SHAPES.filter((s) => s.name.includes(FILTER))) {
+    it(shape.name, () => {
+      let m = measure(shape);
+      for (let retry = 0; retry < 2 && !m.gaveUp && m.exponent > MAX_EXPONENT; retry++) {
+        const again = measure(shape);
+        if (again.exponent < m.exponent) m = again;
+      }
+      const detail = SIZES.map((s, k) => `${s / 1024} KB: ${m.perCall[k]!.toFixed(2)} ms`).join(', ');
+      expect(m.exponent, `growth exponent ${m.exponent.toFixed(2)} (${detail})`).toBeLessThanOrEqual(MAX_EXPONENT);
+    }, 120_000);
+  }
+});

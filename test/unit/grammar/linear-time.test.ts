@@ -1,0 +1,194 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { tokenizeSql } from '../../../src/grammar/sql-tokenizer.js';
+import { forEachOccurrence } from '../../../src/grammar/occurrences.js';
+import { sqlInjection } from '../../../src/detectors/sql-injection.js';
+import { commandInjection } from '../../../src/detectors/command-injection.js';
+import { normalizeText } from '../../../src/rules/pattern.js';
+import { execEvent, fill, input, sqlEvent } from '../../fuzz/shapes.js';
+
+/**
+ * The reproducers of issue #14, each as a test that failed on the old code. Work is counted in operations
+ * (characters read, occurrences judged), not in time, so the tests cannot flake on a busy machine.
+ */
+
+const originalCharCodeAt = String.prototype.charCodeAt;
+let charReads = 0;
+
+/** Runs `fn` counting every String#charCodeAt call (the SQL tokenizer reads the statement only that way). */
+function countCharReads(fn: () => void): number {
+  charReads = 0;
+  String.prototype.charCodeAt = function (this: string, index: number): number {
+    charReads++;
+    return originalCharCodeAt.call(this, index);
+  };
+  try {
+    fn();
+  } finally {
+    String.prototype.charCodeAt = originalCharCodeAt;
+  }
+  return charReads;
+}
+
+afterEach(() => {
+  String.prototype.charCodeAt = originalCharCodeAt;
+});
+
+/** The old PostgreSQL operator rule, applied from `start`: scan the run, then trim trailing + and -. */
+function referencePgOperatorEnd(sql: string, start: number): number {
+  const isOp = (c: string): boolean => '+-*/<>=~!@#%^&|`?'.includes(c);
+  let j = start;
+  while (j < sql.length && isOp(sql[j]!)) {
+    if (j > start && ((sql[j] === '-' && sql[j + 1] === '-') || (sql[j] === '/' && sql[j + 1] === '*'))) break;
+    j++;
+  }
+  if (j - start > 1 && !/[~!@#%^&|`?]/.test(sql.slice(start, j))) {
+    while (j - start > 1 && (sql[j - 1] === '+' || sql[j - 1] === '-')) j--;
+  }
+  return j;
+}
+
+describe('issue #14: PostgreSQL operator runs', () => {
+  it('tokenizes 20,000 + with a number of character reads linear in the length (was quadratic: 5.3 s)', () => {
+    const value = `'${fill('+', 20_000)}'`;
+    const sql = `SELECT * FROM t WHERE q = '${value}'`;
+    let tokens: ReturnType<typeof tokenizeSql> = [];
+    const reads = countCharReads(() => {
+      tokens = tokenizeSql(sql, 'postgres');
+    });
+    // The old lexer re-scanned the rest of the run for every `+`: about 2 × 10^8 reads here.
+    expect(reads).toBeLessThan(10 * sql.length);
+    expect(tokens.filter((t) => t.type === 'operator' && sql[t.start] === '+')).toHaveLength(20_000);
+    expect(tokens.every((t) => t.type !== 'operator' || t.end - t.start === 1)).toBe(true);
+  });
+
+  it('finds the same operators as the rule scanned from every start (random operator text)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30, unit: fc.constantFrom('+', '-', '*', '/', '<', '=', '@', '#', '|', '?', '1', ' ') }), (sql) => {
+        for (const t of tokenizeSql(sql, 'postgres')) {
+          if (t.type === 'operator' && sql[t.start] !== ':') expect(t.end).toBe(referencePgOperatorEnd(sql, t.start));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the issue #14 JSON body is still judged an attack', () => {
+    const value = `'${fill('+', 20_000)}'`;
+    const findings = sqlInjection.detect(sqlEvent(`SELECT * FROM t WHERE q = '${value}'`, 'postgres'), [input(value)]);
+    expect(findings[0]).toMatchObject({ kind: 'attack', reason: 'breaks-literal' });
+  });
+});
+
+describe('issue #14: an input repeating one character', () => {
+  it('judges a handful of the overlapping occurrences inside one literal, not every one of them', () => {
+    // 256 KB of one letter inside a 10 MB literal took 0.7 s: every one of ~10 million occurrences was judged.
+    // Scaled down; the count of indexOf calls is what grew with the literal.
+    const literal = fill('a', 1_000_000);
+    const sql = `SELECT * FROM t WHERE q = '${literal}'`;
+    const value = fill('a', 25_000);
+    const originalIndexOf = String.prototype.indexOf;
+    let searches = 0;
+    String.prototype.indexOf = function (this: string, ...args: Parameters<typeof originalIndexOf>): number {
+      searches++;
+      return originalIndexOf.apply(this, args);
+    };
+    let findings: ReturnType<typeof sqlInjection.detect> = [];
+    let visits = 0;
+    let reads = 0;
+    try {
+      // Tokenizing reads each character once; judging an occurrence reads a few more (its literal's quoting).
+      reads = countCharReads(() => {
+        findings = sqlInjection.detect(sqlEvent(sql, 'postgres'), [input(value)]);
+      });
+      // The finder itself: one visit that skips past the literal ends the walk (~975,000 visits without).
+      forEachOccurrence(sql, value, sql.indexOf(value), () => (visits++, sql.length - value.length));
+    } finally {
+      String.prototype.indexOf = originalIndexOf;
+    }
+    expect(findings).toEqual([expect.objectContaining({ kind: 'vulnerability', reason: 'literal', start: 27, end: 27 + value.length })]);
+    expect(searches).toBeLessThan(20);
+    expect(reads).toBeLessThan(1.2 * sql.length); // judging all ~975,000 occurrences read 3 million
+    expect(visits).toBe(1);
+  });
+
+  it('still reports an attack at a later occurrence outside the first token', () => {
+    const sql = `SELECT '${fill('a', 1000)}' FROM t WHERE x = 'aaaa' OR 1=1 --'`;
+    const findings = sqlInjection.detect(sqlEvent(sql, 'postgres'), [input("aaaa' OR 1=1 --")]);
+    expect(findings[0]).toMatchObject({ kind: 'attack' });
+    const repeated = sqlInjection.detect(sqlEvent(`SELECT '${fill('a', 1000)}', a;aa`, 'postgres'), [input('a;a')]);
+    expect(repeated[0]).toMatchObject({ kind: 'attack', reason: 'terminator' });
+  });
+});
+
+describe('issue #14: eval argument offsets', () => {
+  it('an empty eval argument no longer maps the joining blank to offset 0 (a finding whose end lay before its start)', () => {
+    const cmd = "eval x '' ';id'";
+    const findings = commandInjection.detect(execEvent(cmd), [input('x ')]);
+    expect(findings.length).toBeGreaterThan(0);
+    for (const f of findings) {
+      expect(f.start).toBeLessThanOrEqual(f.end);
+      expect(cmd.slice(f.start, f.end).startsWith('x')).toBe(true);
+    }
+  });
+
+  it('keeps every finding ordered for eval lines with empty arguments anywhere', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("''", '""', 'a', ';id', '$x', "'b c'"), { minLength: 1, maxLength: 6 }), fc.constantFrom(' ;', 'a ', ' a', ' ', 'a'), (args, value) => {
+        const cmd = `eval ${args.join(' ')}`;
+        for (const f of commandInjection.detect(execEvent(cmd), [input(value)])) {
+          expect(f.start).toBeLessThanOrEqual(f.end);
+          expect(f.end).toBeLessThanOrEqual(cmd.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('issue #14: the rule pattern normaliser', () => {
+  /** The old normaliser, character by character. */
+  function reference(text: string): string {
+    let out = '';
+    let pendingSpace = false;
+    for (const ch of text) {
+      if (' \t\n\r\f\v'.includes(ch)) {
+        pendingSpace = out.length > 0;
+        continue;
+      }
+      if (pendingSpace) out += ' ';
+      pendingSpace = false;
+      out += ch;
+    }
+    return out.toLowerCase();
+  }
+
+  it('gives the same text as the character-by-character normaliser', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30, unit: fc.constantFrom('a', 'B', ' ', '  ', '\n', '\t', '\r', '\v', '\f', 'É', '\u0000') }), (text) => {
+        expect(normalizeText(text)).toBe(reference(text));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('builds a one-line statement from one slice and a multi-line one from one slice per line', () => {
+    const oneLine = fill('SELECT a FROM t WHERE x = 1 ', 100_000);
+    const multiLine = fill('SELECT a\n  FROM t\n', 100_000);
+    const originalSlice = String.prototype.slice;
+    let slices = 0;
+    String.prototype.slice = function (this: string, ...args: Parameters<typeof originalSlice>): string {
+      slices++;
+      return originalSlice.apply(this, args);
+    };
+    try {
+      normalizeText(oneLine);
+      expect(slices).toBe(1);
+      slices = 0;
+      normalizeText(multiLine);
+      expect(slices).toBeLessThanOrEqual(100_000 / 9 + 2);
+    } finally {
+      String.prototype.slice = originalSlice;
+    }
+  });
+});
