@@ -7,7 +7,6 @@ import { Telemetry } from './telemetry/telemetry.js';
 import { detectorSlots, getRuntime, setRuntime, type Runtime } from './runtime.js';
 import { installHooks } from './instrument/install.js';
 import { createStepUp } from './stepup/setup.js';
-import { setSsrfAllowList } from './detectors/ssrf.js';
 import { watchRules } from './rules/reload.js';
 import { installEsmHooks, startedFromEsmEntry } from './instrument/esm.js';
 import { HOOKS } from '../hooks/index.js';
@@ -45,14 +44,13 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
     config = Object.freeze({ ...loaded, mode: 'monitor' });
   }
 
-  setSsrfAllowList(config.ssrfAllow);
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
   const runtime: Runtime = {
     config,
     engine,
-    detectorsByKind: detectorSlots(engine),
+    detectorsByKind: detectorSlots(engine, config),
     telemetry,
     stepUp,
     endpoints: stepUp,
