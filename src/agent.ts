@@ -51,7 +51,6 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   const { detectorSlots, setRuntime } = require('./runtime.js') as typeof import('./runtime.js');
   const { installHooks } = require('./instrument/install.js') as typeof import('./instrument/install.js');
   const { createStepUp } = require('./stepup/setup.js') as typeof import('./stepup/setup.js');
-  const { setSsrfAllowList } = require('./detectors/ssrf.js') as typeof import('./detectors/ssrf.js');
   const { installEsmHooks, startedFromEsmEntry } = require('./instrument/esm.js') as typeof import('./instrument/esm.js');
   const { HOOKS, HOOK_NAMES, enabledHooks } = require('../hooks/index.js') as typeof import('../hooks/index.js');
 
@@ -73,14 +72,13 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
     config = Object.freeze({ ...loaded, mode: 'monitor' });
   }
 
-  setSsrfAllowList(config.ssrfAllow);
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
   const runtime: Runtime = {
     config,
     engine,
-    detectorsByKind: detectorSlots(engine),
+    detectorsByKind: detectorSlots(engine, config),
     telemetry,
     stepUp,
     endpoints: stepUp,

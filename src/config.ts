@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { LogLevel } from './log.js';
+import { allowEntryProblem } from './detectors/ssrf-allow-list.js';
 
 /**
  * Configuration: defaults ← config file (STEPGUARD_CONFIG, .js/.cjs/.json) ← STEPGUARD_* env vars.
@@ -158,24 +158,15 @@ const urlPath = (v: unknown) =>
     ? { ok: true as const, value: v }
     : { ok: false as const, expected: 'a URL path starting with / (no query, no spaces)' };
 
-/** SSRF allow-list entries: `10.1.2.3`, `10.0.0.0/8`, `fd00::/8`, `internal.example`, `*.svc.cluster.local`. */
+/** SSRF allow-list entries: `10.1.2.3`, `10.0.0.0/8`, `fd00::/8`, `internal.example`, `*.svc.cluster.local` — checked by the detector's own parser. */
 const destinationList = (v: unknown) => {
   const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter(Boolean) : v;
-  const valid = (entry: unknown): boolean => {
-    if (typeof entry !== 'string') return false;
-    const e = entry.trim().toLowerCase();
-    const slash = e.indexOf('/');
-    if (slash !== -1) {
-      const family = isIP(e.slice(0, slash));
-      const bits = e.slice(slash + 1);
-      return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
-    }
-    if (isIP(e)) return true;
-    return /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/.test(e);
-  };
-  return Array.isArray(list) && list.every(valid)
+  const expected = 'a comma-separated list of IPs, CIDR ranges, host names or *.domain';
+  if (!Array.isArray(list) || !list.every((e) => typeof e === 'string')) return { ok: false as const, expected };
+  const problem = list.map((e: string) => allowEntryProblem(e)).find((p) => p !== undefined);
+  return problem === undefined
     ? { ok: true as const, value: Object.freeze(list.map((e: string) => e.trim())) }
-    : { ok: false as const, expected: 'a comma-separated list of IPs, CIDR ranges, host names or *.domain' };
+    : { ok: false as const, expected: `${expected} (${problem})` };
 };
 
 const hookNames = (v: unknown) => {

@@ -4,7 +4,7 @@ import type { AnyDetector } from './detectors/types.js';
 import type { RuleEngine, RuleMatch } from './rules/engine.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 import type { RequestContext } from './context/request-context.js';
-import { DETECTORS } from './detectors/index.js';
+import { createDetectors, type DetectorSettings } from './detectors/index.js';
 import { detectorsUsedBy } from './judge/judge.js';
 
 /** A detector plus its health: one that keeps throwing is switched off instead of costing every call. */
@@ -51,11 +51,11 @@ export function setRuntime(runtime: Runtime | undefined): void {
 }
 
 /** Only the detectors some rule uses, indexed by sink kind. Slots are reused so health survives reloads. */
-export function detectorSlots(engine: RuleEngine, previous?: ReadonlyMap<SinkKind, readonly DetectorSlot[]>): Map<SinkKind, DetectorSlot[]> {
+export function detectorSlots(engine: RuleEngine, settings: DetectorSettings, previous?: ReadonlyMap<SinkKind, readonly DetectorSlot[]>): Map<SinkKind, DetectorSlot[]> {
   const old = new Map<string, DetectorSlot>();
   for (const list of previous?.values() ?? []) for (const slot of list) old.set(slot.detector.id, slot);
   const out = new Map<SinkKind, DetectorSlot[]>();
-  for (const detector of detectorsUsedBy(engine, DETECTORS)) {
+  for (const detector of detectorsUsedBy(engine, createDetectors(settings))) {
     const slot = old.get(detector.id) ?? { detector, failures: 0, disabled: false };
     for (const kind of detector.kinds) {
       const list = out.get(kind) ?? [];

@@ -2,17 +2,18 @@ import type { SinkEvent, UserInput } from '../events.js';
 import type { Finding } from '../detectors/types.js';
 import type { DetectionRule } from '../rules/types.js';
 import { targetOf, type Decision } from '../rules/engine.js';
-import { decodeText, type CollectorLimits, type InputCollector } from './user-input.js';
+import type { InputSource } from '../events.js';
+import { decodeText, InputCollector, isBinary, SNIFF_BYTES } from './user-input.js';
 
 /**
  * What happens when a request carries more than the agent gathers up front (STEPGUARD_MAX_INPUTS,
  * STEPGUARD_MAX_INPUT_BYTES, nesting depth 32):
  *
- * 1. The search pass walks the whole request once (hard caps below) and, at each sink, hands the detectors
- *    the values that occur in the sink's text — so an attack placed after padding is judged like any other,
- *    and a padded request costs a bounded walk plus one `includes` per value, not a detector run per value.
+ * 1. At each sink, the search pass walks the whole request (hard caps below) and hands the detectors the
+ *    values that occur in the sink's text — so an attack placed after padding is judged like any other, and a
+ *    padded request costs one linear walk per sink, not a detector run per value.
  * 2. When even that cannot see everything — the raw body of an app without a body parser was cut at
- *    STEPGUARD_MAX_BODY_BYTES, nesting deeper than SEARCH_LIMITS.maxDepth, more than SEARCH_LIMITS values —
+ *    STEPGUARD_MAX_BODY_BYTES, nesting deeper than SEARCH_MAX_DEPTH, more than SEARCH_MAX_VALUES values —
  *    the agent says so: one `input-limit` finding per request, and STEPGUARD_ON_INPUT_LIMIT decides.
  */
 
@@ -30,42 +31,66 @@ export interface InputsForSink {
   readonly limitExceeded: InputLimitExceeded | undefined;
 }
 
-/**
- * Hard caps of the search pass. Memory: ≤ 50,000 small records (≈ 120 bytes each with their path) plus decoded
- * copies of percent-/base64-encoded values; request strings and Buffers are referenced, not copied.
- */
-export const SEARCH_LIMITS: CollectorLimits = Object.freeze({
-  maxInputs: 50_000,
-  maxInputBytes: 64 << 20,
-  maxDepth: 1000,
-  eagerBufferBytes: 64 * 1024,
-});
+/** Hard caps of the search pass: nesting it walks, and request values it looks at per sink. */
+export const SEARCH_MAX_DEPTH = 1000;
+export const SEARCH_MAX_VALUES = 200_000;
 
 /** Shorter values occur in almost any text by chance; they stay in the budget pass only. */
 const MIN_SEARCHED_LENGTH = 2;
+/** A value can be in the text, raw or decoded, only if it is at most this many times longer (`%E2%80%A8` → 1 char). */
+const MAX_ENCODED_RATIO = 9;
 
 /**
- * Values of the search pass that occur in `sinkText` and are not in the budget already. At most `max` of
- * them: more means the request was built from the sink's own text, which is reported as a `count` limit.
+ * The search pass for one sink: walks the whole request like the budget pass (the same sources, the same
+ * decoded forms) but keeps only values the sink text contains and the budget does not hold. Nothing is kept
+ * for values that are not in the text, values too long to be in it are not decoded, and a Buffer is decoded
+ * only when the text is long enough to hold it: a padded request costs one linear walk per sink.
  */
-export function occurringIn(sinkText: string, search: InputCollector, budget: InputCollector, max: number): { found: UserInput[]; overflow: boolean } {
-  const found: UserInput[] = [];
-  for (const input of search.values()) {
-    const v = input.value;
-    if (v.length < MIN_SEARCHED_LENGTH || v.length > sinkText.length || budget.has(v) || !sinkText.includes(v)) continue;
-    if (found.length >= max) return { found, overflow: true };
-    found.push(input);
+export class SearchCollector extends InputCollector {
+  readonly found: UserInput[] = [];
+  private readonly foundValues = new Set<string>();
+  private visited = 0;
+  /** More values of the request occur in the text than `max`. */
+  overflow = false;
+
+  constructor(
+    private readonly sinkText: string,
+    private readonly budget: InputCollector,
+    private readonly max: number,
+  ) {
+    super({ maxInputs: Number.MAX_SAFE_INTEGER, maxInputBytes: Number.MAX_SAFE_INTEGER, maxDepth: SEARCH_MAX_DEPTH });
   }
-  for (const deferred of search.deferredBuffers) {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: a longer buffer cannot fit in the text.
-    if (deferred.buffer.length > sinkText.length * 3) continue;
-    if (deferred.text === undefined) deferred.text = decodeText(deferred.buffer);
-    const v = deferred.text;
-    if (v === null || v.length < MIN_SEARCHED_LENGTH || v.length > sinkText.length || budget.has(v) || !sinkText.includes(v)) continue;
-    if (found.length >= max) return { found, overflow: true };
-    found.push({ source: deferred.source, path: deferred.path, value: v });
+
+  override add(source: InputSource, path: string, value: string, isKey = false): void {
+    if (this.full) return;
+    if (++this.visited > SEARCH_MAX_VALUES) return this.skip('count', path);
+    if (value.length > this.sinkText.length * MAX_ENCODED_RATIO) return;
+    // Keys as sent: a parameter name an app decodes before concatenating is rare, and decoding each costs.
+    if (isKey) this.addExact(source, path, value, true);
+    else super.add(source, path, value);
   }
-  return { found, overflow: false };
+
+  override addBuffer(source: InputSource, path: string, buffer: Buffer): void {
+    // UTF-8 takes at least one byte per UTF-16 unit… and at most 3: a longer buffer cannot fit in the text.
+    if (buffer.length === 0 || buffer.length > this.sinkText.length * 3 || isBinary(buffer.subarray(0, SNIFF_BYTES))) return;
+    const text = decodeText(buffer);
+    if (text !== null) this.add(source, path, text);
+  }
+
+  protected override addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
+    if (this.full) return false;
+    const v = value;
+    if (v.length >= MIN_SEARCHED_LENGTH && v.length <= this.sinkText.length && !this.foundValues.has(v) && !this.budget.has(v) && this.sinkText.includes(v)) {
+      if (this.found.length >= this.max) {
+        this.overflow = true;
+        this.skip('count', path);
+        return false;
+      }
+      this.foundValues.add(v);
+      this.found.push(isKey ? { source, path, value: v, isKey } : { source, path, value: v });
+    }
+    return true; // its decoded forms may be in the text even when it is not
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -2,13 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserInput } from '../events.js';
 import type { Finding } from '../detectors/types.js';
 import { BUDGET_MAX_DEPTH, InputCollector, type InputLimits } from './user-input.js';
-import { occurringIn, SEARCH_LIMITS, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
+import { SearchCollector, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
 
-/** One request's gathered input: the budget pass, and the search pass when the budget left something out. */
+/** One request's input within the budget. */
 interface Gathered {
   readonly budget: InputCollector;
   readonly inputs: UserInput[];
-  search?: InputCollector;
 }
 
 /**
@@ -69,12 +68,11 @@ export class RequestContext {
     const gathered = this.gather();
     const raw = this.rawBodyLimit();
     if (gathered.budget.skipped === undefined) return { inputs: gathered.inputs, limitExceeded: raw };
-    const search = (gathered.search ??= this.searchPass());
-    const { found, overflow } = occurringIn(sinkText, search, gathered.budget, this.limits.maxInputs);
+    const search = new SearchCollector(sinkText, gathered.budget, this.limits.maxInputs);
+    collectInputs(this, search);
     let limitExceeded: InputLimitExceeded | undefined = raw;
     if (search.skipped) limitExceeded ??= { reason: search.skipped, path: search.skippedAt ?? '' };
-    if (overflow) limitExceeded ??= { reason: 'count', path: found[found.length - 1]?.path ?? '' };
-    return { inputs: found.length === 0 ? gathered.inputs : [...gathered.inputs, ...found], limitExceeded };
+    return { inputs: search.found.length === 0 ? gathered.inputs : [...gathered.inputs, ...search.found], limitExceeded };
   }
 
   /** Gathers again when the framework parsed more since (e.g. the body, after a first sink in a middleware). */
@@ -89,16 +87,18 @@ export class RequestContext {
   }
   private bodySeen: unknown;
 
-  private searchPass(): InputCollector {
-    const search = new InputCollector(SEARCH_LIMITS);
-    collectInputs(this, search);
-    return search;
-  }
-
   /** The app reads the body itself and it was longer than what the agent keeps: the rest was never seen. */
   private rawBodyLimit(): InputLimitExceeded | undefined {
-    return this.bodyTruncated && usesRawBody(this.req as FrameworkRequest) ? { reason: 'raw-body', path: 'body' } : undefined;
+    return this.bodyTruncated && this.usesRawBody() ? { reason: 'raw-body', path: 'body' } : undefined;
   }
+
+  /** Whether the raw body stands in for a parsed one; decided once per parsed body (an emptiness test walks the keys). */
+  usesRawBody(): boolean {
+    const body = (this.req as FrameworkRequest).body;
+    if (this.rawBodyDecision?.body !== body || this.rawBodyDecision === undefined) this.rawBodyDecision = { body, raw: usesRawBody(this.req as FrameworkRequest) };
+    return this.rawBodyDecision.raw;
+  }
+  private rawBodyDecision: { body: unknown; raw: boolean } | undefined;
 
   get method(): string | undefined {
     return this.req.method;
@@ -192,7 +192,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     else c.add('headers', `headers.${name}`, value);
   }
 
-  if (usesRawBody(req)) {
+  if (ctx.usesRawBody()) {
     const raw = ctx.rawBody();
     if (raw) addRawBody(c, raw, req.headers['content-type']);
   } else {

@@ -18,37 +18,26 @@ export interface InputLimits {
 export interface CollectorLimits extends InputLimits {
   /** Nesting walked; BUDGET_MAX_DEPTH when not given. */
   readonly maxDepth?: number;
-  /** Search pass: a text Buffer larger than this is decoded only for a sink long enough to contain it. */
-  readonly eagerBufferBytes?: number;
 }
 
 /** Why a pass did not see every value: `count`/`bytes` (a cap reached), `depth` (nesting deeper than the cap). */
 export type SkipReason = 'count' | 'bytes' | 'depth';
-
-/** A text Buffer kept by reference (search pass): decoded once, and only for a sink long enough to hold it. */
-export interface DeferredBuffer {
-  readonly source: InputSource;
-  readonly path: string;
-  readonly buffer: Buffer;
-  text?: string | null;
-}
 
 /** Values shorter than this can't change a statement's structure in a way detectors would flag. */
 const MIN_LENGTH = 1;
 export const BUDGET_MAX_DEPTH = 32;
 const MAX_DECODE_ROUNDS = 3;
 /** Bytes sniffed to tell text from binary before decoding a whole Buffer. */
-const SNIFF_BYTES = 512;
+export const SNIFF_BYTES = 512;
 
 export class InputCollector {
   private readonly byValue = new Map<string, UserInput>();
   private bytes = 0;
-  private full = false;
+  protected full = false;
   /** The first reason something was left out, if anything was. */
   skipped: SkipReason | undefined;
   /** `skipped` happened at this input path (for the `input-limit` finding). */
   skippedAt: string | undefined;
-  readonly deferredBuffers: DeferredBuffer[] = [];
 
   constructor(private readonly limits: CollectorLimits) {}
 
@@ -60,12 +49,7 @@ export class InputCollector {
     return this.byValue.has(value);
   }
 
-  /** Every value gathered, for the search pass to filter (no copy). */
-  values(): IterableIterator<UserInput> {
-    return this.byValue.values();
-  }
-
-  private skip(reason: SkipReason, path: string): void {
+  protected skip(reason: SkipReason, path: string): void {
     // One oversized value or subtree is skipped alone; only the count cap ends the pass.
     if (reason === 'count') this.full = true;
     if (this.skipped === undefined) {
@@ -124,19 +108,14 @@ export class InputCollector {
   /** Text content of a buffer (uploads, raw bodies); binary data is ignored. Never one object per byte. */
   addBuffer(source: InputSource, path: string, buffer: Buffer): void {
     if (buffer.length === 0) return;
-    if (isBinary(buffer.subarray(0, SNIFF_BYTES))) return;
-    const eager = this.limits.eagerBufferBytes;
-    if (eager !== undefined && buffer.length > eager) {
-      this.deferredBuffers.push({ source, path, buffer });
-      return;
-    }
-    if (this.full) return;
+    if (this.full || isBinary(buffer.subarray(0, SNIFF_BYTES))) return;
     if (buffer.length > this.limits.maxInputBytes - this.bytes) return this.skip('bytes', path);
     const text = decodeText(buffer);
     if (text !== null) this.add(source, path, text);
   }
 
-  private addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
+  /** Keeps one value; false when it was not kept and its decoded forms need not be tried. */
+  protected addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
     if (value.length < MIN_LENGTH) return false;
     if (this.full) return false;
     const existing = this.byValue.get(value);
@@ -250,7 +229,7 @@ export function decodeText(buffer: Buffer): string | null {
 }
 
 /** A NUL or other C0 control byte (besides tab/newlines) in the first bytes: an image, an archive, a protobuf. */
-function isBinary(head: Buffer): boolean {
+export function isBinary(head: Buffer): boolean {
   for (let i = 0; i < head.length; i++) {
     const c = head[i]!;
     if (c < 32 && c !== 9 && c !== 10 && c !== 13) return true;

@@ -3,9 +3,21 @@ import { sqlInjection } from './sql-injection.js';
 import { commandInjection } from './command-injection.js';
 import { pathTraversal } from './path-traversal.js';
 import { codeInjection } from './code-injection.js';
-import { ssrf } from './ssrf.js';
+import { createSsrfDetector } from './ssrf.js';
+import { compileAllowList } from './ssrf-allow-list.js';
+
+/** The configuration detectors take (passed in, never read from module state). */
+export interface DetectorSettings {
+  /** Config.ssrfAllow: validated entries. */
+  readonly ssrfAllow: readonly string[];
+}
 
 /** THE REGISTRY of detectors: one line each. A detector runs only when some rule names its id. */
-export const DETECTORS: readonly AnyDetector[] = [sqlInjection as AnyDetector, commandInjection as AnyDetector, pathTraversal as AnyDetector, codeInjection as AnyDetector, ssrf as AnyDetector];
+export function createDetectors(settings: DetectorSettings): readonly AnyDetector[] {
+  return [sqlInjection as AnyDetector, commandInjection as AnyDetector, pathTraversal as AnyDetector, codeInjection as AnyDetector, createSsrfDetector(compileAllowList(settings.ssrfAllow)) as AnyDetector];
+}
+
+/** With default settings (no SSRF allow-list): for the rules CLI, which judges rule examples without a running app. */
+export const DETECTORS: readonly AnyDetector[] = createDetectors({ ssrfAllow: [] });
 
 export const DETECTOR_IDS: readonly string[] = DETECTORS.map((d) => d.id);

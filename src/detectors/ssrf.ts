@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import type { HttpOutEvent, UserInput } from '../events.js';
 import type { Detector, Finding } from './types.js';
+import { embeddedIPv4, ipv4ToNumber, ipv4ToText, parseIPv6, unbracket } from '../grammar/ip-address.js';
+import { destinationOf, hostNamedBy, stripDots, type Destination } from '../grammar/host.js';
+import { EMPTY_ALLOW_LIST, isAllowed, type SsrfAllowList } from './ssrf-allow-list.js';
 
 /**
  * Server-side request forgery: request input that decides WHERE an outgoing request goes (the whole URL, or
@@ -42,87 +45,6 @@ export type SsrfRange =
 export type SsrfReason = SsrfRange | `dns:${SsrfRange}` | `redirect:${SsrfRange}` | 'user-host' | 'redirect:user-host';
 
 // ---------------------------------------------------------------------------------------------------------
-// Allow-list (STEPGUARD_SSRF_ALLOW): destinations the app legitimately reaches from user input.
-
-interface AllowList {
-  readonly names: ReadonlySet<string>;
-  readonly suffixes: readonly string[];
-  readonly v4: readonly { readonly base: number; readonly mask: number }[];
-  readonly v6: readonly { readonly base: readonly number[]; readonly bits: number }[];
-}
-
-const EMPTY_ALLOW: AllowList = { names: new Set(), suffixes: [], v4: [], v6: [] };
-let allowList: AllowList = EMPTY_ALLOW;
-
-/** Checks one allow-list entry: an IP, a CIDR range, a host name or `*.domain`. Returns an error text or undefined. */
-export function allowEntryProblem(entry: string): string | undefined {
-  const e = entry.trim().toLowerCase();
-  if (e === '') return 'empty entry';
-  const slash = e.indexOf('/');
-  if (slash !== -1) {
-    const ip = e.slice(0, slash);
-    const bits = e.slice(slash + 1);
-    const family = isIP(ip);
-    if (!family || !/^\d{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128)) return `"${entry}" is not a valid CIDR range`;
-    return undefined;
-  }
-  if (isIP(e)) return undefined;
-  const name = e.startsWith('*.') ? e.slice(2) : e;
-  return /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/.test(name) ? undefined : `"${entry}" is not an IP, CIDR range, host name or *.domain`;
-}
-
-/** Installed by the agent from `Config.ssrfAllow`. Invalid entries are skipped (config validation reports them). */
-export function setSsrfAllowList(entries: readonly string[]): void {
-  const names = new Set<string>();
-  const suffixes: string[] = [];
-  const v4: { base: number; mask: number }[] = [];
-  const v6: { base: number[]; bits: number }[] = [];
-  for (const raw of entries) {
-    if (allowEntryProblem(raw)) continue;
-    const e = raw.trim().toLowerCase();
-    const slash = e.indexOf('/');
-    const ip = slash === -1 ? e : e.slice(0, slash);
-    const family = isIP(ip);
-    if (family === 4) {
-      const bits = slash === -1 ? 32 : Number(e.slice(slash + 1));
-      const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-      v4.push({ base: (ipv4ToNumber(ip)! & mask) >>> 0, mask });
-    } else if (family === 6) {
-      v6.push({ base: parseIPv6(ip)!, bits: slash === -1 ? 128 : Number(e.slice(slash + 1)) });
-    } else if (e.startsWith('*.')) {
-      suffixes.push('.' + stripDots(e.slice(2)));
-    } else {
-      names.add(stripDots(e));
-    }
-  }
-  allowList = names.size + suffixes.length + v4.length + v6.length === 0 ? EMPTY_ALLOW : { names, suffixes, v4, v6 };
-}
-
-function allowed(hostname: string | undefined, address: string | undefined): boolean {
-  if (allowList === EMPTY_ALLOW) return false;
-  if (hostname) {
-    const name = stripDots(unbracket(hostname));
-    if (allowList.names.has(name)) return true;
-    for (const suffix of allowList.suffixes) if (name.endsWith(suffix)) return true;
-  }
-  for (const ip of [address, hostname]) {
-    if (!ip) continue;
-    const bare = unbracket(ip);
-    const family = isIP(bare);
-    if (family === 4) {
-      const n = ipv4ToNumber(bare)!;
-      if (allowList.v4.some((r) => ((n & r.mask) >>> 0) === r.base)) return true;
-    } else if (family === 6) {
-      const words = parseIPv6(bare);
-      if (words && allowList.v6.some((r) => prefixMatches(words, r.base, r.bits))) return true;
-      const mapped = words && embeddedIPv4(words);
-      if (mapped && allowList.v4.some((r) => ((mapped & r.mask) >>> 0) === r.base)) return true;
-    }
-  }
-  return false;
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Address ranges.
 
 const METADATA_V4 = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', '168.63.129.16', '192.0.0.192']);
@@ -147,69 +69,12 @@ function cidr4(a: number, b: number, c: number, d: number): number {
   return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
-function ipv4ToNumber(ip: string): number | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    n = n * 256 + Number(p);
-  }
-  return n >>> 0;
-}
-
 function classifyV4(n: number): SsrfRange | undefined {
-  const dotted = `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-  if (METADATA_V4.has(dotted)) return 'metadata';
+  if (METADATA_V4.has(ipv4ToText(n))) return 'metadata';
   for (const [base, bits, range] of V4_RANGES) {
     const mask = (~0 << (32 - bits)) >>> 0;
     if (((n & mask) >>> 0) === base) return range;
   }
-  return undefined;
-}
-
-/** Eight 16-bit words, or undefined. Accepts `::`, embedded IPv4 tails and zone ids (`fe80::1%eth0`). */
-function parseIPv6(text: string): number[] | undefined {
-  let s = text;
-  const zone = s.indexOf('%');
-  if (zone !== -1) s = s.slice(0, zone);
-  if (isIP(s) !== 6) return undefined;
-  const lastColon = s.lastIndexOf(':');
-  if (s.indexOf('.', lastColon) !== -1) {
-    const v4 = ipv4ToNumber(s.slice(lastColon + 1));
-    if (v4 === undefined) return undefined;
-    s = `${s.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
-  }
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((h) => parseInt(h, 16)));
-  const doubleColon = s.indexOf('::');
-  let words: number[];
-  if (doubleColon === -1) {
-    words = parse(s);
-  } else {
-    const head = parse(s.slice(0, doubleColon));
-    const rest = parse(s.slice(doubleColon + 2));
-    const fill = 8 - head.length - rest.length;
-    if (fill < 0) return undefined;
-    words = [...head, ...new Array<number>(fill).fill(0), ...rest];
-  }
-  return words.length === 8 && words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffff) ? words : undefined;
-}
-
-function prefixMatches(words: readonly number[], base: readonly number[], bits: number): boolean {
-  for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
-    const take = Math.min(16, bits);
-    const mask = (0xffff << (16 - take)) & 0xffff;
-    if ((words[i]! & mask) !== (base[i]! & mask)) return false;
-  }
-  return true;
-}
-
-/** The IPv4 address an IPv6 address carries and reaches: mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96), 6to4 (2002::/16). */
-function embeddedIPv4(w: readonly number[]): number | undefined {
-  const zeros = (from: number, to: number) => w.slice(from, to).every((x) => x === 0);
-  if (zeros(0, 5) && w[5] === 0xffff) return ((w[6]! << 16) | w[7]!) >>> 0;
-  if (w[0] === 0x64 && w[1] === 0xff9b && zeros(2, 6)) return ((w[6]! << 16) | w[7]!) >>> 0;
-  if (w[0] === 0x2002) return ((w[1]! << 16) | w[2]!) >>> 0;
   return undefined;
 }
 
@@ -250,76 +115,6 @@ function classifyName(hostname: string): SsrfRange | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// URL structure.
-
-function unbracket(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-}
-
-function stripDots(name: string): string {
-  let end = name.length;
-  while (end > 0 && name.charCodeAt(end - 1) === 46) end--;
-  return end === name.length ? name.toLowerCase() : name.slice(0, end).toLowerCase();
-}
-
-/** Where the host is in the text (raw offsets), as the WHATWG parser splits an authority. */
-interface HostSpan {
-  readonly start: number;
-  readonly end: number;
-}
-
-const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
-
-function rawHostSpan(url: string): HostSpan | undefined {
-  const scheme = SCHEME.exec(url);
-  if (!scheme) return undefined;
-  let i = scheme[0].length;
-  while (url[i] === '/' || url[i] === '\\') i++;
-  let end = i;
-  while (end < url.length && !'/\\?#'.includes(url[end]!)) end++;
-  const at = url.lastIndexOf('@', end - 1);
-  const start = at >= i ? at + 1 : i;
-  let hostEnd = end;
-  if (url[start] === '[') {
-    const close = url.indexOf(']', start);
-    if (close !== -1 && close < end) hostEnd = close + 1;
-  } else {
-    const colon = url.indexOf(':', start);
-    if (colon !== -1 && colon < end) hostEnd = colon;
-  }
-  return hostEnd > start ? { start, end: hostEnd } : undefined;
-}
-
-interface Destination {
-  /** WHATWG-normalised host name (IPv6 without brackets), or the raw host when the URL does not parse. */
-  readonly hostname: string;
-  readonly port: number;
-  readonly span: HostSpan | undefined;
-  readonly isIp: boolean;
-}
-
-const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'ws:': 80, 'wss:': 443 };
-
-function destinationOf(url: string): Destination | undefined {
-  const span = rawHostSpan(url);
-  try {
-    const parsed = new URL(url);
-    const defaultPort = DEFAULT_PORTS[parsed.protocol];
-    if (defaultPort === undefined) return undefined; // data:, blob:, file: … never reach a network host
-    const hostname = unbracket(parsed.hostname);
-    if (hostname === '') return undefined;
-    return { hostname, port: parsed.port === '' ? defaultPort : Number(parsed.port), span, isIp: isIP(hostname) !== 0 };
-  } catch {
-    // Not a WHATWG URL (an options object http turned into text, with a host getaddrinfo may still accept).
-    if (!span) return undefined;
-    const hostname = unbracket(url.slice(span.start, span.end)).toLowerCase();
-    const portMatch = /^:(\d{1,5})/.exec(url.slice(span.end));
-    const scheme = url.slice(0, url.indexOf(':') + 1).toLowerCase();
-    return { hostname, port: portMatch ? Number(portMatch[1]) : (DEFAULT_PORTS[scheme] ?? 80), span, isIp: isIP(hostname) !== 0 };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Control: does some input decide the host?
 
 interface Control {
@@ -331,27 +126,17 @@ interface Control {
 const AUTHORITY_SYNTAX = /[@#/\\?[]/;
 const MAX_OCCURRENCES = 16;
 const IP_CHAR = /[0-9:]/;
-const MAX_URL_INPUT = 2048;
 
 /** Hostname an input names once parsed as a URL (or as `http://` + input), memoised per input object. */
 const parsedInputs = new WeakMap<UserInput, { hostname: string; port: string } | null>();
 
 function hostOfInput(input: UserInput): { hostname: string; port: string } | null {
-  const memo = parsedInputs.get(input);
-  if (memo !== undefined) return memo;
-  let result: { hostname: string; port: string } | null = null;
-  const v = input.value;
-  if (v.length >= 1 && v.length <= MAX_URL_INPUT && !/[\s\u0000-\u001f]/.test(v)) {
-    try {
-      const hasScheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(v);
-      const parsed = new URL(hasScheme ? v : isIP(v) === 6 ? `http://[${v}]` : `http://${v}`);
-      if (parsed.hostname !== '') result = { hostname: stripDots(unbracket(parsed.hostname)), port: parsed.port };
-    } catch {
-      result = null;
-    }
+  let named = parsedInputs.get(input);
+  if (named === undefined) {
+    named = hostNamedBy(input.value);
+    parsedInputs.set(input, named);
   }
-  parsedInputs.set(input, result);
-  return result;
+  return named;
 }
 
 function controlOf(url: string, dest: Destination, inputs: readonly UserInput[]): Control | undefined {
@@ -405,48 +190,56 @@ function isSelf(event: HttpOutEvent, dest: Destination, range: SsrfRange, addres
   return own !== undefined && target !== undefined && (target === own || target === `::ffff:${own}`);
 }
 
-export const ssrf: Detector<HttpOutEvent> = {
-  id: 'ssrf',
-  kinds: ['http.out'],
-  detect(event, inputs) {
-    if (inputs.length === 0) return [];
-    const dest = destinationOf(event.url);
-    if (!dest) return [];
+/** The detector, judging against the given allow-list (from `Config.ssrfAllow`, compiled by ssrf-allow-list.ts). */
+export function createSsrfDetector(allowList: SsrfAllowList = EMPTY_ALLOW_LIST): Detector<HttpOutEvent> {
+  return {
+    id: 'ssrf',
+    kinds: ['http.out'],
+    detect: (event, inputs) => detectSsrf(event, inputs, allowList),
+  };
+}
 
-    let control = controlOf(event.url, dest, inputs);
-    let viaRedirect = false;
-    if (!control && event.redirectFrom) {
-      const origin = destinationOf(event.redirectFrom);
-      const originControl = origin && controlOf(event.redirectFrom, origin, inputs);
-      if (originControl) {
-        // The input is in the first URL; point the finding at this hop's host.
-        control = { input: originControl.input, start: dest.span?.start ?? 0, end: dest.span?.end ?? 0 };
-        viaRedirect = true;
-      }
-    }
-    if (!control) return [];
+/** With an empty allow-list: what the rules CLI and the tests use. */
+export const ssrf: Detector<HttpOutEvent> = createSsrfDetector();
 
-    const address = event.address ? unbracket(event.address) : undefined;
-    let range: SsrfRange | undefined;
-    let resolved: boolean;
-    if (address !== undefined) {
-      range = classifyAddress(address) ?? (dest.isIp ? undefined : classifyName(dest.hostname));
-      resolved = true;
-    } else if (dest.isIp) {
-      range = classifyAddress(dest.hostname);
-      resolved = true;
-    } else {
-      range = classifyName(dest.hostname);
-      resolved = range !== undefined;
-    }
-    if (!resolved) return []; // a name: judged again once DNS answers
+function detectSsrf(event: HttpOutEvent, inputs: readonly UserInput[], allowList: SsrfAllowList): Finding[] {
+  if (inputs.length === 0) return [];
+  const dest = destinationOf(event.url);
+  if (!dest) return [];
 
-    const base = { detector: 'ssrf', input: control.input, start: control.start, end: control.end };
-    if (range === undefined) {
-      return [{ ...base, kind: 'vulnerability', reason: viaRedirect ? 'redirect:user-host' : 'user-host' } satisfies Finding];
+  let control = controlOf(event.url, dest, inputs);
+  let viaRedirect = false;
+  if (!control && event.redirectFrom) {
+    const origin = destinationOf(event.redirectFrom);
+    const originControl = origin && controlOf(event.redirectFrom, origin, inputs);
+    if (originControl) {
+      // The input is in the first URL; point the finding at this hop's host.
+      control = { input: originControl.input, start: dest.span?.start ?? 0, end: dest.span?.end ?? 0 };
+      viaRedirect = true;
     }
-    if (allowed(dest.hostname, address) || isSelf(event, dest, range, address)) return [];
-    const how = viaRedirect ? 'redirect:' : address !== undefined && !dest.isIp ? 'dns:' : '';
-    return [{ ...base, kind: 'attack', reason: `${how}${range}` } satisfies Finding];
-  },
-};
+  }
+  if (!control) return [];
+
+  const address = event.address ? unbracket(event.address) : undefined;
+  let range: SsrfRange | undefined;
+  let resolved: boolean;
+  if (address !== undefined) {
+    range = classifyAddress(address) ?? (dest.isIp ? undefined : classifyName(dest.hostname));
+    resolved = true;
+  } else if (dest.isIp) {
+    range = classifyAddress(dest.hostname);
+    resolved = true;
+  } else {
+    range = classifyName(dest.hostname);
+    resolved = range !== undefined;
+  }
+  if (!resolved) return []; // a name: judged again once DNS answers
+
+  const base = { detector: 'ssrf', input: control.input, start: control.start, end: control.end };
+  if (range === undefined) {
+    return [{ ...base, kind: 'vulnerability', reason: viaRedirect ? 'redirect:user-host' : 'user-host' } satisfies Finding];
+  }
+  if (isAllowed(allowList, dest.hostname, address) || isSelf(event, dest, range, address)) return [];
+  const how = viaRedirect ? 'redirect:' : address !== undefined && !dest.isIp ? 'dns:' : '';
+  return [{ ...base, kind: 'attack', reason: `${how}${range}` } satisfies Finding];
+}

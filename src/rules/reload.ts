@@ -35,7 +35,7 @@ export function reloadRules(configuredMode: 'monitor' | 'block', files: readonly
   }
   const engine = new RuleEngine(ruleSet, configuredMode);
   const config = runtime.config.mode === configuredMode ? runtime.config : Object.freeze({ ...runtime.config, mode: configuredMode });
-  setRuntime({ ...runtime, config, engine, detectorsByKind: detectorSlots(engine, runtime.detectorsByKind) });
+  setRuntime({ ...runtime, config, engine, detectorsByKind: detectorSlots(engine, config, runtime.detectorsByKind) });
   log.info(`rules reloaded (${trigger}): ${ruleSet.rules.length} rules from ${ruleSet.files.length} files, mode=${configuredMode}`);
   runtime.telemetry.span(SPAN_RULES_RELOAD, { [ATTR.RULES_RESULT]: 'applied', [ATTR.RULES_COUNT]: ruleSet.rules.length, [ATTR.RULES_TRIGGER]: trigger });
   return true;

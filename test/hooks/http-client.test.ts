@@ -16,7 +16,18 @@ const require = createRequire(import.meta.url);
 const agent = require('../../dist/src/agent.js') as { start(env: NodeJS.ProcessEnv): unknown };
 agent.start({ ...process.env, STEPGUARD_MODE: 'block', STEPGUARD_TELEMETRY: 'false', STEPGUARD_RULES: '', STEPGUARD_LOG_LEVEL: 'silent' });
 const { runWithContext } = require('../../dist/src/index.js') as { runWithContext<R>(input: object, fn: () => R): R };
-const { setSsrfAllowList } = require('../../dist/src/detectors/ssrf.js') as { setSsrfAllowList(list: string[]): void };
+const runtimeModule = require('../../dist/src/runtime.js') as typeof import('../../src/runtime.js');
+/** Runs `fn` with the agent configured with STEPGUARD_SSRF_ALLOW=`entries` (the allow-list is configuration). */
+async function withSsrfAllow<R>(entries: string[], fn: () => Promise<R>): Promise<R> {
+  const runtime = runtimeModule.getRuntime()!;
+  const config = { ...runtime.config, ssrfAllow: entries };
+  runtimeModule.setRuntime({ ...runtime, config, detectorsByKind: runtimeModule.detectorSlots(runtime.engine, config) });
+  try {
+    return await fn();
+  } finally {
+    runtimeModule.setRuntime(runtime);
+  }
+}
 const http = require('node:http') as typeof Http;
 const https = require('node:https') as typeof import('node:https');
 const undici = require('undici') as typeof import('undici');
@@ -218,14 +229,9 @@ describe('http/https client: refusals', () => {
   });
 
   it('an allow-listed internal destination is reachable', async () => {
-    setSsrfAllowList(['127.0.0.1']);
-    try {
-      const url = `http://127.0.0.1:${internalPort}/`;
-      const result = await inContext(() => observe((cb) => http.get(url, cb)), attack(url));
-      expect(result.body).toBe('internal secret');
-    } finally {
-      setSsrfAllowList([]);
-    }
+    const url = `http://127.0.0.1:${internalPort}/`;
+    const result = await withSsrfAllow(['127.0.0.1'], () => inContext(() => observe((cb) => http.get(url, cb)), attack(url)));
+    expect(result.body).toBe('internal secret');
   });
 });
 

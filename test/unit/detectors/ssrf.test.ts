@@ -1,6 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { ssrf, classifyAddress, setSsrfAllowList } from '../../../src/detectors/ssrf.js';
+import { ssrf, classifyAddress, createSsrfDetector } from '../../../src/detectors/ssrf.js';
+import { allowEntryProblem, compileAllowList } from '../../../src/detectors/ssrf-allow-list.js';
+import { loadConfig } from '../../../src/config.js';
 import type { HttpOutEvent, UserInput } from '../../../src/events.js';
 import type { Finding } from '../../../src/detectors/types.js';
 
@@ -11,8 +13,11 @@ const kinds = (findings: Finding[]) => findings.map((f) => `${f.kind}:${f.reason
 
 /** The app passed the user's URL straight through. */
 const direct = (url: string, extra: Partial<HttpOutEvent> = {}) => detect(out(url, extra), q(url));
-
-afterEach(() => setSsrfAllowList([]));
+/** The same, by a detector configured with an allow-list. */
+const allowing = (entries: string[]) => {
+  const detector = createSsrfDetector(compileAllowList(entries));
+  return (url: string, extra: Partial<HttpOutEvent> = {}) => detector.detect(out(url, extra), [q(url)]);
+};
 
 describe('ssrf: address ranges', () => {
   it.each([
@@ -236,7 +241,7 @@ describe('ssrf: the app calling itself', () => {
 
 describe('ssrf: allow-list (STEPGUARD_SSRF_ALLOW)', () => {
   it('allows listed addresses, ranges and names', () => {
-    setSsrfAllowList(['10.1.2.3', '192.168.0.0/16', 'internal.example', '*.svc.cluster.local', 'fd00:1::/32']);
+    const direct = allowing(['10.1.2.3', '192.168.0.0/16', 'internal.example', '*.svc.cluster.local', 'fd00:1::/32']);
     expect(direct('http://10.1.2.3/')).toEqual([]);
     expect(direct('http://192.168.44.1/')).toEqual([]);
     expect(direct('http://internal.example/', { address: '10.9.9.9' })).toEqual([]);
@@ -247,7 +252,7 @@ describe('ssrf: allow-list (STEPGUARD_SSRF_ALLOW)', () => {
   });
 
   it('keeps refusing what is not listed', () => {
-    setSsrfAllowList(['10.1.2.3', 'internal.example']);
+    const direct = allowing(['10.1.2.3', 'internal.example']);
     expect(kinds(direct('http://10.1.2.4/'))).toEqual(['attack:private']);
     expect(kinds(direct('http://127.0.0.1/'))).toEqual(['attack:loopback']);
     expect(kinds(direct('http://evil.internal.example/', { address: '10.9.9.9' }))).toEqual(['attack:dns:private']);
@@ -255,9 +260,23 @@ describe('ssrf: allow-list (STEPGUARD_SSRF_ALLOW)', () => {
   });
 
   it('ignores invalid entries', () => {
-    setSsrfAllowList(['not a host!', '10.0.0.0/99', '127.0.0.1']);
+    const direct = allowing(['not a host!', '10.0.0.0/99', '127.0.0.1']);
     expect(direct('http://127.0.0.1/')).toEqual([]);
     expect(kinds(direct('http://10.0.0.1/'))).toEqual(['attack:private']);
+  });
+
+  it('is configuration: another detector, or the default one, is unaffected', () => {
+    allowing(['127.0.0.1']);
+    expect(kinds(direct('http://127.0.0.1/'))).toEqual(['attack:loopback']);
+  });
+
+  it('the configuration checks entries with the same parser, and names the bad one', () => {
+    for (const bad of ['not a host!', '10.0.0.0/99', '1.2.3.4/x', '*.', 'a..b', '::g']) expect(allowEntryProblem(bad), bad).toBeDefined();
+    for (const good of ['10.1.2.3', '10.0.0.0/8', 'fd00::/8', '::1', 'internal.example', 'internal.example.', '*.svc.cluster.local', 'redis']) expect(allowEntryProblem(good), good).toBeUndefined();
+    const { problems } = loadConfig({ STEPGUARD_SSRF_ALLOW: '10.0.0.0/8, 10.0.0.0/99' }, '/');
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.where).toBe('env STEPGUARD_SSRF_ALLOW');
+    expect(problems[0]!.message).toContain('"10.0.0.0/99" is not a valid IP address or CIDR range');
   });
 });
 
