@@ -42,8 +42,9 @@ afterAll(() => {
   if (app) rmSync(app, { recursive: true, force: true });
 });
 
-let stderr: ReturnType<typeof vi.spyOn>;
-const written = () => stderr.mock.calls.map(([chunk]) => String(chunk));
+/** What the agent wrote to stderr since `capture()`. */
+let lines: string[] = [];
+const written = (): string[] => lines;
 const statusOf = (module: string) => hookStatuses().filter((s) => s.module === module);
 
 afterEach(() => {
@@ -52,7 +53,11 @@ afterEach(() => {
 });
 
 function capture(): void {
-  stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  lines = [];
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
 }
 
 /** A fake hook that marks `query` as patched and records its calls. */

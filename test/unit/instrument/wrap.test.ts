@@ -40,7 +40,7 @@ describe('what code inspecting the wrapped function sees', () => {
     expect((target.exec as unknown as Record<symbol, unknown>)[tag]).toBe('kept');
     expect(target.exec.flag).toBe(42);
     // promisify finds the custom form on the wrapper, so it still resolves { stdout, stderr }.
-    await expect(promisify(target.exec)('ls')).resolves.toEqual({ stdout: 'out', stderr: 'err' });
+    await expect((promisify(target.exec) as unknown as (cmd: string) => Promise<unknown>)('ls')).resolves.toEqual({ stdout: 'out', stderr: 'err' });
   });
 
   it('a property the wrapper defines itself wins over the copied one (hooks re-point promisify.custom)', () => {
