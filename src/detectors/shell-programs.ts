@@ -4,7 +4,7 @@ import { commandLine, type ExecEvent } from '../events.js';
  * Which programs make a shell parse text: the one list the command-injection detector uses, both for an
  * argv handed to `execFile`/`spawn` (hooks pass it raw) and for commands nested inside a shell command line.
  *
- * Three families:
+ * Four families:
  * - **shells**: `sh bash dash zsh ksh mksh ash yash posh rbash fish csh tcsh` — the operand of `-c`
  *   (`-lc`, `-ec`, `sh -c -x '…'`) is a command line;
  * - **programs with a command option** that they hand to a shell: `su`/`runuser` (`-c`, `--command`),
