@@ -94,14 +94,15 @@ export class InputCollector {
     }
     for (const key of Object.keys(value)) {
       if (this.full) return;
-      this.add(source, `${path}.${key}`, key, true);
+      const childPath = `${path}.${key}`;
+      this.add(source, childPath, key, true);
       let child: unknown;
       try {
         child = (value as Record<string, unknown>)[key];
       } catch {
         continue; // a throwing getter on a framework object
       }
-      this.addTree(source, `${path}.${key}`, child, depth + 1);
+      this.addTree(source, childPath, child, depth + 1);
     }
   }
 
