@@ -170,7 +170,17 @@ const MAX_NESTING = 3;
 
 /** Programs in a command line whose `-c` operand is a command line for a shell (`sudo sh -c`, `su -c` too). */
 const TAKES_COMMAND: ReadonlySet<string> = new Set(NESTING_PROGRAMS);
-const SHELL_C_OPTION = /^-[A-Za-z]*c[A-Za-z]*$/;
+/** `-c`, `-lc`, `-ec`…: one dash, letters only, one of them `c`. A loop, not a regex: `-ccc…c1` backtracked. */
+function isShellCOption(word: string): boolean {
+  if (word.length < 2 || word.charCodeAt(0) !== 45) return false;
+  let c = false;
+  for (let i = 1; i < word.length; i++) {
+    const l = word.charCodeAt(i) | 0x20;
+    if (l < 97 || l > 122) return false;
+    if (word.charCodeAt(i) === 99) c = true;
+  }
+  return c;
+}
 /**
  * Cheap pre-check: could the command hold code for a nested shell? The app writes those names plainly
  * (an attacker who has to obfuscate them has already broken out). Linear: literals only, no backtracking.
@@ -205,10 +215,17 @@ function judgeCommand(command: string, values: readonly string[], depth: number)
   }
   if (depth >= MAX_NESTING || !MAY_NEST.test(command)) return result;
   scan ??= scanShell(command);
+  // Index of each value's occurrences by span, built once per value (not once per fragment: thousands of
+  // `sh -c` fragments would make that quadratic).
+  const spansOf = new Map<string, Map<string, number>>();
   for (const fragment of codeFragments(scan)) {
     for (const [value, inner] of judgeCommand(fragment.text, values, depth + 1)) {
       const outer = result.get(value) ?? [];
-      const bySpan = new Map(outer.map((o, k) => [`${o.start}:${o.end}`, k]));
+      let bySpan = spansOf.get(value);
+      if (bySpan === undefined) {
+        bySpan = new Map(outer.map((o, k) => [`${o.start}:${o.end}`, k]));
+        spansOf.set(value, bySpan);
+      }
       for (const o of inner) {
         const start = fragment.map[o.start]!;
         const end = fragment.map[o.end - 1]! + 1;
@@ -326,7 +343,7 @@ function codeFragments(scan: ShellScan): Fragment[] {
       reset(st);
       st.eval = name === 'eval';
       st.shell = TAKES_COMMAND.has(name);
-    } else if (st.shell && SHELL_C_OPTION.test(word)) st.afterC = true;
+    } else if (st.shell && isShellCOption(word)) st.afterC = true;
     else if (TAKES_COMMAND.has(name)) st.shell = true;
   });
   for (const st of states) if (st) flush(st);

@@ -158,6 +158,8 @@ const jsShapes = (): Shape[] => {
     tok('block comment openers', (n) => fill('/*', n)),
     tok('backslashes in a string', (n) => `'${fill('\\', n)}`),
     tok('unicode escapes', (n) => fill('\\u{', n)),
+    tok('regex class openers', (n) => fill('/[', n)),
+    tok('backslashes after a double quote', (n) => `"${fill('\\', n)}`),
     det('one letter repeated, inside a string', (n) => ({ src: `x = "${fill('a', n)}"`, inputs: [input(fill('a', n / 4))] })),
     det('quotes', (n) => ({ src: `x = '${fill("\\'", n)}'`, inputs: [input("\\'\\'")] })),
     det('many inputs', (n) => ({ src: `f(${fill("'v1',", n)})`, inputs: manyInputs((k) => (k % 2 === 0 ? `v${k % 10}` : `v${k}');x('`)) })),
@@ -171,6 +173,15 @@ const otherShapes = (): Shape[] => [
       const path = `/srv/app/${fill('../', n)}x`;
       const event = fsEvent(path);
       const inputs = [input(path.slice(9)), input('../../')];
+      return () => posixPaths.detect(event, inputs);
+    },
+  },
+  {
+    name: 'path-traversal: long hostile inputs and paths',
+    prepare: (n) => {
+      const longInput = `${fill('a/../', n / 2)}../etc/passwd`;
+      const event = fsEvent(`/srv/${fill('x/', n / 2)}etc/passwd`);
+      const inputs = [input(longInput), input(fill('x/', n / 20)), input(fill('/', n / 2))];
       return () => posixPaths.detect(event, inputs);
     },
   },

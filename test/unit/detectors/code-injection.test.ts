@@ -84,14 +84,13 @@ describe('js tokenizer', () => {
     expect(tokens('/* open')).toEqual(['unterminated-comment:/* open']);
   });
 
-  it('stays linear on pathological input', () => {
-    const started = Date.now();
-    tokenizeJs('/['.repeat(100_000));
-    tokenizeJs('"' + '\\'.repeat(200_001));
-    tokenizeJs('`${'.repeat(50_000));
-    detect('x = ' + "'".repeat(100_000), "''");
-    detect('a'.repeat(200_000), 'a'.repeat(1000));
-    expect(Date.now() - started).toBeLessThan(3000); // a quadratic scan takes minutes here
+  // Linear time on these shapes is checked by test/fuzz/complexity.test.ts (CPU time against size, no clock bound here).
+  it('handles pathological input without throwing', () => {
+    expect(tokenizeJs('/['.repeat(100_000)).tokens.length).toBeGreaterThan(0);
+    expect(tokenizeJs('"' + '\\'.repeat(200_001)).tokens[0]?.type).toBe('unterminated-string');
+    expect(tokenizeJs('`${'.repeat(50_000)).tokens.length).toBeGreaterThan(0);
+    expect(Array.isArray(detect('x = ' + "'".repeat(100_000), "''"))).toBe(true);
+    expect(Array.isArray(detect('a'.repeat(200_000), 'a'.repeat(1000)))).toBe(true);
   });
 });
 

@@ -284,12 +284,11 @@ describe('path-traversal: cost', () => {
     expect(judge('/srv/x', [])).toEqual([]);
   });
 
-  it('stays linear on long hostile inputs and paths', () => {
+  // Linear time on this shape is checked by test/fuzz/complexity.test.ts (CPU time against size, no clock bound here).
+  it('judges long hostile inputs and paths', () => {
     const longInput = 'a/../'.repeat(20_000) + '../etc/passwd';
     const longPath = '/srv/' + 'x/'.repeat(20_000) + 'etc/passwd';
-    const started = performance.now();
     const findings = judge(longPath, [input(longInput), input('x/'.repeat(1000)), input('/'.repeat(50_000))]);
-    expect(performance.now() - started).toBeLessThan(2_000); // generous: shared CI machine; quadratic would take minutes
     expect(attacksIn(findings).length).toBe(1);
   });
 
