@@ -4,6 +4,7 @@ import { DETECTOR_IDS } from './detectors/index.js';
 import { loadRules, formatProblem } from './rules/load.js';
 import { RuleEngine } from './rules/engine.js';
 import { Telemetry } from './telemetry/telemetry.js';
+import { startTrends } from './telemetry/trends.js';
 import { detectorSlots, getRuntime, setRuntime, type Runtime } from './runtime.js';
 import { installHooks } from './instrument/install.js';
 import { createStepUp } from './stepup/setup.js';
@@ -48,6 +49,7 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   setSsrfAllowList(config.ssrfAllow);
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
+  startTrends(telemetry, config);
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
   const runtime: Runtime = {
     config,

@@ -52,6 +52,13 @@ export interface Config {
   /** Internal destinations the app legitimately reaches from user input (IPs, CIDR ranges, host names, `*.domain`): never an SSRF attack. */
   readonly ssrfAllow: readonly string[];
   readonly stepUp: StepUpSettings;
+  /** Trends: the JSON-lines findings log (off when undefined), its rotation size, and the anomaly thresholds. */
+  readonly findingsFile: string | undefined;
+  readonly findingsFileMaxBytes: number;
+  readonly anomalyFactor: number;
+  readonly anomalyWindowSeconds: number;
+  readonly anomalyMinEvents: number;
+  readonly anomalyUserFailures: number;
   /** Functions only a JS config file can provide. */
   readonly identify: IdentifyFunction | undefined;
   readonly configFile: string | undefined;
@@ -92,6 +99,12 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
     issuer: 'stepguard',
     sessionCookies: Object.freeze(['connect.sid', 'sid', 'session', 'sessionid', 'session_id', 'koa.sess', '__session', '__Host-session']),
   }),
+  findingsFile: undefined,
+  findingsFileMaxBytes: 10 * 1024 * 1024,
+  anomalyFactor: 3,
+  anomalyWindowSeconds: 60,
+  anomalyMinEvents: 5,
+  anomalyUserFailures: 3,
   identify: undefined,
   configFile: undefined,
 });
@@ -123,6 +136,14 @@ const positiveInt = (v: unknown) => {
   return typeof n === 'number' && Number.isInteger(n) && n > 0
     ? { ok: true as const, value: n }
     : { ok: false as const, expected: 'a positive integer' };
+};
+
+/** A ratio such as an anomaly factor: a number above 1 (`2.5`). */
+const factor = (v: unknown) => {
+  const n = typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) && n > 1
+    ? { ok: true as const, value: n }
+    : { ok: false as const, expected: 'a number greater than 1 (e.g. 3)' };
 };
 
 const text = (v: unknown) =>
@@ -191,6 +212,12 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'maxInputBytes', env: 'STEPGUARD_MAX_INPUT_BYTES', parse: positiveInt },
   { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
+  { key: 'findingsFile', env: 'STEPGUARD_FINDINGS_FILE', parse: text },
+  { key: 'findingsFileMaxBytes', env: 'STEPGUARD_FINDINGS_FILE_MAX_BYTES', parse: positiveInt },
+  { key: 'anomalyFactor', env: 'STEPGUARD_ANOMALY_FACTOR', parse: factor },
+  { key: 'anomalyWindowSeconds', env: 'STEPGUARD_ANOMALY_WINDOW_SECONDS', parse: positiveInt },
+  { key: 'anomalyMinEvents', env: 'STEPGUARD_ANOMALY_MIN_EVENTS', parse: positiveInt },
+  { key: 'anomalyUserFailures', env: 'STEPGUARD_ANOMALY_USER_FAILURES', parse: positiveInt },
 ];
 
 const STEP_UP_FIELDS: readonly FieldSpec[] = [
@@ -254,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const config: Config = Object.freeze({
     ...(top as unknown as Config),
     rulesFiles: Object.freeze(rulesFiles),
+    findingsFile: typeof top.findingsFile === 'string' ? resolve(cwd, top.findingsFile) : undefined,
     stepUp: Object.freeze({ ...(stepUp as unknown as StepUpSettings), storeDir: resolve(cwd, stepUp.storeDir as string) }),
     configFile,
   });

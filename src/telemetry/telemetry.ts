@@ -3,6 +3,7 @@ import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { tracing as Tracing, resources as Resources } from '@opentelemetry/sdk-node';
 import { log, warnOnce } from '../log.js';
 import { ATTR } from './attributes.js';
+import { boundedBatchProcessor } from './export-health.js';
 
 /**
  * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
@@ -18,9 +19,20 @@ export interface TelemetryOptions {
   readonly spanProcessors?: readonly SpanProcessor[];
 }
 
+/**
+ * Something fed every finding and step-up event, whether or not spans are exported (metrics, the findings
+ * log, the anomaly tracker). Attributes arrive already redacted. A recorder must not block: it buffers.
+ */
+export interface Recorder {
+  record(name: string, attributes: Attributes, error?: { message: string }): void;
+  flush?(): Promise<void>;
+  shutdown?(): Promise<void>;
+}
+
 export class Telemetry {
   private readonly tracer: Tracer | undefined;
   private readonly provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> } | undefined;
+  private readonly recorders: Recorder[] = [];
 
   constructor(options: TelemetryOptions) {
     if (!options.enabled || isTrue(process.env.OTEL_SDK_DISABLED)) return;
@@ -43,8 +55,20 @@ export class Telemetry {
     return this.tracer !== undefined;
   }
 
+  /** Adds a recorder fed by every later `span()` call (trends: metrics, findings log, anomalies). */
+  addRecorder(recorder: Recorder): void {
+    this.recorders.push(recorder);
+  }
+
   /** One short span, parented on the app's active span when there is one. Never throws. */
   span(name: string, attributes: Attributes, error?: { message: string }): void {
+    for (const recorder of this.recorders) {
+      try {
+        recorder.record(name, attributes, error);
+      } catch (e) {
+        warnOnce(`telemetry:recorder:${recorder.constructor.name}`, `a trends recorder failed and skipped an event: ${(e as Error).message}`);
+      }
+    }
     if (!this.tracer) return;
     try {
       const span = this.tracer.startSpan(name, { attributes }, context.active());
@@ -57,10 +81,12 @@ export class Telemetry {
 
   async flush(): Promise<void> {
     await this.provider?.forceFlush().catch(() => undefined);
+    await Promise.all(this.recorders.map((r) => r.flush?.().catch(() => undefined)));
   }
 
   async shutdown(): Promise<void> {
     await this.provider?.shutdown().catch(() => undefined);
+    await Promise.all(this.recorders.map((r) => r.shutdown?.().catch(() => undefined)));
   }
 }
 
@@ -82,8 +108,9 @@ function processorsFromEnv(): SpanProcessor[] {
   for (const name of exporterNames()) {
     if (name === 'none') return [];
     const exporter = exporterFor(name);
-    // Batching keeps export off the request path; a dead endpoint only drops spans (bounded queue).
-    if (exporter) out.push(new tracing.BatchSpanProcessor(exporter));
+    // Batching keeps export off the request path; a dead or hanging endpoint only drops spans, counted, from
+    // a bounded queue, and says so once when export starts failing and once when it recovers.
+    if (exporter) out.push(boundedBatchProcessor(tracing.BatchSpanProcessor, exporter, name));
   }
   return out;
 }
