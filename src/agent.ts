@@ -49,7 +49,7 @@ export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
   setSsrfAllowList(config.ssrfAllow);
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
-  startTrends(telemetry, config);
+  startTrends(telemetry, config, env);
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
   const runtime: Runtime = {
     config,

@@ -12,6 +12,7 @@ import { claimResponse, forbiddenResponse, newIncidentId } from './respond.js';
 import { ATTR, SPAN_FINDING, type Outcome } from './telemetry/attributes.js';
 import { appStack, maskPayload, redactRanges, sanitizeSql, sanitizeUrl } from './telemetry/redact.js';
 import { log, warnOnce, errorMessage } from './log.js';
+import { measureInspection } from './telemetry/metrics.js';
 
 const OWN_DIR = resolve(__dirname, '..');
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
@@ -40,7 +41,7 @@ export function inspect(event: SinkEvent): Verdict {
     const target = event.kind === 'http.out' ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : targetOf(event);
     const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
-    const verdict = judge(runtime, ctx, event);
+    const verdict = measureInspection(event.kind, judge, runtime, ctx, event);
     ctx.judged.set(key, verdict);
     return verdict;
   } catch (error) {

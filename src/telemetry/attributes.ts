@@ -5,6 +5,7 @@
 export const SPAN_FINDING = 'stepguard.finding';
 export const SPAN_STEP_UP = 'stepguard.step_up';
 export const SPAN_RULES_RELOAD = 'stepguard.rules.reload';
+export const SPAN_ANOMALY = 'stepguard.anomaly';
 
 export const ATTR = {
   // security_rule.* (semconv, Development)
@@ -47,6 +48,11 @@ export const ATTR = {
   STEP_UP_RULE: 'stepguard.step_up.rule',
   RULES_COUNT: 'stepguard.rules.count',
   RULES_RESULT: 'stepguard.rules.result',
+  ANOMALY_KIND: 'stepguard.anomaly.kind',
+  ANOMALY_EXPECTED: 'stepguard.anomaly.expected',
+  ANOMALY_OBSERVED: 'stepguard.anomaly.observed',
+  ANOMALY_FACTOR: 'stepguard.anomaly.factor',
+  ANOMALY_WINDOW: 'stepguard.anomaly.window_seconds',
 } as const;
 
 /** Outcome of a finding: what the agent actually did. */

@@ -1,13 +1,22 @@
 import type { Config } from '../config.js';
 import type { Telemetry } from './telemetry.js';
 import { FindingsLog } from './findings-log.js';
+import { metricsFromEnv } from './metrics.js';
 import { errorMessage, log } from '../log.js';
 
 /**
  * Trends: the recorders fed by every finding and step-up event (`Telemetry.span`), whether or not spans
  * are exported. Each one is fail-safe: a recorder that cannot start is reported once and left out.
  */
-export function startTrends(telemetry: Telemetry, config: Config): void {
+export function startTrends(telemetry: Telemetry, config: Config, env: NodeJS.ProcessEnv = process.env): void {
+  if (config.telemetry && !/^(1|true|yes)$/i.test(env.OTEL_SDK_DISABLED?.trim() ?? '')) {
+    try {
+      const metrics = metricsFromEnv(config.serviceName, env);
+      if (metrics) telemetry.addRecorder(metrics);
+    } catch (error) {
+      log.warn(`metrics are off: ${errorMessage(error)}`);
+    }
+  }
   if (config.findingsFile) {
     try {
       telemetry.addRecorder(new FindingsLog({ file: config.findingsFile, maxBytes: config.findingsFileMaxBytes }));
