@@ -2,6 +2,8 @@ import type { Config } from '../config.js';
 import type { Telemetry } from './telemetry.js';
 import { FindingsLog } from './findings-log.js';
 import { metricsFromEnv } from './metrics.js';
+import { AnomalyTracker } from './anomalies.js';
+import { SPAN_ANOMALY } from './attributes.js';
 import { errorMessage, log } from '../log.js';
 
 /**
@@ -24,4 +26,13 @@ export function startTrends(telemetry: Telemetry, config: Config, env: NodeJS.Pr
       log.warn(`the findings log (STEPGUARD_FINDINGS_FILE) is off: ${errorMessage(error)}`);
     }
   }
+  telemetry.addRecorder(
+    new AnomalyTracker({
+      factor: config.anomalyFactor,
+      windowSeconds: config.anomalyWindowSeconds,
+      minEvents: config.anomalyMinEvents,
+      userFailures: config.anomalyUserFailures,
+      emit: (attributes) => telemetry.span(SPAN_ANOMALY, attributes),
+    }),
+  );
 }
