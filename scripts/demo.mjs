@@ -1,8 +1,8 @@
 // Walkthrough of stepguard on the bank example (examples/bank): everything real — HTTP on loopback,
 // PostgreSQL, the agent loaded with --require, findings exported over OTLP to a receiver printed here.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,10 @@ const receiver = createServer((req, res) => {
 });
 await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
 
+// The local findings log (fresh on every run): the data behind `stepguard findings` and the dashboard.
+const findingsFile = join(tmpdir(), 'stepguard-demo-findings.jsonl');
+for (const f of [findingsFile, `${findingsFile}.1`, `${findingsFile}.2`, `${findingsFile}.3`]) rmSync(f, { force: true });
+
 const app = spawn(process.execPath, ['--require', join(repo, 'dist/src/register.js'), join(repo, 'examples/bank/app.cjs')], {
   cwd: repo,
   stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,6 +52,8 @@ const app = spawn(process.execPath, ['--require', join(repo, 'dist/src/register.
     STEPGUARD_RULES: join(repo, 'examples/bank/rules.yaml'),
     STEPGUARD_STORE_DIR: mkdtempSync(join(tmpdir(), 'stepguard-demo-')),
     STEPGUARD_SECRET: process.env.STEPGUARD_SECRET ?? 'demo-only-secret-change-me-in-production!!',
+    STEPGUARD_FINDINGS_FILE: findingsFile,
+    OTEL_METRICS_EXPORTER: 'none',
     OTEL_SERVICE_NAME: 'bank-demo',
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.address().port}`,
@@ -123,7 +129,15 @@ try {
   await http('POST', '/.well-known/stepguard/step-up', { challenge_id: again, code });
   await new Promise((r) => setTimeout(r, 300));
   console.log(`\n${bold('Spans exported')}: ${spans.map((s) => s.attrs['stepguard.step_up.event'] ?? s.attrs['stepguard.kind'] ?? s.name).join(', ')}`);
-  console.log('Done. Services keep running for the next command (stop them with: bash scripts/services.sh stop).');
+  await new Promise((r) => setTimeout(r, 200)); // the findings log is written in small batches
+  const cli = `node ${join('dist', 'src', 'cli', 'main.js')}`;
+  console.log(`\n${bold('Trends')}: every finding and step-up event is also in the local findings log ${findingsFile}`);
+  console.log(execFileSync(process.execPath, [join(repo, 'dist/src/cli/main.js'), 'findings', 'summary', '--file', findingsFile], { encoding: 'utf8' }).replace(/^/gm, '   '));
+  console.log('See it yourself:');
+  console.log(`   ${cli} findings summary --file ${findingsFile}    # per rule/route counts, vulnerable routes, step-up rates`);
+  console.log(`   ${cli} findings --file ${findingsFile} --follow   # a table of findings as they happen`);
+  console.log(`   ${cli} dashboard --file ${findingsFile}           # a local page on http://127.0.0.1:7420 (open the URL with the token it prints)`);
+  console.log('\nDone. Services keep running for the next command (stop them with: bash scripts/services.sh stop).');
 } finally {
   app.kill('SIGTERM');
   receiver.close();

@@ -74,6 +74,8 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
 
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
+  const { startTrends } = require('./telemetry/trends.js') as typeof import('./telemetry/trends.js');
+  startTrends(telemetry, config, env);
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
   const runtime: Runtime = {
     config,

@@ -56,6 +56,13 @@ export interface Config {
   /** Registry names of hooks not to install (`fs`, `vm`, …); checked against the registry at start. */
   readonly disabledHooks: readonly string[];
   readonly stepUp: StepUpSettings;
+  /** Trends: the JSON-lines findings log (off when undefined), its rotation size, and the anomaly thresholds. */
+  readonly findingsFile: string | undefined;
+  readonly findingsFileMaxBytes: number;
+  readonly anomalyFactor: number;
+  readonly anomalyWindowSeconds: number;
+  readonly anomalyMinEvents: number;
+  readonly anomalyUserFailures: number;
   /** Functions only a JS config file can provide. */
   readonly identify: IdentifyFunction | undefined;
   readonly configFile: string | undefined;
@@ -99,6 +106,12 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
     issuer: 'stepguard',
     sessionCookies: Object.freeze(['connect.sid', 'sid', 'session', 'sessionid', 'session_id', 'koa.sess', '__session', '__Host-session']),
   }),
+  findingsFile: undefined,
+  findingsFileMaxBytes: 10 * 1024 * 1024,
+  anomalyFactor: 3,
+  anomalyWindowSeconds: 60,
+  anomalyMinEvents: 5,
+  anomalyUserFailures: 3,
   identify: undefined,
   configFile: undefined,
 });
@@ -130,6 +143,14 @@ const positiveInt = (v: unknown) => {
   return typeof n === 'number' && Number.isInteger(n) && n > 0
     ? { ok: true as const, value: n }
     : { ok: false as const, expected: 'a positive integer' };
+};
+
+/** A ratio such as an anomaly factor: a number above 1 (`2.5`). */
+const factor = (v: unknown) => {
+  const n = typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) && n > 1
+    ? { ok: true as const, value: n }
+    : { ok: false as const, expected: 'a number greater than 1 (e.g. 3)' };
 };
 
 const text = (v: unknown) =>
@@ -198,6 +219,12 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'onInputLimit', env: 'STEPGUARD_ON_INPUT_LIMIT', parse: oneOf('monitor', 'block') },
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
   { key: 'disabledHooks', env: 'STEPGUARD_DISABLED_HOOKS', parse: hookNames },
+  { key: 'findingsFile', env: 'STEPGUARD_FINDINGS_FILE', parse: text },
+  { key: 'findingsFileMaxBytes', env: 'STEPGUARD_FINDINGS_FILE_MAX_BYTES', parse: positiveInt },
+  { key: 'anomalyFactor', env: 'STEPGUARD_ANOMALY_FACTOR', parse: factor },
+  { key: 'anomalyWindowSeconds', env: 'STEPGUARD_ANOMALY_WINDOW_SECONDS', parse: positiveInt },
+  { key: 'anomalyMinEvents', env: 'STEPGUARD_ANOMALY_MIN_EVENTS', parse: positiveInt },
+  { key: 'anomalyUserFailures', env: 'STEPGUARD_ANOMALY_USER_FAILURES', parse: positiveInt },
 ];
 
 const STEP_UP_FIELDS: readonly FieldSpec[] = [
@@ -261,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const config: Config = Object.freeze({
     ...(top as unknown as Config),
     rulesFiles: Object.freeze(rulesFiles),
+    findingsFile: typeof top.findingsFile === 'string' ? resolve(cwd, top.findingsFile) : undefined,
     stepUp: Object.freeze({ ...(stepUp as unknown as StepUpSettings), storeDir: resolve(cwd, stepUp.storeDir as string) }),
     configFile,
   });

@@ -12,6 +12,7 @@ import { reportDecision, reportUnmatched, type FindingReporter, type RequestView
 import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
+import { measureInspection } from './telemetry/metrics.js';
 
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
 const MAX_DETECTOR_FAILURES = 10;
@@ -37,7 +38,7 @@ export function inspect(event: SinkEvent): Verdict {
     const target = event.kind === 'http.out' ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : targetOf(event);
     const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
-    const verdict = decide(runtime, ctx, event);
+    const verdict = measureInspection(event.kind, decide, runtime, ctx, event);
     ctx.judged.set(key, verdict);
     return verdict;
   } catch (error) {

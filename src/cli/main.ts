@@ -19,6 +19,8 @@ Commands:
   rules explain              show which rules and detectors fire for an event (see --help)
   doctor                     which modules would be protected at which versions, rules, settings
   enroll <user>              enroll a user for step-up (TOTP): prints the otpauth:// URI and a QR code
+  findings [summary]         the findings log as a table (filters, --follow) or a summary per rule/route
+  dashboard                  a local page over the findings log (127.0.0.1, token printed at start)
   help [command]             this text, or a command's help
 
 Options:
@@ -36,6 +38,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
       if (rest[0] === 'rules') return rulesCommand(['--help'], env, out);
       if (rest[0] === 'doctor') return doctorCommand(['--help'], env, out);
       if (rest[0] === 'enroll') return enroll(['--help'], env, out);
+      if (rest[0] === 'findings') return findings(['--help'], env, out);
+      if (rest[0] === 'dashboard') return dashboard(['--help'], env, out);
       out.write(HELP);
       return command === undefined ? 2 : 0;
     case '--version':
@@ -48,6 +52,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
       return doctorCommand(rest, env, out);
     case 'enroll':
       return enroll(rest, env, out);
+    case 'findings':
+      return findings(rest, env, out);
+    case 'dashboard':
+      return dashboard(rest, env, out);
     default:
       out.write(`stepguard: unknown command "${command}"\n\n${HELP}`);
       return 2;
@@ -58,6 +66,16 @@ async function enroll(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.Writab
   // Loaded lazily: it pulls in the store backends.
   const { enrollCommand } = await import('./enroll.js');
   return enrollCommand(argv, env, out);
+}
+
+async function findings(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  const { findingsCommand } = await import('./findings.js');
+  return findingsCommand(argv, env, out);
+}
+
+async function dashboard(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  const { dashboardCommand } = await import('../dashboard/server.js');
+  return dashboardCommand(argv, env, out);
 }
 
 if (require.main === module) {

@@ -5,6 +5,7 @@
 export const SPAN_FINDING = 'stepguard.finding';
 export const SPAN_STEP_UP = 'stepguard.step_up';
 export const SPAN_RULES_RELOAD = 'stepguard.rules.reload';
+export const SPAN_ANOMALY = 'stepguard.anomaly';
 
 export const ATTR = {
   // security_rule.* (semconv, Development)
@@ -49,6 +50,11 @@ export const ATTR = {
   RULES_RESULT: 'stepguard.rules.result',
   RULES_PROBLEMS: 'stepguard.rules.problems',
   RULES_TRIGGER: 'stepguard.rules.trigger',
+  ANOMALY_KIND: 'stepguard.anomaly.kind',
+  ANOMALY_EXPECTED: 'stepguard.anomaly.expected',
+  ANOMALY_OBSERVED: 'stepguard.anomaly.observed',
+  ANOMALY_FACTOR: 'stepguard.anomaly.factor',
+  ANOMALY_WINDOW: 'stepguard.anomaly.window_seconds',
 } as const;
 
 /** Resource attributes (semconv) of the agent's private tracer provider. */

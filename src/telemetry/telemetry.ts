@@ -3,6 +3,7 @@ import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { AsyncResource } from 'node:async_hooks';
 import { log, warnOnce } from '../log.js';
 import { ATTR, RESOURCE } from './attributes.js';
+import { boundedBatchProcessor } from './export-health.js';
 
 /**
  * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
@@ -21,6 +22,16 @@ export interface TelemetryOptions {
   readonly serviceName: string | undefined;
   /** For embedding and tests: explicit processors instead of the env-configured exporter. */
   readonly spanProcessors?: readonly SpanProcessor[];
+}
+
+/**
+ * Something fed every finding and step-up event, whether or not spans are exported (metrics, the findings
+ * log, the anomaly tracker). Attributes arrive already redacted. A recorder must not block: it buffers.
+ */
+export interface Recorder {
+  record(name: string, attributes: Attributes, error?: { message: string }): void;
+  flush?(): Promise<void>;
+  shutdown?(): Promise<void>;
 }
 
 interface BufferedSpan {
@@ -42,6 +53,7 @@ export class Telemetry {
   private tracer: Tracer | undefined;
   private provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> } | undefined;
   private buffered: BufferedSpan[] = [];
+  private readonly recorders: Recorder[] = [];
   private loadScheduled = false;
   private loadFailed = false;
   /** Created at start, outside any request: the SDK loads in no request's context, so its own file reads are never judged. */
@@ -63,8 +75,20 @@ export class Telemetry {
     return this.wanted && !this.loadFailed;
   }
 
+  /** Adds a recorder fed by every later `span()` call (trends: metrics, findings log, anomalies). */
+  addRecorder(recorder: Recorder): void {
+    this.recorders.push(recorder);
+  }
+
   /** One short span, parented on the app's active span when there is one. Never throws. */
   span(name: string, attributes: Attributes, error?: { message: string }): void {
+    for (const recorder of this.recorders) {
+      try {
+        recorder.record(name, attributes, error);
+      } catch (e) {
+        warnOnce(`telemetry:recorder:${recorder.constructor.name}`, `a trends recorder failed and skipped an event: ${(e as Error).message}`);
+      }
+    }
     if (!this.wanted || this.loadFailed) return;
     try {
       const parent = otelApi().context.active();
@@ -81,11 +105,13 @@ export class Telemetry {
   async flush(): Promise<void> {
     if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
     await this.provider?.forceFlush().catch(() => undefined);
+    await Promise.all(this.recorders.map((r) => r.flush?.().catch(() => undefined)));
   }
 
   async shutdown(): Promise<void> {
     if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
     await this.provider?.shutdown().catch(() => undefined);
+    await Promise.all(this.recorders.map((r) => r.shutdown?.().catch(() => undefined)));
   }
 
   private record(tracer: Tracer, name: string, attributes: Attributes, error: { message: string } | undefined, parent: Context, startTime?: number): void {
@@ -172,7 +198,7 @@ function processorsFromEnv(): SpanProcessor[] {
     if (name === 'none') return [];
     const exporter = exporterFor(name);
     // Batching keeps export off the request path; a dead endpoint only drops spans (bounded queue).
-    if (exporter) out.push(new tracing.BatchSpanProcessor(exporter));
+    if (exporter) out.push(boundedBatchProcessor(tracing.BatchSpanProcessor, exporter, name));
   }
   return out;
 }

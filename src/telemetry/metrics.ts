@@ -1,0 +1,234 @@
+import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+import type { MeterProvider, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { Recorder } from './telemetry.js';
+import { agentVersion } from './telemetry.js';
+import { ATTR, SPAN_ANOMALY, SPAN_FINDING, SPAN_STEP_UP } from './attributes.js';
+import { dropped, guardMetricExporter, type Signal } from './export-health.js';
+import { errorMessage, log, warnOnce } from '../log.js';
+
+/**
+ * Metrics through a private OpenTelemetry meter provider (never registered globally, like the tracer
+ * provider). Instruments are fed by the same one call as spans (`Telemetry.span`), so every finding and
+ * step-up event counts exactly once. Cardinality is bounded by construction: attributes are rule names,
+ * categories, outcomes, sink kinds and route *templates* — never user ids, addresses, paths or input.
+ */
+
+/** Every instrument, by name: the README documents each. */
+export const METRIC = {
+  FINDINGS: 'stepguard.findings',
+  STEP_UP_CHALLENGES: 'stepguard.step_up.challenges',
+  STEP_UP_VERIFICATIONS: 'stepguard.step_up.verifications',
+  STEP_UP_FAILURES: 'stepguard.step_up.failures',
+  STEP_UP_LOCKOUTS: 'stepguard.step_up.lockouts',
+  STEP_UP_GRANTS_USED: 'stepguard.step_up.grants_used',
+  ANOMALIES: 'stepguard.anomalies',
+  INSPECTION_DURATION: 'stepguard.inspection.duration',
+  DROPPED: 'stepguard.telemetry.dropped',
+} as const;
+
+/** Seconds: the agent's own time per sink inspection is microseconds, sometimes a millisecond. */
+const DURATION_BUCKETS = [0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.0025, 0.005, 0.01, 0.05];
+/** A value that is not a short lower-case token (an error message, say) is reported as `other`. */
+const TOKEN = /^[a-z0-9][a-z0-9._-]{0,47}$/;
+
+export class MetricsRecorder implements Recorder {
+  private readonly findings: Counter;
+  private readonly challenges: Counter;
+  private readonly verifications: Counter;
+  private readonly failures: Counter;
+  private readonly lockouts: Counter;
+  private readonly grantsUsed: Counter;
+  private readonly anomalies: Counter;
+  private readonly duration: Histogram;
+
+  constructor(
+    meter: Meter,
+    private readonly provider?: Pick<MeterProvider, 'forceFlush' | 'shutdown'>,
+  ) {
+    this.findings = meter.createCounter(METRIC.FINDINGS, { unit: '{finding}', description: 'Findings and policy matches, by rule, kind, outcome and route' });
+    this.challenges = meter.createCounter(METRIC.STEP_UP_CHALLENGES, { unit: '{challenge}', description: 'Step-up challenges issued' });
+    this.verifications = meter.createCounter(METRIC.STEP_UP_VERIFICATIONS, { unit: '{verification}', description: 'Successful step-up verifications' });
+    this.failures = meter.createCounter(METRIC.STEP_UP_FAILURES, { unit: '{failure}', description: 'Failed step-up verifications, by reason' });
+    this.lockouts = meter.createCounter(METRIC.STEP_UP_LOCKOUTS, { unit: '{lockout}', description: 'Verifications refused because the user or client is locked out' });
+    this.grantsUsed = meter.createCounter(METRIC.STEP_UP_GRANTS_USED, { unit: '{grant}', description: 'Requests let through by a step-up grant' });
+    this.anomalies = meter.createCounter(METRIC.ANOMALIES, { unit: '{anomaly}', description: 'Unusual patterns flagged, by kind, rule and route' });
+    this.duration = meter.createHistogram(METRIC.INSPECTION_DURATION, {
+      unit: 's',
+      description: "The agent's own time per sink inspection (detectors, rules, decision)",
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+    meter
+      .createObservableCounter(METRIC.DROPPED, { unit: '{item}', description: 'Spans, metric points and findings-log lines dropped because export failed or a queue was full' })
+      .addCallback((result) => {
+        for (const signal of Object.keys(dropped) as Signal[]) result.observe(dropped[signal], { 'stepguard.signal': signal });
+      });
+  }
+
+  record(name: string, a: Attributes): void {
+    if (name === SPAN_FINDING) {
+      const attributes: Attributes = {
+        [ATTR.RULE_NAME]: token(a[ATTR.RULE_NAME], '(none)'),
+        [ATTR.RULE_CATEGORY]: token(a[ATTR.RULE_CATEGORY], '(none)'),
+        [ATTR.KIND]: token(a[ATTR.KIND], 'policy'),
+        [ATTR.OUTCOME]: token(a[ATTR.OUTCOME], 'reported'),
+        [ATTR.SINK]: token(a[ATTR.SINK], 'other'),
+      };
+      // Only a template: a raw path (`/users/123`) would make one series per id.
+      if (typeof a[ATTR.HTTP_ROUTE] === 'string') attributes[ATTR.HTTP_ROUTE] = a[ATTR.HTTP_ROUTE];
+      this.findings.add(1, attributes);
+      return;
+    }
+    if (name === SPAN_STEP_UP) {
+      const rule = { [ATTR.RULE_NAME]: token(a[ATTR.STEP_UP_RULE], '(none)') };
+      switch (a[ATTR.STEP_UP_EVENT]) {
+        case 'challenge_issued':
+          return this.challenges.add(1, rule);
+        case 'verified':
+          return this.verifications.add(1, rule);
+        case 'failed':
+          return this.failures.add(1, { ...rule, [ATTR.STEP_UP_REASON]: token(a[ATTR.STEP_UP_REASON], 'other') });
+        case 'locked_out':
+          return this.lockouts.add(1, rule);
+        case 'grant_used':
+          return this.grantsUsed.add(1, rule);
+        default:
+          return;
+      }
+    }
+    if (name === SPAN_ANOMALY) {
+      const attributes: Attributes = {
+        [ATTR.ANOMALY_KIND]: token(a[ATTR.ANOMALY_KIND], 'other'),
+        [ATTR.RULE_NAME]: token(a[ATTR.RULE_NAME], '(none)'),
+      };
+      if (typeof a[ATTR.HTTP_ROUTE] === 'string') attributes[ATTR.HTTP_ROUTE] = a[ATTR.HTTP_ROUTE];
+      this.anomalies.add(1, attributes);
+    }
+  }
+
+  inspected(kind: string, seconds: number): void {
+    this.duration.record(seconds, { [ATTR.SINK]: kind });
+  }
+
+  async flush(): Promise<void> {
+    await this.provider?.forceFlush();
+  }
+
+  async shutdown(): Promise<void> {
+    if (active === this) active = undefined;
+    await this.provider?.shutdown();
+  }
+}
+
+function token(value: unknown, fallback: string): string {
+  if (typeof value !== 'string' || value === '') return fallback;
+  return TOKEN.test(value) ? value : 'other';
+}
+
+// ---- the timing call in inspect() ------------------------------------------------------------------------
+
+let active: MetricsRecorder | undefined;
+
+/**
+ * `fn(a, b, c)`, timed into `stepguard.inspection.duration` when metrics are on. Fixed arity, so the hot
+ * path allocates no closure or argument array; with metrics off it is one check and the call.
+ */
+export function measureInspection<A, B, C, R>(kind: string, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R {
+  const metrics = active;
+  if (!metrics) return fn(a, b, c);
+  const start = performance.now();
+  try {
+    return fn(a, b, c);
+  } finally {
+    metrics.inspected(kind, (performance.now() - start) / 1000);
+  }
+}
+
+// ---- provider from the environment ---------------------------------------------------------------------
+
+/**
+ * OTEL_METRICS_EXPORTER, defaulting to `otlp` like the spec — except that an app that turned span export off
+ * (`OTEL_TRACES_EXPORTER=none`) and said nothing about metrics gets none either, rather than a surprise
+ * exporter and its start-up cost.
+ */
+export function metricsExporterNames(env: NodeJS.ProcessEnv = process.env): string[] {
+  const tracesOff = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() === 'none';
+  return (env.OTEL_METRICS_EXPORTER ?? (tracesOff ? 'none' : 'otlp'))
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/** The recorder for the exporters named by OTEL_METRICS_EXPORTER, or undefined when there are none. */
+export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env): MetricsRecorder | undefined {
+  const names = metricsExporterNames(env);
+  if (names.length === 0 || names.includes('none')) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the metrics SDK loads only when metrics are exported
+  const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+  const readers: MetricReader[] = [];
+  for (const name of names) {
+    const reader = readerFor(name, sdk, env);
+    if (reader) readers.push(reader);
+  }
+  if (readers.length === 0) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
+  const { resourceFromAttributes, detectResources, envDetector } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const service = serviceName ?? env.OTEL_SERVICE_NAME ?? `unknown_service:${process.argv0 ?? 'node'}`;
+  const resource = resourceFromAttributes({ 'service.name': service })
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes({ 'service.name': service }));
+  const provider = new sdk.MeterProvider({ resource, readers });
+  const recorder = new MetricsRecorder(provider.getMeter('stepguard', agentVersion()), provider);
+  active = recorder;
+  return recorder;
+}
+
+function positive(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'), env: NodeJS.ProcessEnv): MetricReader | undefined {
+  const periodic = (exporter: PushMetricExporter): MetricReader => {
+    const interval = positive(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
+    return new sdk.PeriodicExportingMetricReader({
+      exporter: guardMetricExporter(exporter, name),
+      exportIntervalMillis: interval,
+      exportTimeoutMillis: Math.min(interval, positive(env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000)),
+    });
+  };
+  try {
+    switch (name) {
+      case 'otlp': {
+        const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+        if (protocol === 'http/json') {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
+          const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
+          return periodic(new OTLPMetricExporter());
+        }
+        if (protocol !== 'http/protobuf') warnOnce('metrics:protocol', `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported by stepguard; metrics use http/protobuf`);
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
+        const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
+        return periodic(new OTLPMetricExporter());
+      }
+      case 'prometheus': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when chosen
+        const { PrometheusExporter } = require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus');
+        // Loopback unless told otherwise: the scrape endpoint has no authentication.
+        const host = env.OTEL_EXPORTER_PROMETHEUS_HOST ?? '127.0.0.1';
+        const port = positive(env.OTEL_EXPORTER_PROMETHEUS_PORT, 9464);
+        return new PrometheusExporter({ host, port }, (error) => {
+          if (error) log.warn(`the Prometheus metrics endpoint could not start on ${host}:${port}: ${errorMessage(error)}`);
+          else log.info(`metrics for Prometheus at http://${host}:${port}/metrics`);
+        });
+      }
+      case 'console':
+        return periodic(new sdk.ConsoleMetricExporter());
+      default:
+        log.warn(`OTEL_METRICS_EXPORTER=${name} is not supported by stepguard (use otlp, prometheus, console or none); ignored`);
+        return undefined;
+    }
+  } catch (error) {
+    log.warn(`the ${name} metrics exporter could not start: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
