@@ -47,6 +47,7 @@ install() {
   command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || need+=(mariadb-server)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   command -v ip >/dev/null 2>&1 || need+=(iproute2) # network namespaces: the SSRF tests' public test host
+  command -v chromium >/dev/null 2>&1 || need+=(chromium) # the dashboard test drives Debian's Chromium (playwright-core)
   if [ ${#need[@]} -eq 0 ]; then log "all services installed"; return; fi
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
