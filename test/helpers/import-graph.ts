@@ -115,7 +115,7 @@ export function importGraph(repo: string, dirs: readonly string[]): { files: str
 
 /**
  * Strongly connected components with more than one file (or a file importing itself): every import cycle,
- * each listed once. Tarjan's algorithm, iterative-free because the graph is a few hundred nodes deep at most.
+ * each listed once. Tarjan's algorithm, recursive: the graph has well under a thousand files.
  */
 export function cycles(files: readonly string[], edges: readonly ImportEdge[]): string[][] {
   const next = new Map<string, Set<string>>(files.map((f) => [f, new Set<string>()]));

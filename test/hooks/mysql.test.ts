@@ -5,7 +5,7 @@
  * (callback, prebuilt Query, events, stream, pool, cluster) and the way mysql fails a query it cannot
  * enqueue — a pool of one connection still serves the next statement.
  */
-import { expect, it, describe } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
@@ -375,43 +375,43 @@ describeSqlDriver<Fixture>({
 });
 
 function concurrency({ fx, asRequest }: SuiteContext<Fixture>): void {
-describe('context: a request that waited for the pooled connection is judged as itself', () => {
-  it('a callback queued behind another request runs in its own request', async () => {
-    const shared = fx().mysql.createPool({ ...OPTIONS, connectionLimit: 1 });
-    // Plain SQL for request B, but an attack if judged against request A's input.
-    const tautology = `SELECT count(*) AS n FROM users WHERE name = '${ATTACK}'`;
-    try {
-      let releaseA!: () => void;
-      const aHolds = new Promise<void>((held) =>
-        asRequest(ATTACK, () =>
-          shared.getConnection((err, c) => {
-            if (err) throw err;
-            releaseA = () => asRequest(ATTACK, () => c.release());
-            held();
-          }),
-        ),
-      );
-      await aHolds;
-      // B asks while A holds the only connection; B's callback is called from A's release.
-      const b = asRequest(BENIGN, () =>
-        callback<unknown>((cb) =>
-          shared.getConnection((err, c) => {
-            if (err) return cb(err);
-            c.query(tautology, (error, rows) => {
-              c.release();
-              cb(error, rows);
-            });
-          }),
-        ),
-      );
-      releaseA();
-      expect(plain(await within(5000, 'request B', b))).toEqual([{ n: 3 }]);
-      // …and the same statement in request A is refused.
-      const a = await asRequest(ATTACK, () => viaCallback((cb) => shared.query(tautology, cb)));
-      expect(a).toMatchObject({ err: { code: BLOCKED } });
-    } finally {
-      await new Promise<void>((r) => shared.end(() => r()));
-    }
+  describe('context: a request that waited for the pooled connection is judged as itself', () => {
+    it('a callback queued behind another request runs in its own request', async () => {
+      const shared = fx().mysql.createPool({ ...OPTIONS, connectionLimit: 1 });
+      // Plain SQL for request B, but an attack if judged against request A's input.
+      const tautology = `SELECT count(*) AS n FROM users WHERE name = '${ATTACK}'`;
+      try {
+        let releaseA!: () => void;
+        const aHolds = new Promise<void>((held) =>
+          asRequest(ATTACK, () =>
+            shared.getConnection((err, c) => {
+              if (err) throw err;
+              releaseA = () => asRequest(ATTACK, () => c.release());
+              held();
+            }),
+          ),
+        );
+        await aHolds;
+        // B asks while A holds the only connection; B's callback is called from A's release.
+        const b = asRequest(BENIGN, () =>
+          callback<unknown>((cb) =>
+            shared.getConnection((err, c) => {
+              if (err) return cb(err);
+              c.query(tautology, (error, rows) => {
+                c.release();
+                cb(error, rows);
+              });
+            }),
+          ),
+        );
+        releaseA();
+        expect(plain(await within(5000, 'request B', b))).toEqual([{ n: 3 }]);
+        // …and the same statement in request A is refused.
+        const a = await asRequest(ATTACK, () => viaCallback((cb) => shared.query(tautology, cb)));
+        expect(a).toMatchObject({ err: { code: BLOCKED } });
+      } finally {
+        await new Promise<void>((r) => shared.end(() => r()));
+      }
+    });
   });
-});
 }
