@@ -34,7 +34,7 @@ const sqlEvent = (sql: string, dialect: SqlDialect): SqlEvent => ({
   system: dialect === 'postgres' ? 'postgresql' : 'mysql',
   sql,
 });
-export const execEvent = (shellCommand: string): ExecEvent => ({ kind: 'exec', op: 'child_process.exec', file: '/bin/sh', args: ['-c', shellCommand], shellCommand });
+export const execEvent = (command: string): ExecEvent => ({ kind: 'exec', op: 'child_process.exec', file: command, args: [], shell: true });
 export const fsEvent = (path: string): FsEvent => ({ kind: 'fs', op: 'fs.readFile', path, write: false });
 export const httpEvent = (url: string): HttpOutEvent => ({ kind: 'http.out', op: 'http.request', url });
 export const codeEvent = (source: string): CodeEvent => ({ kind: 'code', op: 'eval', source });

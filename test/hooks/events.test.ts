@@ -75,7 +75,8 @@ afterAll(async () => {
 // ---- child_process ----------------------------------------------------------------------------------------
 
 const exited = (child: ChildProcessModule.ChildProcess) => new Promise((resolve) => child.on('close', resolve));
-const shell = (op: string, command: string): SinkEvent => ({ kind: 'exec', op, file: '/bin/sh', args: ['-c', command], shellCommand: command });
+// Hooks pass raw call data: the command as given and the `shell` option; the detector decides what a shell parses.
+const shell = (op: string, command: string): SinkEvent => ({ kind: 'exec', op, file: command, args: [], shell: true });
 
 describe('child_process: the program that runs, its argv, and the command line a shell parses', () => {
   const node = process.execPath;
@@ -88,7 +89,7 @@ describe('child_process: the program that runs, its argv, and the command line a
     {
       call: 'exec(command, { shell }, cb): the shell named in the options',
       run: () => new Promise((resolve) => cp.exec('echo sg-exec-shell', { shell: '/bin/bash' }, resolve)),
-      expected: () => [{ kind: 'exec', op: 'child_process.exec', file: '/bin/bash', args: ['-c', 'echo sg-exec-shell'], shellCommand: 'echo sg-exec-shell' }],
+      expected: () => [{ kind: 'exec', op: 'child_process.exec', file: 'echo sg-exec-shell', args: [], shell: '/bin/bash' }],
     },
     {
       call: 'util.promisify(exec)(command)',
@@ -96,29 +97,29 @@ describe('child_process: the program that runs, its argv, and the command line a
       expected: () => [shell('child_process.exec', 'echo sg-promisified')],
     },
     {
-      call: 'execFile(file, args, cb): no shell, so no command line',
+      call: 'execFile(file, args, cb): no shell option',
       run: () => new Promise((resolve) => cp.execFile(node, ['-e', '0'], resolve)),
-      expected: () => [{ kind: 'exec', op: 'child_process.execFile', file: node, args: ['-e', '0'], shellCommand: undefined }],
+      expected: () => [{ kind: 'exec', op: 'child_process.execFile', file: node, args: ['-e', '0'], shell: undefined }],
     },
     {
       call: 'spawn(file, args)',
       run: () => exited(cp.spawn(node, ['-e', '0'])),
-      expected: () => [{ kind: 'exec', op: 'child_process.spawn', file: node, args: ['-e', '0'], shellCommand: undefined }],
+      expected: () => [{ kind: 'exec', op: 'child_process.spawn', file: node, args: ['-e', '0'], shell: undefined }],
     },
     {
       call: "spawn('sh', ['-c', script]): a shell started by hand still has its script judged",
       run: () => exited(cp.spawn('sh', ['-c', 'true'])),
-      expected: () => [{ kind: 'exec', op: 'child_process.spawn', file: 'sh', args: ['-c', 'true'], shellCommand: 'true' }],
+      expected: () => [{ kind: 'exec', op: 'child_process.spawn', file: 'sh', args: ['-c', 'true'], shell: undefined }],
     },
     {
       call: 'spawn(file, args, { shell: true }): the words joined into one command line',
       run: () => exited(cp.spawn('echo', ['sg', 'spawn'], { shell: true })),
-      expected: () => [shell('child_process.spawn', 'echo sg spawn')],
+      expected: () => [{ kind: 'exec', op: 'child_process.spawn', file: 'echo', args: ['sg', 'spawn'], shell: true }],
     },
     {
       call: 'fork(module, args, { execArgv }): node, its flags, the module and its args',
       run: () => exited(cp.fork(join(dir, 'fork-child.cjs'), ['x'], { execArgv: ['--no-warnings'] })),
-      expected: () => [{ kind: 'exec', op: 'child_process.fork', file: node, args: ['--no-warnings', join(dir, 'fork-child.cjs'), 'x'], shellCommand: undefined }],
+      expected: () => [{ kind: 'exec', op: 'child_process.fork', file: node, args: ['--no-warnings', join(dir, 'fork-child.cjs'), 'x'], shell: undefined }],
     },
     {
       call: 'execSync(command)',
@@ -128,12 +129,12 @@ describe('child_process: the program that runs, its argv, and the command line a
     {
       call: 'execFileSync(file, args)',
       run: () => cp.execFileSync(node, ['-e', '0']),
-      expected: () => [{ kind: 'exec', op: 'child_process.execFileSync', file: node, args: ['-e', '0'], shellCommand: undefined }],
+      expected: () => [{ kind: 'exec', op: 'child_process.execFileSync', file: node, args: ['-e', '0'], shell: undefined }],
     },
     {
       call: 'spawnSync(file, args)',
       run: () => cp.spawnSync('sh', ['-c', 'true']),
-      expected: () => [{ kind: 'exec', op: 'child_process.spawnSync', file: 'sh', args: ['-c', 'true'], shellCommand: 'true' }],
+      expected: () => [{ kind: 'exec', op: 'child_process.spawnSync', file: 'sh', args: ['-c', 'true'], shell: undefined }],
     },
   ];
 

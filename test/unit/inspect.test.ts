@@ -13,7 +13,7 @@ import { loadRules } from '../../src/rules/load.js';
 import { evaluate } from '../../src/rules/evaluate.js';
 import { DETECTOR_IDS } from '../../src/detectors/index.js';
 import { sqlInjection } from '../../src/detectors/sql-injection.js';
-import { tokenizeSql } from '../../src/detectors/sql-tokenizer.js';
+import { tokenizeSql } from '../../src/grammar/sql-tokenizer.js';
 import { Telemetry } from '../../src/telemetry/telemetry.js';
 import { ATTR } from '../../src/telemetry/attributes.js';
 import { RequestContext } from '../../src/context/request-context.js';
@@ -29,7 +29,7 @@ const previous = getRuntime();
 function start(mode: Config['mode']): void {
   const engine = new RuleEngine(shipped, mode);
   const config: Config = Object.freeze({ ...DEFAULT_CONFIG, mode, logFindings: false, respond: 'app' as const });
-  setRuntime({ config, engine, detectorsByKind: detectorSlots(engine), telemetry, stepUp: undefined, endpoints: undefined });
+  setRuntime({ config, engine, detectorsByKind: detectorSlots(engine, config), telemetry, stepUp: undefined, endpoints: undefined });
 }
 
 function request(url: string): RequestContext {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { appStack, maskPayload, redactRanges, sanitizeSql, sanitizeUrl } from '../../../src/telemetry/redact.js';
-import { tokenizeSql } from '../../../src/detectors/sql-tokenizer.js';
+import { tokenizeSql } from '../../../src/grammar/sql-tokenizer.js';
 
 describe('maskPayload', () => {
   it('keeps the shape of an attack and hides its values', () => {
