@@ -104,6 +104,37 @@ export function sanitizeUrl(url: string, ranges: ReadonlyArray<{ start: number; 
   const q = withoutUserinfo.indexOf('?');
   if (q === -1) return withoutUserinfo;
   const hash = withoutUserinfo.indexOf('#', q);
-  const query = withoutUserinfo.slice(q, hash === -1 ? undefined : hash).replace(/([?&][^=&#]*)=[^&#]*/g, '$1=REDACTED');
+  const query = redactQueryValues(withoutUserinfo.slice(q, hash === -1 ? undefined : hash));
   return withoutUserinfo.slice(0, q) + query;
+}
+
+/**
+ * `?a=1&b=2` → `?a=REDACTED&b=REDACTED`: after each `?` or `&`, a name up to the first `=` and the value after
+ * it up to the next `&`. One pass; the equivalent regular expression retried every `?` of a name and was
+ * quadratic on `????…` (16 ms for a 4 KB URL).
+ */
+function redactQueryValues(query: string): string {
+  const n = query.length;
+  let out = '';
+  let from = 0;
+  let i = 0;
+  while (i < n) {
+    const c = query.charCodeAt(i);
+    if (c !== 63 /* ? */ && c !== 38 /* & */) {
+      i++;
+      continue;
+    }
+    let k = i + 1;
+    while (k < n && query.charCodeAt(k) !== 61 /* = */ && query.charCodeAt(k) !== 38) k++;
+    if (k === n || query.charCodeAt(k) !== 61) {
+      i = k; // no value: every `?` inside this name would end at the same place
+      continue;
+    }
+    let v = k + 1;
+    while (v < n && query.charCodeAt(v) !== 38) v++;
+    out += query.slice(from, k + 1) + 'REDACTED';
+    from = v;
+    i = v;
+  }
+  return out + query.slice(from);
 }

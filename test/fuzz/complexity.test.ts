@@ -9,7 +9,8 @@ import { SHAPES, type Shape } from './shapes.js';
  * - Time is CPU time of this process (`process.cpuUsage`), not wall time: being descheduled by other jobs
  *   costs no CPU time.
  * - Each size is measured as a batch that handles about the same number of characters (16 calls at 4 KB,
- *   1 call at 64 KB), so every measurement is a comparable amount of work, well above timer resolution.
+ *   1 call at 64 KB), repeated until it has used at least 5 ms of CPU, so every measurement is a comparable
+ *   amount of work, well above the resolution of the CPU clock.
  *   The results of a batch are kept alive until it ends, so small sizes see the same memory pressure (live
  *   tokens, garbage collection, cache misses) as one large call; otherwise a tokenizer allocating one
  *   object per token looks super-linear only because 4 KB of tokens fit in the CPU cache and 64 KB do not.
@@ -35,6 +36,8 @@ const ROUNDS = Number(process.env.COMPLEXITY_ROUNDS ?? 2);
 const FILTER = process.env.COMPLEXITY_FILTER ?? '';
 const MAX_EXPONENT = 1.3;
 const GIVE_UP_MS = 5_000;
+/** A batch is repeated until it has used this much CPU time: fast shapes would otherwise measure the clock's grain. */
+const MIN_MEASURE_MS = 5;
 
 const SIZES: number[] = [];
 for (let s = MIN_SIZE; s <= MAX_SIZE; s *= 4) SIZES.push(s);
@@ -59,11 +62,16 @@ function measure(shape: Shape): Measurement {
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < calls.length; k++) {
       const { run, batch } = calls[k]!;
-      const kept: unknown[] = new Array(batch);
+      let done = 0;
+      let elapsed = 0;
       const t0 = cpuMs();
-      for (let b = 0; b < batch; b++) kept[b] = run();
-      const perCall = (cpuMs() - t0) / batch;
-      kept.length = 0;
+      do {
+        const kept: unknown[] = new Array(batch);
+        for (let b = 0; b < batch; b++) kept[b] = run();
+        done += batch;
+        elapsed = cpuMs() - t0;
+      } while (elapsed < MIN_MEASURE_MS);
+      const perCall = elapsed / done;
       best[k] = Math.min(best[k]!, perCall);
       const blewUp = round === 0 && k > 0 && perCall > 1 && perCall > 12 * best[k - 1]!;
       if (perCall > GIVE_UP_MS || blewUp) {

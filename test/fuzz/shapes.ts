@@ -121,7 +121,9 @@ const shellShapes = (): Shape[] => {
     tok('comment', (n) => `#${fill('x', n)}`),
     tok('here-document body', (n) => `cat <<EOF\n${fill('line $x\n', n)}`),
     tok('many here-documents', (n) => `${fill('cat <<a ', n / 2)}\n${fill('b\n', n / 2)}`),
-    tok('here-document delimiter with newlines', (n) => `cat <<'${fill('x\n', n / 2)}'\n${fill('x\n', n / 2)}`),
+    // The body repeats the delimiter's lines but never the whole delimiter: each line start compared far ahead.
+    tok('here-document delimiter with newlines', (n) => `cat <<'${fill('x\n', n / 4)}y'\n${fill('x\n', n)}`),
+    tok('here-document body of near-terminators', (n) => `cat <<${fill('E', 64)}\n${fill(`${fill('E', 63)}\n`, n)}`),
     tok('path segments', (n) => `cat ${fill('a/', n)}`),
     det('one letter repeated, inside a word', (n) => ({ cmd: `echo ${fill('a', n)}`, inputs: [input(fill('a', n / 4))] })),
     det('eval with empty arguments', (n) => ({ cmd: `eval ${fill("'' ", n)}`, inputs: [input("'' ''"), input(' ;')] })),

@@ -15,8 +15,12 @@ export abstract class HeredocScanner extends QuotingScanner {
   protected queueHeredoc(word: string, stripTabs: boolean): void {
     // Quote removal gives the terminator; any quoting disables expansion.
     const quoted = /['"\\]/.test(word);
+    const delimiter = quoted ? word.replace(/['"\\]/g, '') : word;
     this.heredocQueue.push({
-      delimiter: quoted ? word.replace(/['"\\]/g, '') : word,
+      delimiter,
+      // A quoted newline in the delimiter (`<<'a⏎b'`): no line can equal it, the body runs to the end of
+      // input. Comparing it at every line start would reread the lines that follow (quadratic).
+      terminable: !delimiter.includes('\n'),
       stripTabs,
       expand: !quoted,
     });
@@ -39,7 +43,8 @@ export abstract class HeredocScanner extends QuotingScanner {
     const src = this.src;
     const doc = f.heredoc!;
     const w = f.owner!;
-    if (f.atLineStart) {
+    // Only a delimiter without a newline can equal a line; comparing one is then bounded by the line.
+    if (f.atLineStart && doc.terminable) {
       f.atLineStart = false;
       let j = this.i;
       if (doc.stripTabs) while (src[j] === '\t') j++;

@@ -62,6 +62,8 @@ export type FrameKind =
 
 export interface Heredoc {
   delimiter: string;
+  /** The delimiter has no newline, so some line can equal it. */
+  terminable: boolean;
   stripTabs: boolean;
   expand: boolean;
 }

@@ -5,6 +5,7 @@ import { forEachOccurrence } from '../../../src/grammar/occurrences.js';
 import { sqlInjection } from '../../../src/detectors/sql-injection.js';
 import { commandInjection } from '../../../src/detectors/command-injection.js';
 import { normalizeText } from '../../../src/rules/pattern.js';
+import { sanitizeUrl } from '../../../src/telemetry/redact.js';
 import { execEvent, fill, input, sqlEvent } from '../../fuzz/shapes.js';
 
 /**
@@ -190,5 +191,31 @@ describe('issue #14: the rule pattern normaliser', () => {
     } finally {
       String.prototype.slice = originalSlice;
     }
+  });
+});
+
+describe('redaction: query values without a backtracking regular expression', () => {
+  /** The regular expression it replaces (quadratic on `????…`). */
+  function reference(url: string): string {
+    const q = url.indexOf('?');
+    if (q === -1) return url;
+    const hash = url.indexOf('#', q);
+    return url.slice(0, q) + url.slice(q, hash === -1 ? undefined : hash).replace(/([?&][^=&#]*)=[^&#]*/g, '$1=REDACTED');
+  }
+
+  it('redacts exactly what the regular expression redacted', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 16, unit: fc.constantFrom('?', '&', '=', 'a', '#', '/') }), (tail) => {
+        const url = `http://x/${tail}`;
+        expect(sanitizeUrl(url, [])).toBe(reference(url));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reads each character of a query of 4,000 question marks a bounded number of times', () => {
+    const url = `http://x/?${fill('?', 4000)}=1`;
+    const reads = countCharReads(() => expect(sanitizeUrl(url, [])).toBe(`http://x/?${fill('?', 4000)}=REDACTED`));
+    expect(reads).toBeLessThan(4 * url.length);
   });
 });
