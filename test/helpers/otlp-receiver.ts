@@ -70,6 +70,12 @@ export class OtlpReceiver {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const json = (req.headers['content-type'] ?? '').includes('json');
+      // The agent also exports metrics to the same OTLP endpoint (/v1/metrics): accepted, not decoded as spans.
+      if (!(req.url ?? '').endsWith('/v1/traces')) {
+        res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' });
+        res.end(json ? '{}' : undefined);
+        return;
+      }
       let message: { resourceSpans?: unknown[] };
       if (json) {
         message = JSON.parse(body.toString('utf8')) as typeof message;

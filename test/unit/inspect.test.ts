@@ -38,7 +38,11 @@ function request(url: string): RequestContext {
 }
 
 const sql = (text: string): SqlEvent => ({ kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql: text });
-const spans = () => exporter.getFinishedSpans().map((s) => s.attributes);
+/** The agent loads the tracing SDK at the first span (outside the request): flush first. */
+const spans = async () => {
+  await telemetry.flush();
+  return exporter.getFinishedSpans().map((s) => s.attributes);
+};
 const ATTACK = "' OR '1'='1";
 const attackSql = sql(`SELECT * FROM users WHERE name = '${ATTACK}'`);
 const attackUrl = `/search?name=${encodeURIComponent(ATTACK)}`;
@@ -51,28 +55,28 @@ afterEach(() => vi.restoreAllMocks());
 afterAll(() => setRuntime(previous));
 
 describe('inspect', () => {
-  it('outside a request: nothing to judge, the call proceeds', () => {
+  it('outside a request: nothing to judge, the call proceeds', async () => {
     expect(shouldInspect()).toBe(false);
     expect(inspect(attackSql)).toBeUndefined();
-    expect(spans()).toEqual([]);
+    expect(await spans()).toEqual([]);
   });
 
-  it('block mode: an attack fails the call with a BlockedError and is one span, redacted', () => {
+  it('block mode: an attack fails the call with a BlockedError and is one span, redacted', async () => {
     const ctx = request(attackUrl);
     const verdict = runInContext(ctx, () => (shouldInspect() ? inspect(attackSql) : 'not inspected'));
     expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'sql-injection' } });
     expect(ctx.findings).toEqual([expect.objectContaining({ kind: 'attack', detector: 'sql-injection' })]);
-    const [span, ...more] = spans();
+    const [span, ...more] = await spans();
     expect(more).toEqual([]);
     expect(span).toMatchObject({ [ATTR.OUTCOME]: 'blocked', [ATTR.ACTION]: 'block', [ATTR.RULE_NAME]: 'sql-injection', [ATTR.SOURCE]: 'query.name' });
     expect(span![ATTR.DB_QUERY_TEXT]).toBe('SELECT * FROM users WHERE name = ?');
     expect(JSON.stringify(span)).not.toContain('1=');
   });
 
-  it('monitor mode: the same attack is reported, the call proceeds', () => {
+  it('monitor mode: the same attack is reported, the call proceeds', async () => {
     start('monitor');
     expect(runInContext(request(attackUrl), () => inspect(attackSql))).toBeUndefined();
-    expect(spans()).toEqual([expect.objectContaining({ [ATTR.OUTCOME]: 'reported', [ATTR.ACTION]: 'monitor' })]);
+    expect(await spans()).toEqual([expect.objectContaining({ [ATTR.OUTCOME]: 'reported', [ATTR.ACTION]: 'monitor' })]);
   });
 
   it('the same sink text is judged once per request (the verdict is cached)', () => {
@@ -109,19 +113,19 @@ describe('inspect', () => {
     expect(runInContext(request(attackUrl), () => inspect(attackSql))).toBeUndefined();
   });
 
-  it("execFileSync('su', ['-c', 'echo hi; id']) with `hi; id` from the request is refused", () => {
+  it("execFileSync('su', ['-c', 'echo hi; id']) with `hi; id` from the request is refused", async () => {
     const event: ExecEvent = { kind: 'exec', op: 'child_process.execFileSync', file: 'su', args: ['-c', 'echo hi; id'], shell: undefined };
     const verdict = runInContext(request(`/run?cmd=${encodeURIComponent('hi; id')}`), () => inspect(event));
     expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'command-injection' } });
-    expect(spans()[0]).toMatchObject({ [ATTR.PROCESS_COMMAND_LINE]: 'echo ?' });
+    expect((await spans())[0]).toMatchObject({ [ATTR.PROCESS_COMMAND_LINE]: 'echo ?' });
   });
 
-  it('agrees with `stepguard rules explain`: a path segment equal to a table, a key equal to a column are no finding', () => {
+  it('agrees with `stepguard rules explain`: a path segment equal to a table, a key equal to a column are no finding', async () => {
     const event = sql('SELECT id, name FROM users WHERE name = $1');
     const ctx = request('/users/7?name=7');
     expect(runInContext(ctx, () => inspect(event))).toBeUndefined();
     expect(ctx.findings).toEqual([]);
-    expect(spans()).toEqual([]);
+    expect(await spans()).toEqual([]);
     expect(evaluate(shipped.rules, event, ctx.inputs(), {}).findings).toEqual([]);
     // Both are inputs of the request: the detector, not the input gathering, dropped them.
     expect(ctx.inputs()).toEqual(expect.arrayContaining([expect.objectContaining({ source: 'path', value: 'users' }), expect.objectContaining({ value: 'name', isKey: true })]));
