@@ -38,6 +38,8 @@ export const HOOKS: readonly HookLine[] = [
   { name: 'net', module: 'net', builtin: true, load: () => (require('./net.js') as typeof import('./net.js')).netConnect },
   { name: 'fetch', module: 'fetch', global: true, load: () => (require('./fetch.js') as typeof import('./fetch.js')).globalFetch },
   { name: 'undici', module: 'undici', versions: SUPPORTED_VERSIONS.undici.range, load: () => (require('./fetch.js') as typeof import('./fetch.js')).undici },
+  // issue #12 part B: response and parser sinks
+  { name: 'redirect', module: 'http', builtin: true, load: () => (require('./redirect.js') as typeof import('./redirect.js')).redirect },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 

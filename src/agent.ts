@@ -40,6 +40,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   const { installHooks } = require('./instrument/install.js') as typeof import('./instrument/install.js');
   const { createStepUp } = require('./stepup/setup.js') as typeof import('./stepup/setup.js');
   const { setSsrfAllowList } = require('./detectors/ssrf.js') as typeof import('./detectors/ssrf.js');
+  const { setRedirectAllowList } = require('./detectors/open-redirect.js') as typeof import('./detectors/open-redirect.js');
   const { installEsmHooks, startedFromEsmEntry } = require('./instrument/esm.js') as typeof import('./instrument/esm.js');
   const { HOOKS, HOOK_NAMES, enabledHooks } = require('../hooks/index.js') as typeof import('../hooks/index.js');
 
@@ -62,6 +63,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   }
 
   setSsrfAllowList(config.ssrfAllow);
+  setRedirectAllowList(config.redirectAllow);
   const engine = new RuleEngine(ruleSet, config.mode);
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));

@@ -51,6 +51,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** Internal destinations the app legitimately reaches from user input (IPs, CIDR ranges, host names, `*.domain`): never an SSRF attack. */
   readonly ssrfAllow: readonly string[];
+  /** Other sites the app legitimately redirects to from user input (host names, `*.domain`): never an open redirect. */
+  readonly redirectAllow: readonly string[];
   /** Registry names of hooks not to install (`fs`, `vm`, …); checked against the registry at start. */
   readonly disabledHooks: readonly string[];
   readonly stepUp: StepUpSettings;
@@ -83,6 +85,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxInputBytes: 1 << 20,
   maxBodyBytes: 256 * 1024,
   ssrfAllow: Object.freeze([]),
+  redirectAllow: Object.freeze([]),
   disabledHooks: Object.freeze([]),
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
@@ -201,6 +204,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'maxInputBytes', env: 'STEPGUARD_MAX_INPUT_BYTES', parse: positiveInt },
   { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
+  { key: 'redirectAllow', env: 'STEPGUARD_REDIRECT_ALLOW', parse: destinationList },
   { key: 'disabledHooks', env: 'STEPGUARD_DISABLED_HOOKS', parse: hookNames },
 ];
 

@@ -62,10 +62,22 @@ export interface CodeEvent {
   readonly source: string;
 }
 
-export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent | CodeEvent;
-export type SinkKind = SinkEvent['kind'];
+// ---------------------------------------------------------------------------------------------------------
+// Issue #12 part B: sinks in the response the app sends and in the parsers it calls. Kept as one block so
+// other branches adding kinds above merge cleanly.
 
-export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out', 'code'];
+export interface RedirectEvent {
+  readonly kind: 'redirect';
+  /** `res.setHeader`, `res.writeHead`, … */
+  readonly op: string;
+  /** The `Location` header value as the app set it. */
+  readonly location: string;
+  /** The request's own `Host` (the app's origin as the browser sees it); undefined outside a request. */
+  readonly self: string | undefined;
+}
+
+export type ResponseSinkEvent = RedirectEvent;
+export const RESPONSE_SINK_KINDS = ['redirect'] as const satisfies readonly ResponseSinkEvent['kind'][];
 
 /** Where a piece of user input came from. */
 export type InputSource = 'query' | 'body' | 'params' | 'path' | 'cookies' | 'headers' | 'files';
@@ -82,3 +94,8 @@ export interface UserInput {
 
 /** `undefined` = let the call proceed. Otherwise the hook fails the call the library's own way with `error`. */
 export type Verdict = undefined | { readonly error: Error };
+
+export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent | CodeEvent | ResponseSinkEvent;
+export type SinkKind = SinkEvent['kind'];
+
+export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out', 'code', ...RESPONSE_SINK_KINDS];

@@ -231,6 +231,11 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
     case 'code':
       attributes[ATTR.CODE_SOURCE] = text;
       return;
+    // ---- issue #12 part B sinks (helper "detect"): carry over with the switch ----
+    case 'redirect':
+      attributes[ATTR.HTTP_LOCATION] = sanitizeUrl(event.location, findings);
+      return;
+    // ---- end part B ----
     default: {
       const unreachable: never = event;
       return unreachable;

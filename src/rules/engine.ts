@@ -111,6 +111,9 @@ export function targetOf(event: SinkEvent): string {
       return event.url;
     case 'code':
       return event.source;
+    // issue #12 part B sinks
+    case 'redirect':
+      return event.location;
     default: {
       const unreachable: never = event;
       return String(unreachable);

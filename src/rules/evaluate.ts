@@ -78,7 +78,22 @@ function eventFromOtherKind(raw: Record<string, unknown>, request: DescribedRequ
   if (raw.kind === 'code' && typeof raw.source === 'string') {
     return { event: { kind: 'code', op: typeof raw.op === 'string' ? raw.op : 'Function', source: raw.source } as SinkEvent, request };
   }
-  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code; got ${JSON.stringify(raw.kind)}`);
+  const partB = responseSinkEventFrom(raw);
+  if (partB) return { event: partB, request };
+  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location); got ${JSON.stringify(raw.kind)}`);
+}
+
+/** Issue #12 part B sinks (response and parser sinks). */
+function responseSinkEventFrom(raw: Record<string, unknown>): SinkEvent | undefined {
+  const str = (key: string): string | undefined => (typeof raw[key] === 'string' ? (raw[key] as string) : undefined);
+  switch (raw.kind) {
+    case 'redirect': {
+      const location = str('location');
+      return location === undefined ? undefined : { kind: 'redirect', op: str('op') ?? 'res.setHeader', location, self: str('host') ?? 'app.example' };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Runs every detector for the event's kind (those a rule set uses, or all) and the engine in block mode. */

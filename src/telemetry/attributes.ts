@@ -23,6 +23,9 @@ export const ATTR = {
   URL_FULL: 'url.full',
   /** No semconv name exists for source text handed to a JavaScript compiler (`code.*` describes the caller). */
   CODE_SOURCE: 'stepguard.code',
+  // issue #12 part B sinks
+  /** semconv `http.response.header.<key>`: the redirect target, with the input's part redacted. */
+  HTTP_LOCATION: 'http.response.header.location',
   // request
   HTTP_METHOD: 'http.request.method',
   HTTP_ROUTE: 'http.route',
