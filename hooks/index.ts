@@ -40,6 +40,7 @@ export const HOOKS: readonly HookLine[] = [
   { name: 'undici', module: 'undici', versions: SUPPORTED_VERSIONS.undici.range, load: () => (require('./fetch.js') as typeof import('./fetch.js')).undici },
   // issue #12 part B: response and parser sinks
   { name: 'redirect', module: 'http', builtin: true, load: () => (require('./redirect.js') as typeof import('./redirect.js')).redirect },
+  { name: 'html-response', module: 'http', builtin: true, load: () => (require('./html-response.js') as typeof import('./html-response.js')).htmlResponse },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -4,8 +4,7 @@ import { defineHook, inspect, shouldInspect, wrap, type AnyFunction } from '../s
 /**
  * SINK: the `Location` header of a response (`res.setHeader`, `res.writeHead` headers, and so Express
  * `res.redirect`/`res.location`, Koa `ctx.redirect`, Fastify `reply.redirect`, which all end in one of them).
- * A refused redirect throws from the call, as Node does for an invalid header value; the agent has already
- * answered 403.
+ * A refused redirect never sets the header.
  */
 
 function hostOf(res: ServerResponse): string | undefined {
@@ -13,11 +12,19 @@ function hostOf(res: ServerResponse): string | undefined {
   return typeof host === 'string' ? host : undefined;
 }
 
-function judge(res: ServerResponse, op: string, value: unknown): void {
+/**
+ * True when the redirect was refused and the agent already answered the request: the call then returns as if
+ * it had worked (throwing from a header call made in an async callback would crash the app). When the app
+ * renders refusals itself (STEPGUARD_RESPOND=app), the call throws.
+ */
+function refusedAndAnswered(res: ServerResponse, op: string, value: unknown): boolean {
   const first = Array.isArray(value) ? (value[0] as unknown) : value;
-  if (typeof first !== 'string' || first === '') return;
+  if (typeof first !== 'string' || first === '') return false;
+  const sentBefore = res.headersSent;
   const verdict = inspect({ kind: 'redirect', op, location: first, self: hostOf(res) });
-  if (verdict) throw verdict.error;
+  if (!verdict) return false;
+  if (!sentBefore && res.headersSent) return true;
+  throw verdict.error;
 }
 
 /** The `Location` value among `writeHead`'s headers: an object, or a flat / paired array of raw headers. */
@@ -44,7 +51,7 @@ export const redirect = defineHook({
       if (typeof proto[method] !== 'function') continue; // appendHeader is Node ≥ 18.3
       wrap(proto, method, (original) =>
         function (this: ServerResponse, name: unknown, value: unknown) {
-          if (typeof name === 'string' && name.length === 8 && name.toLowerCase() === 'location' && shouldInspect()) judge(this, `res.${method}`, value);
+          if (typeof name === 'string' && name.length === 8 && name.toLowerCase() === 'location' && shouldInspect() && refusedAndAnswered(this, `res.${method}`, value)) return this;
           return original.apply(this, arguments as unknown as unknown[]);
         },
       );
@@ -58,7 +65,7 @@ export const redirect = defineHook({
           } catch {
             location = undefined; // a headers object with throwing getters: Node will report it, not us
           }
-          if (location !== undefined) judge(this, 'res.writeHead', location);
+          if (location !== undefined && refusedAndAnswered(this, 'res.writeHead', location)) return this;
         }
         return original.apply(this, arguments as unknown as unknown[]);
       },

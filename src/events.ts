@@ -76,8 +76,16 @@ export interface RedirectEvent {
   readonly self: string | undefined;
 }
 
-export type ResponseSinkEvent = RedirectEvent;
-export const RESPONSE_SINK_KINDS = ['redirect'] as const satisfies readonly ResponseSinkEvent['kind'][];
+export interface HtmlEvent {
+  readonly kind: 'html';
+  /** `res.write`, `res.end`. */
+  readonly op: string;
+  /** One chunk of an HTML response body, as text. */
+  readonly html: string;
+}
+
+export type ResponseSinkEvent = RedirectEvent | HtmlEvent;
+export const RESPONSE_SINK_KINDS = ['redirect', 'html'] as const satisfies readonly ResponseSinkEvent['kind'][];
 
 /** Where a piece of user input came from. */
 export type InputSource = 'query' | 'body' | 'params' | 'path' | 'cookies' | 'headers' | 'files';

@@ -235,6 +235,12 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
     case 'redirect':
       attributes[ATTR.HTTP_LOCATION] = sanitizeUrl(event.location, findings);
       return;
+    case 'html': {
+      // The part of the page around the input, not the whole body.
+      const at = findings[0]?.start ?? 0;
+      attributes[ATTR.HTML_EXCERPT] = text.slice(Math.max(0, at - 120), at + 120);
+      return;
+    }
     // ---- end part B ----
     default: {
       const unreachable: never = event;

@@ -114,6 +114,8 @@ export function targetOf(event: SinkEvent): string {
     // issue #12 part B sinks
     case 'redirect':
       return event.location;
+    case 'html':
+      return event.html;
     default: {
       const unreachable: never = event;
       return String(unreachable);

@@ -80,7 +80,7 @@ function eventFromOtherKind(raw: Record<string, unknown>, request: DescribedRequ
   }
   const partB = responseSinkEventFrom(raw);
   if (partB) return { event: partB, request };
-  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location); got ${JSON.stringify(raw.kind)}`);
+  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location), html (with html); got ${JSON.stringify(raw.kind)}`);
 }
 
 /** Issue #12 part B sinks (response and parser sinks). */
@@ -90,6 +90,10 @@ function responseSinkEventFrom(raw: Record<string, unknown>): SinkEvent | undefi
     case 'redirect': {
       const location = str('location');
       return location === undefined ? undefined : { kind: 'redirect', op: str('op') ?? 'res.setHeader', location, self: str('host') ?? 'app.example' };
+    }
+    case 'html': {
+      const html = str('html');
+      return html === undefined ? undefined : { kind: 'html', op: str('op') ?? 'res.end', html };
     }
     default:
       return undefined;

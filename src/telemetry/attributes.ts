@@ -26,6 +26,8 @@ export const ATTR = {
   // issue #12 part B sinks
   /** semconv `http.response.header.<key>`: the redirect target, with the input's part redacted. */
   HTTP_LOCATION: 'http.response.header.location',
+  /** XSS: up to 240 characters of the HTML chunk around the input, the input replaced by `?`. */
+  HTML_EXCERPT: 'stepguard.html',
   // request
   HTTP_METHOD: 'http.request.method',
   HTTP_ROUTE: 'http.route',
