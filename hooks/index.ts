@@ -41,6 +41,8 @@ export const HOOKS: readonly HookLine[] = [
   // issue #12 part B: response and parser sinks
   { name: 'redirect', module: 'http', builtin: true, load: () => (require('./redirect.js') as typeof import('./redirect.js')).redirect },
   { name: 'html-response', module: 'http', builtin: true, load: () => (require('./html-response.js') as typeof import('./html-response.js')).htmlResponse },
+  { name: 'node-serialize', module: 'node-serialize', versions: SUPPORTED_VERSIONS['node-serialize'].range, load: () => (require('./node-serialize.js') as typeof import('./node-serialize.js')).nodeSerialize },
+  { name: 'js-yaml', module: 'js-yaml', versions: SUPPORTED_VERSIONS['js-yaml'].range, load: () => (require('./js-yaml.js') as typeof import('./js-yaml.js')).jsYaml },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -84,8 +84,18 @@ export interface HtmlEvent {
   readonly html: string;
 }
 
-export type ResponseSinkEvent = RedirectEvent | HtmlEvent;
-export const RESPONSE_SINK_KINDS = ['redirect', 'html'] as const satisfies readonly ResponseSinkEvent['kind'][];
+export interface DeserializeEvent {
+  readonly kind: 'deserialize';
+  /** `node-serialize.unserialize`, `js-yaml.load`, … */
+  readonly op: string;
+  /** Which loader: it decides which markers make it run code. */
+  readonly format: 'node-serialize' | 'yaml';
+  /** The serialized text the loader reads (an object argument as JSON). */
+  readonly text: string;
+}
+
+export type ResponseSinkEvent = RedirectEvent | HtmlEvent | DeserializeEvent;
+export const RESPONSE_SINK_KINDS = ['redirect', 'html', 'deserialize'] as const satisfies readonly ResponseSinkEvent['kind'][];
 
 /** Where a piece of user input came from. */
 export type InputSource = 'query' | 'body' | 'params' | 'path' | 'cookies' | 'headers' | 'files';

@@ -241,6 +241,10 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
       attributes[ATTR.HTML_EXCERPT] = text.slice(Math.max(0, at - 120), at + 120);
       return;
     }
+    case 'deserialize':
+      attributes[ATTR.DESERIALIZE_FORMAT] = event.format;
+      attributes[ATTR.DESERIALIZE_TEXT] = text.slice(0, 1024);
+      return;
     // ---- end part B ----
     default: {
       const unreachable: never = event;

@@ -116,6 +116,8 @@ export function targetOf(event: SinkEvent): string {
       return event.location;
     case 'html':
       return event.html;
+    case 'deserialize':
+      return event.text;
     default: {
       const unreachable: never = event;
       return String(unreachable);

@@ -80,7 +80,7 @@ function eventFromOtherKind(raw: Record<string, unknown>, request: DescribedRequ
   }
   const partB = responseSinkEventFrom(raw);
   if (partB) return { event: partB, request };
-  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location), html (with html); got ${JSON.stringify(raw.kind)}`);
+  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location), html (with html), deserialize (with text, format); got ${JSON.stringify(raw.kind)}`);
 }
 
 /** Issue #12 part B sinks (response and parser sinks). */
@@ -94,6 +94,11 @@ function responseSinkEventFrom(raw: Record<string, unknown>): SinkEvent | undefi
     case 'html': {
       const html = str('html');
       return html === undefined ? undefined : { kind: 'html', op: str('op') ?? 'res.end', html };
+    }
+    case 'deserialize': {
+      const text = str('text');
+      const format = str('format') === 'yaml' ? 'yaml' : 'node-serialize';
+      return text === undefined ? undefined : { kind: 'deserialize', op: str('op') ?? (format === 'yaml' ? 'js-yaml.load' : 'node-serialize.unserialize'), format, text };
     }
     default:
       return undefined;

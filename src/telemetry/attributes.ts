@@ -28,6 +28,9 @@ export const ATTR = {
   HTTP_LOCATION: 'http.response.header.location',
   /** XSS: up to 240 characters of the HTML chunk around the input, the input replaced by `?`. */
   HTML_EXCERPT: 'stepguard.html',
+  /** Unsafe deserialization: the loader's format and the first 1 KiB of the text, the input replaced by `?`. */
+  DESERIALIZE_FORMAT: 'stepguard.deserialize.format',
+  DESERIALIZE_TEXT: 'stepguard.deserialize.text',
   // request
   HTTP_METHOD: 'http.request.method',
   HTTP_ROUTE: 'http.route',
