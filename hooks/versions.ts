@@ -21,6 +21,8 @@ export const SUPPORTED_VERSIONS = {
   'node-serialize': { range: '>=0.0.1 <1', pinned: [] },
   /** 4.x is accepted and left unpatched: its `load` has no JavaScript types. */
   'js-yaml': { range: '>=3.0.0 <5', pinned: [] },
+  libxmljs2: { range: '>=0.26.0 <1', pinned: [] },
+  libxmljs: { range: '>=0.19.0 <2', pinned: [] },
 } as const satisfies Record<string, SupportedVersions>;
 
 export type VersionedPackage = keyof typeof SUPPORTED_VERSIONS;

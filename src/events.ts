@@ -94,8 +94,18 @@ export interface DeserializeEvent {
   readonly text: string;
 }
 
-export type ResponseSinkEvent = RedirectEvent | HtmlEvent | DeserializeEvent;
-export const RESPONSE_SINK_KINDS = ['redirect', 'html', 'deserialize'] as const satisfies readonly ResponseSinkEvent['kind'][];
+export interface XmlEvent {
+  readonly kind: 'xml';
+  /** `libxmljs2.parseXml`, … */
+  readonly op: string;
+  /** The document text the parser reads. */
+  readonly xml: string;
+  /** The parser substitutes entities or loads DTDs (`noent`, `dtdload`): external entities are fetched. */
+  readonly externalEntities: boolean;
+}
+
+export type ResponseSinkEvent = RedirectEvent | HtmlEvent | DeserializeEvent | XmlEvent;
+export const RESPONSE_SINK_KINDS = ['redirect', 'html', 'deserialize', 'xml'] as const satisfies readonly ResponseSinkEvent['kind'][];
 
 /** Where a piece of user input came from. */
 export type InputSource = 'query' | 'body' | 'params' | 'path' | 'cookies' | 'headers' | 'files';

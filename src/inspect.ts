@@ -245,6 +245,9 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
       attributes[ATTR.DESERIALIZE_FORMAT] = event.format;
       attributes[ATTR.DESERIALIZE_TEXT] = text.slice(0, 1024);
       return;
+    case 'xml':
+      attributes[ATTR.XML_TEXT] = text.slice(0, 1024);
+      return;
     // ---- end part B ----
     default: {
       const unreachable: never = event;

@@ -118,6 +118,8 @@ export function targetOf(event: SinkEvent): string {
       return event.html;
     case 'deserialize':
       return event.text;
+    case 'xml':
+      return event.xml;
     default: {
       const unreachable: never = event;
       return String(unreachable);

@@ -80,7 +80,7 @@ function eventFromOtherKind(raw: Record<string, unknown>, request: DescribedRequ
   }
   const partB = responseSinkEventFrom(raw);
   if (partB) return { event: partB, request };
-  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location), html (with html), deserialize (with text, format); got ${JSON.stringify(raw.kind)}`);
+  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location), html (with html), deserialize (with text, format), xml (with xml, external_entities?); got ${JSON.stringify(raw.kind)}`);
 }
 
 /** Issue #12 part B sinks (response and parser sinks). */
@@ -99,6 +99,10 @@ function responseSinkEventFrom(raw: Record<string, unknown>): SinkEvent | undefi
       const text = str('text');
       const format = str('format') === 'yaml' ? 'yaml' : 'node-serialize';
       return text === undefined ? undefined : { kind: 'deserialize', op: str('op') ?? (format === 'yaml' ? 'js-yaml.load' : 'node-serialize.unserialize'), format, text };
+    }
+    case 'xml': {
+      const xml = str('xml');
+      return xml === undefined ? undefined : { kind: 'xml', op: str('op') ?? 'libxmljs2.parseXml', xml, externalEntities: raw.external_entities !== false };
     }
     default:
       return undefined;

@@ -31,6 +31,8 @@ export const ATTR = {
   /** Unsafe deserialization: the loader's format and the first 1 KiB of the text, the input replaced by `?`. */
   DESERIALIZE_FORMAT: 'stepguard.deserialize.format',
   DESERIALIZE_TEXT: 'stepguard.deserialize.text',
+  /** XXE: the first 1 KiB of the parsed document, the input replaced by `?`. */
+  XML_TEXT: 'stepguard.xml',
   // request
   HTTP_METHOD: 'http.request.method',
   HTTP_ROUTE: 'http.route',
