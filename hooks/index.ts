@@ -38,6 +38,13 @@ export const HOOKS: readonly HookLine[] = [
   { name: 'net', module: 'net', builtin: true, load: () => (require('./net.js') as typeof import('./net.js')).netConnect },
   { name: 'fetch', module: 'fetch', global: true, load: () => (require('./fetch.js') as typeof import('./fetch.js')).globalFetch },
   { name: 'undici', module: 'undici', versions: SUPPORTED_VERSIONS.undici.range, load: () => (require('./fetch.js') as typeof import('./fetch.js')).undici },
+  // issue #12 part B: response and parser sinks
+  { name: 'redirect', module: 'http', builtin: true, load: () => (require('./redirect.js') as typeof import('./redirect.js')).redirect },
+  { name: 'html-response', module: 'http', builtin: true, load: () => (require('./html-response.js') as typeof import('./html-response.js')).htmlResponse },
+  { name: 'node-serialize', module: 'node-serialize', versions: SUPPORTED_VERSIONS['node-serialize'].range, load: () => (require('./node-serialize.js') as typeof import('./node-serialize.js')).nodeSerialize },
+  { name: 'js-yaml', module: 'js-yaml', versions: SUPPORTED_VERSIONS['js-yaml'].range, load: () => (require('./js-yaml.js') as typeof import('./js-yaml.js')).jsYaml },
+  { name: 'libxmljs', module: 'libxmljs2', versions: SUPPORTED_VERSIONS.libxmljs2.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs2 },
+  { name: 'libxmljs', module: 'libxmljs', versions: SUPPORTED_VERSIONS.libxmljs.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -17,6 +17,12 @@ export const SUPPORTED_VERSIONS = {
   mysql: { range: '>=2.3.0 <3', pinned: ['2.3.0'] },
   postgres: { range: '>=3.0.0 <4', pinned: ['3.0.0'] },
   undici: { range: '>=6 <8', pinned: [] },
+  // issue #12 part B
+  'node-serialize': { range: '>=0.0.1 <1', pinned: [] },
+  /** 4.x is accepted and left unpatched: its `load` has no JavaScript types. */
+  'js-yaml': { range: '>=3.0.0 <5', pinned: [] },
+  libxmljs2: { range: '>=0.26.0 <1', pinned: [] },
+  libxmljs: { range: '>=0.19.0 <2', pinned: [] },
 } as const satisfies Record<string, SupportedVersions>;
 
 export type VersionedPackage = keyof typeof SUPPORTED_VERSIONS;

@@ -53,6 +53,8 @@ export interface Config {
   readonly onInputLimit: 'monitor' | 'block';
   /** Internal destinations the app legitimately reaches from user input (IPs, CIDR ranges, host names, `*.domain`): never an SSRF attack. */
   readonly ssrfAllow: readonly string[];
+  /** Other sites the app legitimately redirects to from user input (host names, `*.domain`): never an open redirect. */
+  readonly redirectAllow: readonly string[];
   /** Registry names of hooks not to install (`fs`, `vm`, …); checked against the registry at start. */
   readonly disabledHooks: readonly string[];
   readonly stepUp: StepUpSettings;
@@ -94,6 +96,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   // Not `block`: what is left past the limits is mostly large uploads the app streams itself (README "Input limits").
   onInputLimit: 'monitor',
   ssrfAllow: Object.freeze([]),
+  redirectAllow: Object.freeze([]),
   disabledHooks: Object.freeze([]),
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
@@ -218,6 +221,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'maxBodyBytes', env: 'STEPGUARD_MAX_BODY_BYTES', parse: positiveInt },
   { key: 'onInputLimit', env: 'STEPGUARD_ON_INPUT_LIMIT', parse: oneOf('monitor', 'block') },
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
+  { key: 'redirectAllow', env: 'STEPGUARD_REDIRECT_ALLOW', parse: destinationList },
   { key: 'disabledHooks', env: 'STEPGUARD_DISABLED_HOOKS', parse: hookNames },
   { key: 'findingsFile', env: 'STEPGUARD_FINDINGS_FILE', parse: text },
   { key: 'findingsFileMaxBytes', env: 'STEPGUARD_FINDINGS_FILE_MAX_BYTES', parse: positiveInt },

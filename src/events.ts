@@ -71,10 +71,50 @@ export interface CodeEvent {
   readonly source: string;
 }
 
-export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent | CodeEvent;
-export type SinkKind = SinkEvent['kind'];
+// ---------------------------------------------------------------------------------------------------------
+// Issue #12 part B: sinks in the response the app sends and in the parsers it calls. Kept as one block so
+// other branches adding kinds above merge cleanly.
 
-export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out', 'code'];
+export interface RedirectEvent {
+  readonly kind: 'redirect';
+  /** `res.setHeader`, `res.writeHead`, … */
+  readonly op: string;
+  /** The `Location` header value as the app set it. */
+  readonly location: string;
+  /** The request's own `Host` (the app's origin as the browser sees it); undefined outside a request. */
+  readonly self: string | undefined;
+}
+
+export interface HtmlEvent {
+  readonly kind: 'html';
+  /** `res.write`, `res.end`. */
+  readonly op: string;
+  /** One chunk of an HTML response body, as text. */
+  readonly html: string;
+}
+
+export interface DeserializeEvent {
+  readonly kind: 'deserialize';
+  /** `node-serialize.unserialize`, `js-yaml.load`, … */
+  readonly op: string;
+  /** Which loader: it decides which markers make it run code. */
+  readonly format: 'node-serialize' | 'yaml';
+  /** The serialized text the loader reads (an object argument as JSON). */
+  readonly text: string;
+}
+
+export interface XmlEvent {
+  readonly kind: 'xml';
+  /** `libxmljs2.parseXml`, … */
+  readonly op: string;
+  /** The document text the parser reads. */
+  readonly xml: string;
+  /** The parser substitutes entities or loads DTDs (`noent`, `dtdload`): external entities are fetched. */
+  readonly externalEntities: boolean;
+}
+
+export type ResponseSinkEvent = RedirectEvent | HtmlEvent | DeserializeEvent | XmlEvent;
+export const RESPONSE_SINK_KINDS = ['redirect', 'html', 'deserialize', 'xml'] as const satisfies readonly ResponseSinkEvent['kind'][];
 
 /** Where a piece of user input came from. */
 export type InputSource = 'query' | 'body' | 'params' | 'path' | 'cookies' | 'headers' | 'files';
@@ -91,3 +131,8 @@ export interface UserInput {
 
 /** `undefined` = let the call proceed. Otherwise the hook fails the call the library's own way with `error`. */
 export type Verdict = undefined | { readonly error: Error };
+
+export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent | CodeEvent | ResponseSinkEvent;
+export type SinkKind = SinkEvent['kind'];
+
+export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out', 'code', ...RESPONSE_SINK_KINDS];

@@ -6,6 +6,7 @@ import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
 import { loadRules, formatProblem } from '../rules/load.js';
 import { HOOKS, HOOK_NAMES, enabledHooks } from '../../hooks/index.js';
+import { UNCOVERED_RISKY_PACKAGES } from '../../hooks/uncovered.js';
 
 const HELP = `stepguard doctor [--json] [--dir DIR]
 
@@ -64,8 +65,9 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   };
   const failing = !nodeOk || report.settingProblems.length > 0 || report.ruleProblems.length > 0 || modules.some((m) => m.state === 'unsupported');
 
+  const uncovered = uncoveredPackages(dir);
   if (json) {
-    out.write(JSON.stringify({ ...report, ok: !failing }, null, 2) + '\n');
+    out.write(JSON.stringify({ ...report, uncovered, ok: !failing }, null, 2) + '\n');
     return failing ? 1 : 0;
   }
   const line = (s = '') => out.write(s + '\n');
@@ -79,6 +81,7 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
     const detail = m.state === 'builtin' ? '' : m.state === 'disabled' ? ' by STEPGUARD_DISABLED_HOOKS' : ` (supported ${m.supported})`;
     line(`  ${mark} ${m.module}${version} — ${m.state}${detail}${m.hook === m.module ? '' : ` [hook ${m.hook}]`}`);
   }
+  for (const u of uncovered) line(`  ! ${u.module}@${u.version} — ${u.risk}: NOT covered by any hook`);
   line('');
   line(`rules (${report.rules.length}):`);
   for (const r of report.rules) line(`  ${r.id} [${r.type}] → ${r.action}   ${r.origin}`);
@@ -114,6 +117,17 @@ function inspectModules(dir: string, disabled: ReadonlySet<string>): ModuleRepor
     reports.push({ module: name, hook: hook.name, version, supported, state });
   }
   return reports;
+}
+
+/** Installed packages that run code or fetch resources from their input and that no hook covers. */
+function uncoveredPackages(dir: string): { module: string; version: string; risk: string }[] {
+  const requireFromApp = createRequire(join(dir, 'noop.js'));
+  const found: { module: string; version: string; risk: string }[] = [];
+  for (const [module, risk] of Object.entries(UNCOVERED_RISKY_PACKAGES)) {
+    const version = installedVersion(requireFromApp, module);
+    if (version !== undefined) found.push({ module, version, risk });
+  }
+  return found;
 }
 
 /** The package's version; packages whose `exports` hide package.json (`postgres`) are found from their main file. */

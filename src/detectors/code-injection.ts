@@ -9,8 +9,8 @@
  * with the app's own operator is code: an `attack`.
  *
  * Decisions:
- * - A whole arithmetic expression over number literals (`1 + 2 * (3 - 4) / 5 % 6 ** 2`) is data (reason
- *   `arithmetic`): without a name it cannot reach any binding, call anything or build a string, so it
+ * - A whole arithmetic expression over number literals (`1 + 2 * (3 - 4) / 5 % 6 ** 2`, also with comparisons,
+ *   `&&`/`||`/`!`, ternaries and bit operations: `(7 & 3) << 2 > 10 ? 1 : 0`) is data (reason `arithmetic`): without a name it cannot reach any binding, call anything or build a string, so it
  *   cannot do more than compute a number or throw. Calculator routes built on `new Function` are then
  *   reported, not broken. Anything with a name (`Math.max(1, 2)`) is code: names reach `constructor`.
  * - An input that is one whole identifier or keyword (`name`, `true`, `return`) is not reported: in
@@ -31,7 +31,7 @@ import { tokenizeJs, type JsScan, type JsToken, type JsTokenType } from '../gram
 import { forEachOccurrence, isNumericText, lastAtOrBefore } from '../grammar/occurrences.js';
 import { isCoincidence } from './coincidence.js';
 
-export type CodeAttackReason = 'spans-tokens' | 'breaks-literal' | 'template-substitution' | 'comment' | 'unterminated' | 'escapes-delimiter';
+export type CodeAttackReason = 'spans-tokens' | 'breaks-literal' | 'template-substitution' | 'comment' | 'unterminated' | 'escapes-delimiter' | 'source-in-input';
 export type CodeVulnerabilityReason = 'literal' | 'number' | 'arithmetic' | 'regex' | 'operator' | 'in-comment';
 
 const DETECTOR_ID = 'code-injection';
@@ -54,6 +54,7 @@ const ATTACK: Readonly<Record<CodeAttackReason, Verdict>> = {
   comment: { kind: 'attack', reason: 'comment' },
   unterminated: { kind: 'attack', reason: 'unterminated' },
   'escapes-delimiter': { kind: 'attack', reason: 'escapes-delimiter' },
+  'source-in-input': { kind: 'attack', reason: 'source-in-input' },
 };
 const DATA: Readonly<Record<CodeVulnerabilityReason, Verdict>> = {
   literal: { kind: 'vulnerability', reason: 'literal' },
@@ -68,7 +69,12 @@ const data = (reason: CodeVulnerabilityReason): Verdict => DATA[reason];
 
 const LITERALS: ReadonlySet<JsTokenType> = new Set(['string', 'template', 'regex']);
 const UNTERMINATED: ReadonlySet<JsTokenType> = new Set(['unterminated-string', 'unterminated-template', 'unterminated-regex', 'unterminated-comment']);
-const ARITHMETIC: ReadonlySet<string> = new Set(['+', '-', '*', '/', '%', '**', '(', ')']);
+/** Operators a calculator's expression may use: arithmetic, comparisons, logic, ternaries, bit operations. */
+const ARITHMETIC: ReadonlySet<string> = new Set([
+  '+', '-', '*', '/', '%', '**', '(', ')',
+  '<', '>', '<=', '>=', '==', '!=', '===', '!==', '&&', '||', '??', '!', '?', ':',
+  '~', '&', '|', '^', '<<', '>>', '>>>',
+]);
 
 interface Located {
   readonly kind: FindingKind;
@@ -105,9 +111,35 @@ export const codeInjection: Detector<CodeEvent> = {
         (l.kind === 'attack' ? attacks : vulnerabilities).push(finding);
       }
     }
+    if (attacks.length === 0) {
+      const carried = sourceCarriedByInput(source, inputs);
+      if (carried) attacks.push(carried);
+    }
     return attacks.length === 0 ? vulnerabilities : attacks.concat(vulnerabilities);
   },
 };
+
+/** `Function` sources as V8 builds them: the body between the parameter list and the closing brace. */
+const FUNCTION_SOURCE = /^(?:async )?function\*? anonymous\([^]*?\n\) \{\n([^]*)\n\}$/;
+const MIN_CARRIED_SOURCE = 6;
+
+/**
+ * The reverse flow: the compiled source was cut out of a request input by something between the request and
+ * the compiler (an expression evaluator such as mathjs reaching `Function` through `cos.constructor('…')`, a
+ * template or a config loader). Source that contains a name is code the client wrote; pure arithmetic is data.
+ */
+function sourceCarriedByInput(source: string, inputs: readonly UserInput[]): Finding | undefined {
+  const body = (FUNCTION_SOURCE.exec(source)?.[1] ?? source).trim();
+  if (body.length < MIN_CARRIED_SOURCE) return undefined;
+  for (const input of inputs) {
+    if (input.value.length <= body.length || !input.value.includes(body)) continue;
+    const names = tokenizeJs(body).tokens.filter((t) => t.type === 'identifier' || t.type === 'keyword');
+    if (names.length === 0 || (names.length === 1 && body.startsWith('return'))) return undefined;
+    const start = source.indexOf(body);
+    return { detector: DETECTOR_ID, kind: 'attack', input, start, end: start + body.length, reason: 'source-in-input' };
+  }
+  return undefined;
+}
 
 const NONE: Located[] = [];
 

@@ -112,6 +112,15 @@ export function targetOf(event: SinkEvent): string {
       return event.url;
     case 'code':
       return event.source;
+    // issue #12 part B sinks
+    case 'redirect':
+      return event.location;
+    case 'html':
+      return event.html;
+    case 'deserialize':
+      return event.text;
+    case 'xml':
+      return event.xml;
     default: {
       const unreachable: never = event;
       return String(unreachable);

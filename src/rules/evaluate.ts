@@ -90,7 +90,35 @@ function eventFromOtherKind(raw: Record<string, unknown>, request: DescribedRequ
   if (raw.kind === 'code' && typeof raw.source === 'string') {
     return { event: { kind: 'code', op: typeof raw.op === 'string' ? raw.op : 'Function', source: raw.source } as SinkEvent, request };
   }
-  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code; got ${JSON.stringify(raw.kind)}`);
+  const partB = responseSinkEventFrom(raw);
+  if (partB) return { event: partB, request };
+  throw new Error(`event.kind must be one of sql, exec, fs, http.out, code, redirect (with location), html (with html), deserialize (with text, format), xml (with xml, external_entities?); got ${JSON.stringify(raw.kind)}`);
+}
+
+/** Issue #12 part B sinks (response and parser sinks). */
+function responseSinkEventFrom(raw: Record<string, unknown>): SinkEvent | undefined {
+  const str = (key: string): string | undefined => (typeof raw[key] === 'string' ? (raw[key] as string) : undefined);
+  switch (raw.kind) {
+    case 'redirect': {
+      const location = str('location');
+      return location === undefined ? undefined : { kind: 'redirect', op: str('op') ?? 'res.setHeader', location, self: str('host') ?? 'app.example' };
+    }
+    case 'html': {
+      const html = str('html');
+      return html === undefined ? undefined : { kind: 'html', op: str('op') ?? 'res.end', html };
+    }
+    case 'deserialize': {
+      const text = str('text');
+      const format = str('format') === 'yaml' ? 'yaml' : 'node-serialize';
+      return text === undefined ? undefined : { kind: 'deserialize', op: str('op') ?? (format === 'yaml' ? 'js-yaml.load' : 'node-serialize.unserialize'), format, text };
+    }
+    case 'xml': {
+      const xml = str('xml');
+      return xml === undefined ? undefined : { kind: 'xml', op: str('op') ?? 'libxmljs2.parseXml', xml, externalEntities: raw.external_entities !== false };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** The judge, as the agent runs it, with the rule set in block mode (the CLI shows what block mode does). */

@@ -24,6 +24,16 @@ export const ATTR = {
   URL_FULL: 'url.full',
   /** No semconv name exists for source text handed to a JavaScript compiler (`code.*` describes the caller). */
   CODE_SOURCE: 'stepguard.code',
+  // issue #12 part B sinks
+  /** semconv `http.response.header.<key>`: the redirect target, with the input's part redacted. */
+  HTTP_LOCATION: 'http.response.header.location',
+  /** XSS: up to 240 characters of the HTML chunk around the input, the input replaced by `?`. */
+  HTML_EXCERPT: 'stepguard.html',
+  /** Unsafe deserialization: the loader's format and the first 1 KiB of the text, the input replaced by `?`. */
+  DESERIALIZE_FORMAT: 'stepguard.deserialize.format',
+  DESERIALIZE_TEXT: 'stepguard.deserialize.text',
+  /** XXE: the first 1 KiB of the parsed document, the input replaced by `?`. */
+  XML_TEXT: 'stepguard.xml',
   // request
   HTTP_METHOD: 'http.request.method',
   HTTP_ROUTE: 'http.route',

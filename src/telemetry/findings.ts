@@ -159,6 +159,22 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
     case 'code':
       attributes[ATTR.CODE_SOURCE] = text;
       return;
+    case 'redirect':
+      attributes[ATTR.HTTP_LOCATION] = sanitizeUrl(event.location, findings);
+      return;
+    case 'html': {
+      // The part of the page around the input, not the whole body.
+      const at = findings[0]?.start ?? 0;
+      attributes[ATTR.HTML_EXCERPT] = text.slice(Math.max(0, at - 120), at + 120);
+      return;
+    }
+    case 'deserialize':
+      attributes[ATTR.DESERIALIZE_FORMAT] = event.format;
+      attributes[ATTR.DESERIALIZE_TEXT] = text.slice(0, 1024);
+      return;
+    case 'xml':
+      attributes[ATTR.XML_TEXT] = text.slice(0, 1024);
+      return;
     default: {
       const unreachable: never = event;
       return unreachable;

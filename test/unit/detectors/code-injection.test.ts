@@ -172,3 +172,25 @@ describe('code-injection: verdicts', () => {
     expect(detect('1', 'x'.repeat(10))).toEqual([]);
   });
 });
+
+describe('code-injection: calculator precision and source carried inside an input (issue #12 B.5)', () => {
+  const fn = (body: string) => `function anonymous(\n) {\n${body}\n}`;
+  const judge = (source: string, value: string) =>
+    codeInjection.detect({ kind: 'code', op: 'Function', source }, [{ source: 'query', path: 'query.q', value }]).map((f) => `${f.kind}:${f.reason}`);
+
+  it.each(['1 < 2 ? 3 : 4', '(7 & 3) << 2 > 10 || !0', '5 >= 5 && 3 !== 4', '~12 ^ 0xff | 1', '2 ** 10 >>> 1'])('%s typed into a calculator is data', (expr) => {
+    expect(judge(fn(`return (${expr})`), expr)).toEqual(['vulnerability:arithmetic']);
+  });
+
+  it('a name in the expression is still code', () => {
+    expect(judge(fn('return (1 < x ? 3 : 4)'), '1 < x ? 3 : 4')).toEqual(['attack:spans-tokens']);
+  });
+
+  it('source cut out of an input by an evaluator (mathjs cos.constructor) is an attack', () => {
+    expect(judge(fn("return process.mainModule.require('fs')"), "cos.constructor(\"return process.mainModule.require('fs')\")()")).toEqual(['attack:source-in-input']);
+  });
+
+  it('arithmetic carried inside an input is not', () => {
+    expect(judge(fn('return 1 + 2'), "f('return 1 + 2')")).toEqual([]);
+  });
+});
