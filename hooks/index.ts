@@ -1,5 +1,7 @@
 import type { ModuleHook } from '../src/hook-kit.js';
 import { SUPPORTED_VERSIONS } from './versions.js';
+/** Packages no hook covers yet, for `stepguard doctor` (the registry is src/'s one door into hooks/). */
+export { UNCOVERED_RISKY_PACKAGES } from './uncovered.js';
 
 /**
  * THE REGISTRY: one line per hook. A line names the module and its supported versions and says how to load

@@ -5,8 +5,7 @@ import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
 import { loadRules, formatProblem } from '../rules/load.js';
-import { HOOKS, HOOK_NAMES, enabledHooks } from '../../hooks/index.js';
-import { UNCOVERED_RISKY_PACKAGES } from '../../hooks/uncovered.js';
+import { HOOKS, HOOK_NAMES, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
 
 const HELP = `stepguard doctor [--json] [--dir DIR]
 

@@ -40,6 +40,7 @@ export const httpEvent = (url: string): HttpOutEvent => ({ kind: 'http.out', op:
 export const codeEvent = (source: string): CodeEvent => ({ kind: 'code', op: 'eval', source });
 export { sqlEvent };
 
+// A fresh input array per call: the detector caches its suspects per array (one per request), which would hide their cost.
 const posixPaths = createPathTraversal({ windows: false });
 const windowsPaths = createPathTraversal({ windows: true });
 
@@ -175,7 +176,7 @@ const otherShapes = (): Shape[] => [
       const path = `/srv/app/${fill('../', n)}x`;
       const event = fsEvent(path);
       const inputs = [input(path.slice(9)), input('../../')];
-      return () => posixPaths.detect(event, inputs);
+      return () => posixPaths.detect(event, [...inputs]);
     },
   },
   {
@@ -184,7 +185,7 @@ const otherShapes = (): Shape[] => [
       const longInput = `${fill('a/../', n / 2)}../etc/passwd`;
       const event = fsEvent(`/srv/${fill('x/', n / 2)}etc/passwd`);
       const inputs = [input(longInput), input(fill('x/', n / 20)), input(fill('/', n / 2))];
-      return () => posixPaths.detect(event, inputs);
+      return () => posixPaths.detect(event, [...inputs]);
     },
   },
   {
@@ -193,7 +194,7 @@ const otherShapes = (): Shape[] => [
       const path = `C:\\app\\${fill('..\\/', n)}`;
       const event = fsEvent(path);
       const inputs = [input(fill('..\\/', n / 2))];
-      return () => windowsPaths.detect(event, inputs);
+      return () => windowsPaths.detect(event, [...inputs]);
     },
   },
   {
@@ -201,7 +202,7 @@ const otherShapes = (): Shape[] => [
     prepare: (n) => {
       const event = fsEvent(`/srv/${fill('a/b/', n)}`);
       const inputs = manyInputs((k) => (k % 2 === 0 ? 'a/b' : `../${k}`));
-      return () => posixPaths.detect(event, inputs);
+      return () => posixPaths.detect(event, [...inputs]);
     },
   },
   {
