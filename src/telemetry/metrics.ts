@@ -2,7 +2,8 @@ import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
 import type { MeterProvider, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { Recorder } from './telemetry.js';
 import { agentVersion } from './telemetry.js';
-import { ATTR, SPAN_ANOMALY, SPAN_FINDING, SPAN_STEP_UP } from './attributes.js';
+import { AsyncResource } from 'node:async_hooks';
+import { ATTR, RESOURCE, SPAN_ANOMALY, SPAN_FINDING, SPAN_STEP_UP } from './attributes.js';
 import { dropped, guardMetricExporter, type Signal } from './export-health.js';
 import { errorMessage, log, warnOnce } from '../log.js';
 
@@ -126,7 +127,7 @@ function token(value: unknown, fallback: string): string {
 
 // ---- the timing call in inspect() ------------------------------------------------------------------------
 
-let active: MetricsRecorder | undefined;
+let active: { inspected(kind: string, seconds: number): void } | undefined;
 
 /**
  * `fn(a, b, c)`, timed into `stepguard.inspection.duration` when metrics are on. Fixed arity, so the hot
@@ -158,10 +159,85 @@ export function metricsExporterNames(env: NodeJS.ProcessEnv = process.env): stri
     .filter(Boolean);
 }
 
-/** The recorder for the exporters named by OTEL_METRICS_EXPORTER, or undefined when there are none. */
-export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env): MetricsRecorder | undefined {
+/**
+ * The recorder for the exporters named by OTEL_METRICS_EXPORTER, or undefined when there are none. Nothing
+ * is loaded at start: the metrics SDK and its exporters load after the first event (outside any request,
+ * like the tracer), so a process that never inspects anything pays nothing and exports nothing at exit.
+ * A Prometheus endpoint is the exception: it must answer scrapes from the start.
+ */
+export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env): Recorder | undefined {
   const names = metricsExporterNames(env);
   if (names.length === 0 || names.includes('none')) return undefined;
+  const lazy = new LazyMetrics(() => createMetrics(names, serviceName, env));
+  if (names.includes('prometheus')) lazy.loadNow();
+  active = lazy;
+  return lazy;
+}
+
+/** Calls kept while the SDK loads; beyond this (a flood in one tick) they are dropped. */
+const MAX_PENDING = 1024;
+
+class LazyMetrics implements Recorder {
+  private real: MetricsRecorder | undefined;
+  private failed = false;
+  private scheduled = false;
+  private pending: Array<(m: MetricsRecorder) => void> = [];
+  /** Created at start, outside any request: the SDK's own file reads are never judged as a request's. */
+  private readonly scope = new AsyncResource('stepguard.metrics-load');
+
+  constructor(private readonly create: () => MetricsRecorder | undefined) {}
+
+  record(name: string, attributes: Attributes): void {
+    if (this.real) return this.real.record(name, attributes);
+    this.defer((m) => m.record(name, attributes));
+  }
+
+  inspected(kind: string, seconds: number): void {
+    if (this.real) return this.real.inspected(kind, seconds);
+    this.defer((m) => m.inspected(kind, seconds));
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length > 0) this.loadNow();
+    await this.real?.flush();
+  }
+
+  async shutdown(): Promise<void> {
+    if (active === this) active = undefined;
+    if (this.pending.length > 0) this.loadNow();
+    await this.real?.shutdown();
+  }
+
+  loadNow(): void {
+    if (this.real || this.failed) return;
+    this.scope.runInAsyncScope(() => {
+      try {
+        this.real = this.create();
+        if (!this.real) this.failed = true;
+      } catch (error) {
+        this.failed = true;
+        log.warn(`metrics are off: ${errorMessage(error)}`);
+      }
+    });
+    const pending = this.pending;
+    this.pending = [];
+    if (this.real) for (const call of pending) call(this.real);
+  }
+
+  private defer(call: (m: MetricsRecorder) => void): void {
+    if (this.failed) return;
+    if (this.pending.length >= MAX_PENDING) {
+      dropped.metrics++;
+      return;
+    }
+    this.pending.push(call);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.loadNow());
+  }
+}
+
+function createMetrics(names: readonly string[], serviceName: string | undefined, env: NodeJS.ProcessEnv): MetricsRecorder | undefined {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the metrics SDK loads only when metrics are exported
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   const readers: MetricReader[] = [];
@@ -173,13 +249,11 @@ export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.Proc
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
   const { resourceFromAttributes, detectResources, envDetector } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
   const service = serviceName ?? env.OTEL_SERVICE_NAME ?? `unknown_service:${process.argv0 ?? 'node'}`;
-  const resource = resourceFromAttributes({ 'service.name': service })
+  const resource = resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: service })
     .merge(detectResources({ detectors: [envDetector] }))
-    .merge(resourceFromAttributes({ 'service.name': service }));
+    .merge(resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: service }));
   const provider = new sdk.MeterProvider({ resource, readers });
-  const recorder = new MetricsRecorder(provider.getMeter('stepguard', agentVersion()), provider);
-  active = recorder;
-  return recorder;
+  return new MetricsRecorder(provider.getMeter('stepguard', agentVersion()), provider);
 }
 
 function positive(value: string | undefined, fallback: number): number {

@@ -131,3 +131,25 @@ describe('lazy registry lines', () => {
     expect(after).toEqual({ pgHook: false, mysqlHook: false, pg: ['disabled'], queryWrapped: false });
   });
 });
+
+describe('an agent with nothing to report', () => {
+  it('loads no metrics SDK and sends nothing to the OTLP endpoint, not even at exit (default exporters)', async () => {
+    const http = await import('node:http');
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.url ?? '');
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const probe = `process.stdout.write(JSON.stringify({ metricsSdk: Object.keys(require.cache).some((f) => f.includes('sdk-metrics')) }))`;
+      const result = await underAgent(probe, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` });
+      expect(result).toEqual({ metricsSdk: false });
+      expect(seen).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+});
