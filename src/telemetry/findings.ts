@@ -81,7 +81,7 @@ function report(
   const attributes = findingAttributes(reporter.mode, request, event, finding, match, action, outcome, incidentId, allFindings);
   reporter.telemetry.span(SPAN_FINDING, attributes, outcome === 'blocked' || outcome === 'challenged' ? { message: outcome } : undefined);
   if (reporter.logFindings) {
-    const what = finding ? `${finding.kind} ${finding.detector}` : `policy`;
+    const what = !finding ? 'policy' : finding.kind === 'input-limit' ? `input-limit (${finding.reason})` : `${finding.kind} ${finding.detector}`;
     log.info(
       `${what} ${outcome}${rule ? ` rule=${rule.id}` : ''} op=${event.op}${finding ? ` source=${finding.input.path} payload=${JSON.stringify(maskPayload(finding.input.value))}` : ''} ${request.method ?? ''} ${request.route ?? request.urlPath}${incidentId ? ` incident=${incidentId}` : ''}`,
     );
