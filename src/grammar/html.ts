@@ -3,7 +3,32 @@
  * tree builder is not involved: it only switches the tokenizer into raw-text states after `<script>`,
  * `<style>`, `<textarea>`… which is done here the same way, so script and style bodies come out as text.
  */
-import { Tokenizer, TokenizerMode } from 'parse5';
+import type { Tokenizer, TokenizerMode as TokenizerModes } from 'parse5';
+
+type Parse5 = typeof import('parse5');
+type Mode = (typeof TokenizerModes)[keyof typeof TokenizerModes];
+
+/** parse5 (~30 ms to load) is required at the first HTML response judged, not at the agent's start. */
+let loaded: { parse5: Parse5; modeAfter: Readonly<Record<string, Mode>> } | undefined;
+function parse5(): NonNullable<typeof loaded> {
+  if (loaded) return loaded;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use
+  const lib = require('parse5') as Parse5;
+  const M = lib.TokenizerMode;
+  const modeAfter = {
+    script: M.SCRIPT_DATA,
+    style: M.RAWTEXT,
+    xmp: M.RAWTEXT,
+    iframe: M.RAWTEXT,
+    noembed: M.RAWTEXT,
+    noframes: M.RAWTEXT,
+    textarea: M.RCDATA,
+    title: M.RCDATA,
+    plaintext: M.PLAINTEXT,
+  };
+  loaded = { parse5: lib, modeAfter };
+  return loaded;
+}
 
 interface Located {
   readonly location: { readonly startOffset: number; readonly endOffset: number } | null;
@@ -31,20 +56,10 @@ export interface HtmlToken {
   readonly rawTextOf: string;
 }
 
-const MODE_AFTER: Readonly<Record<string, (typeof TokenizerMode)[keyof typeof TokenizerMode]>> = {
-  script: TokenizerMode.SCRIPT_DATA,
-  style: TokenizerMode.RAWTEXT,
-  xmp: TokenizerMode.RAWTEXT,
-  iframe: TokenizerMode.RAWTEXT,
-  noembed: TokenizerMode.RAWTEXT,
-  noframes: TokenizerMode.RAWTEXT,
-  textarea: TokenizerMode.RCDATA,
-  title: TokenizerMode.RCDATA,
-  plaintext: TokenizerMode.PLAINTEXT,
-};
 
 /** Tokenizes `html` from the data state. Never throws on malformed input (the tokenizer recovers as browsers do). */
 export function tokenizeHtml(html: string): HtmlToken[] {
+  const { parse5: lib, modeAfter } = parse5();
   const tokens: HtmlToken[] = [];
   let rawTextOf = '';
   let text: { start: number; end: number } | undefined;
@@ -66,7 +81,7 @@ export function tokenizeHtml(html: string): HtmlToken[] {
     const loc = token.location;
     tokens.push({ type, name, start: loc?.startOffset ?? 0, end: loc?.endOffset ?? 0, attrs, rawTextOf: '' });
   };
-  const tokenizer: Tokenizer = new Tokenizer(
+  const tokenizer: Tokenizer = new lib.Tokenizer(
     { sourceCodeLocationInfo: true },
     {
       onCharacter,
@@ -81,7 +96,7 @@ export function tokenizeHtml(html: string): HtmlToken[] {
           return { name: a.name, value: a.value, start: loc?.startOffset ?? 0, end: loc?.endOffset ?? 0 };
         });
         push('start', t, t.tagName, attrs);
-        const mode = MODE_AFTER[t.tagName];
+        const mode = modeAfter[t.tagName];
         if (mode !== undefined) {
           tokenizer.state = mode;
           rawTextOf = t.tagName;
