@@ -45,8 +45,15 @@
   const short = (iso) => (iso ? iso.slice(0, 19).replace('T', ' ') : '');
 
   function drawChart(timeline) {
-    const xs = timeline.buckets.map((b) => Date.parse(b.start) / 1000);
-    const data = [xs, ...CLASSES.map(([c]) => timeline.buckets.map((b) => b[c]))];
+    let xs = timeline.buckets.map((b) => Date.parse(b.start) / 1000);
+    let ys = CLASSES.map(([c]) => timeline.buckets.map((b) => b[c]));
+    // A run of a few seconds fills one or two buckets: give the axis a minute around them (empty points), or
+    // uPlot stretches a single instant over years.
+    if (xs.length > 0 && xs[xs.length - 1] - xs[0] < 60) {
+      xs = [xs[0] - 30, ...xs, xs[xs.length - 1] + 30];
+      ys = ys.map((y) => [null, ...y, null]);
+    }
+    const data = [xs, ...ys];
     const box = document.getElementById('chart');
     const width = Math.max(400, box.clientWidth - 16);
     if (chart) {
