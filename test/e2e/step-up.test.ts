@@ -260,11 +260,16 @@ describe('what an attacker (or a mistake) gets', () => {
 
 describe('enrolling from the command line', () => {
   it('`stepguard enroll <user>` prints the otpauth URI, a QR code and the secret; the running app accepts codes from it', async () => {
-    const { spawnSync } = await import('node:child_process');
-    const enrolled = spawnSync(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'enroll', 'judy', '--store-dir', storeDir], {
-      env: { ...process.env, STEPGUARD_SECRET: 'test-secret-with-at-least-32-characters!!' },
-      encoding: 'utf8',
-    });
+    // Run the CLI without blocking this process: a synchronous spawn froze the test's event loop for seconds on a
+    // loaded machine, so the app closed the idle keep-alive socket unseen and the next request failed on it.
+    const { execFile } = await import('node:child_process');
+    const enroll = () =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'enroll', 'judy', '--store-dir', storeDir], { env: { ...process.env, STEPGUARD_SECRET: 'test-secret-with-at-least-32-characters!!' }, encoding: 'utf8' }, (error, stdout, stderr) =>
+          resolve({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
+        ),
+      );
+    const enrolled = await enroll();
     expect(enrolled.status).toBe(0);
     const uri = /otpauth:\/\/totp\/[^\s]+/.exec(enrolled.stdout)?.[0];
     expect(uri).toBeDefined();
@@ -273,7 +278,7 @@ describe('enrolling from the command line', () => {
     expect(enrolled.stdout).toContain(secret);
     secrets.set('judy', secret);
 
-    const again = spawnSync(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'enroll', 'judy', '--store-dir', storeDir], { encoding: 'utf8', env: { ...process.env, STEPGUARD_SECRET: 'test-secret-with-at-least-32-characters!!' } });
+    const again = await enroll();
     expect(again.status).toBe(1);
     expect(again.stdout + again.stderr).toContain('--replace');
 
