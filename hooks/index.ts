@@ -1,4 +1,4 @@
-import type { ModuleHook } from '../src/hook-kit.js';
+import type { LazyHook } from '../src/hook-kit.js';
 import { SUPPORTED_VERSIONS } from './versions.js';
 /** Packages no hook covers yet, for `stepguard doctor` (the registry is src/'s one door into hooks/). */
 export { UNCOVERED_RISKY_PACKAGES } from './uncovered.js';
@@ -10,16 +10,7 @@ export { UNCOVERED_RISKY_PACKAGES } from './uncovered.js';
  * `require`), so their loaders run then. `name` is what STEPGUARD_DISABLED_HOOKS and `stepguard doctor` use;
  * one name may cover several lines (`fs` is `fs` and `fs/promises`).
  */
-export interface HookLine {
-  readonly name: string;
-  readonly module: string;
-  readonly versions?: string;
-  readonly entryPoints?: readonly string[];
-  readonly builtin?: boolean;
-  readonly global?: boolean;
-  /** Requires the hook file and returns its hook; called at most once per line, on first need. */
-  load(): ModuleHook;
-}
+export type HookLine = LazyHook & { readonly name: string };
 
 /* eslint-disable @typescript-eslint/no-require-imports -- each hook file is required on first need */
 export const HOOKS: readonly HookLine[] = [

@@ -42,6 +42,17 @@ export interface ModuleHook {
   patch(exports: unknown, info: HookInfo): unknown;
 }
 
+/**
+ * A registry line (hooks/index.ts): what to hook and which versions, with the hook's code behind `load`,
+ * which runs the first time the module is required (at start for builtins and globals).
+ */
+export interface LazyHook extends Omit<ModuleHook, 'patch'> {
+  /** What STEPGUARD_DISABLED_HOOKS and `stepguard doctor` call it; several lines may share one name. */
+  readonly name?: string;
+  /** Requires the hook file and returns its hook; called at most once per line, on first need. */
+  load(): ModuleHook;
+}
+
 export function defineHook(hook: ModuleHook): ModuleHook {
   return hook;
 }

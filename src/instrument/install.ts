@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Module from 'node:module';
 import { Hook } from 'require-in-the-middle';
-import type { ModuleHook } from '../hook-kit.js';
+import type { LazyHook, ModuleHook } from '../hook-kit.js';
 import { log, errorMessage } from '../log.js';
 
 /** What happened to each module the agent knows, for start-up messages and `stepguard doctor`. */
@@ -22,20 +22,6 @@ export function hookStatuses(): readonly HookStatus[] {
 }
 
 let ritm: Hook | undefined;
-
-/**
- * A registry line (hooks/index.ts): what to hook and which versions, with the hook's code behind `load`,
- * which runs the first time the module is required (at start for builtins and globals).
- */
-export interface LazyHook {
-  readonly name?: string;
-  readonly module: string;
-  readonly versions?: string;
-  readonly entryPoints?: readonly string[];
-  readonly builtin?: boolean;
-  readonly global?: boolean;
-  load(): ModuleHook;
-}
 
 /** Either a hook with its code at hand or a registry line that loads it on first need. */
 export type InstallableHook = ModuleHook | LazyHook;
