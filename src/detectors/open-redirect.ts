@@ -1,4 +1,4 @@
-import type { RedirectEvent, UserInput } from '../events.js';
+import type { RedirectEvent } from '../events.js';
 import type { Detector, Finding } from './types.js';
 import { forEachOccurrence } from '../grammar/occurrences.js';
 
