@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { LogLevel } from './log.js';
 import { allowEntryProblem } from './detectors/ssrf-allow-list.js';
+import { parseTrustedProxies, type TrustedProxies } from './context/client-address.js';
 
 /**
  * Configuration: defaults ← config file (STEPGUARD_CONFIG, .js/.cjs/.json) ← STEPGUARD_* env vars.
@@ -57,6 +58,8 @@ export interface Config {
   readonly redirectAllow: readonly string[];
   /** Registry names of hooks not to install (`fs`, `vm`, …); checked against the registry at start. */
   readonly disabledHooks: readonly string[];
+  /** Proxies whose forwarding header is believed (README "Client address behind proxies"); undefined: the socket peer only. */
+  readonly trustedProxies: TrustedProxies | undefined;
   readonly stepUp: StepUpSettings;
   /** Trends: the JSON-lines findings log (off when undefined), its rotation size, and the anomaly thresholds. */
   readonly findingsFile: string | undefined;
@@ -98,6 +101,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   ssrfAllow: Object.freeze([]),
   redirectAllow: Object.freeze([]),
   disabledHooks: Object.freeze([]),
+  trustedProxies: undefined,
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
     storeDir: '.stepguard',
@@ -205,6 +209,11 @@ const redisUrl = (v: unknown) =>
     ? { ok: true as const, value: v }
     : { ok: false as const, expected: 'a redis:// or rediss:// URL' };
 
+const trustedProxies = (v: unknown) => {
+  const parsed = parseTrustedProxies(v);
+  return parsed.ok ? { ok: true as const, value: parsed.value } : { ok: false as const, expected: parsed.problem };
+};
+
 const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'enabled', env: 'STEPGUARD_ENABLED', parse: bool },
   { key: 'mode', env: 'STEPGUARD_MODE', parse: oneOf('monitor', 'block') },
@@ -223,6 +232,8 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
   { key: 'redirectAllow', env: 'STEPGUARD_REDIRECT_ALLOW', parse: destinationList },
   { key: 'disabledHooks', env: 'STEPGUARD_DISABLED_HOOKS', parse: hookNames },
+  { key: 'trustedProxies', env: 'STEPGUARD_TRUSTED_PROXIES', parse: trustedProxies },
+  { key: 'trustedProxyHeader', env: 'STEPGUARD_TRUSTED_PROXY_HEADER', parse: oneOf('x-forwarded-for', 'forwarded') },
   { key: 'findingsFile', env: 'STEPGUARD_FINDINGS_FILE', parse: text },
   { key: 'findingsFileMaxBytes', env: 'STEPGUARD_FINDINGS_FILE_MAX_BYTES', parse: positiveInt },
   { key: 'anomalyFactor', env: 'STEPGUARD_ANOMALY_FACTOR', parse: factor },
@@ -289,8 +300,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   applyFields(STEP_UP_FIELDS, envStepUp, stepUp, (f) => `env ${f.env}`, problems);
 
   const rulesFiles = (top.rulesFiles as string[]).map((p) => resolve(cwd, p));
+  const { trustedProxyHeader, ...settings } = top;
+  const proxies = top.trustedProxies as TrustedProxies | undefined;
   const config: Config = Object.freeze({
-    ...(top as unknown as Config),
+    ...(settings as unknown as Config),
+    trustedProxies: proxies && typeof trustedProxyHeader === 'string' ? Object.freeze({ ...proxies, header: trustedProxyHeader as TrustedProxies['header'] }) : proxies,
     rulesFiles: Object.freeze(rulesFiles),
     findingsFile: typeof top.findingsFile === 'string' ? resolve(cwd, top.findingsFile) : undefined,
     stepUp: Object.freeze({ ...(stepUp as unknown as StepUpSettings), storeDir: resolve(cwd, stepUp.storeDir as string) }),

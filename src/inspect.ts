@@ -88,7 +88,8 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdic
     refuse(ctx, runtime.config.respond, forbiddenResponse(incident()));
   } else if (decision.action === 'step_up') {
     verdict = stepUp(runtime, ctx, decision.decisive!, event, incident());
-    outcome = verdict ? 'challenged' : 'allowed';
+    // A request nobody can step up for (no signed-in user) is refused outright: record that, not a challenge.
+    outcome = verdict === undefined ? 'allowed' : verdict.error instanceof BlockedError ? 'blocked' : 'challenged';
   }
   reportDecision(reporter, request, event, findings, decision, outcome, incidentId);
   return verdict;

@@ -3,6 +3,7 @@ import type { UserInput } from '../events.js';
 import type { Finding } from '../detectors/types.js';
 import { BUDGET_MAX_DEPTH, InputCollector, type InputLimits } from './user-input.js';
 import { SearchCollector, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
+import { clientAddress, type TrustedProxies } from './client-address.js';
 
 /** One request's input within the budget. */
 interface Gathered {
@@ -35,7 +36,7 @@ export class RequestContext {
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse | undefined,
-    private readonly limits: InputLimits & { readonly maxBodyBytes: number },
+    private readonly limits: InputLimits & { readonly maxBodyBytes: number; readonly trustedProxies?: TrustedProxies | undefined },
   ) {}
 
   captureBodyChunk(chunk: unknown): void {
@@ -118,8 +119,14 @@ export class RequestContext {
     return (typeof r.baseUrl === 'string' ? r.baseUrl : '') + path;
   }
 
+  /** The configured trusted proxies (undefined: forwarding headers are never believed). */
+  get trustedProxies(): TrustedProxies | undefined {
+    return this.limits.trustedProxies;
+  }
+
+  /** The client address through trusted proxies only (context/client-address.ts), computed once per request. */
   get clientAddress(): string | undefined {
-    return this.req.socket?.remoteAddress;
+    return clientAddress(this);
   }
 }
 

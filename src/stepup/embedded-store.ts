@@ -16,6 +16,8 @@ import {
   isEnrolledFactor,
   isValidTimeStep,
   StoreUnavailableError,
+  type AttemptCounter,
+  type AttemptReservation,
   type EnrolledFactor,
   type StepUpStore,
 } from './store.js';
@@ -35,6 +37,10 @@ interface State {
   addresses: Map<string, string[]>;
   /** key → expiry, epoch ms. */
   once: Map<string, number>;
+  /** Verification attempts per counter key (reserveAttempt). */
+  attempts: Map<string, Window>;
+  /** Counter key → end of its lockout, epoch ms. */
+  locks: Map<string, number>;
 }
 
 interface FileIdentity {
@@ -49,7 +55,7 @@ export interface EmbeddedStoreOptions {
 }
 
 function emptyState(): State {
-  return { factors: new Map(), steps: new Map(), failures: new Map(), addresses: new Map(), once: new Map() };
+  return { factors: new Map(), steps: new Map(), failures: new Map(), addresses: new Map(), once: new Map(), attempts: new Map(), locks: new Map() };
 }
 
 export class EmbeddedStore implements StepUpStore {
@@ -126,6 +132,56 @@ export class EmbeddedStore implements StepUpStore {
   async resetFailures(key: string): Promise<void> {
     this.refresh();
     if (this.state.failures.delete(key)) this.persist();
+  }
+
+  async reserveAttempt(counters: readonly AttemptCounter[], windowSeconds: number): Promise<AttemptReservation> {
+    assertPositiveSeconds('windowSeconds', windowSeconds);
+    this.refresh();
+    const now = this.now();
+    // Check every counter, then count on every counter, in one synchronous stretch.
+    let waitUntil = 0;
+    for (const c of counters) {
+      const lock = this.state.locks.get(c.key);
+      if (lock !== undefined && lock > now) waitUntil = Math.max(waitUntil, lock);
+    }
+    if (waitUntil === 0) {
+      for (const c of counters) {
+        const window = this.state.attempts.get(c.key);
+        if (window !== undefined && window.expiresAt > now && window.count >= c.limit) waitUntil = Math.max(waitUntil, window.expiresAt);
+      }
+    }
+    if (waitUntil > 0) return { allowed: false, retryAfterSeconds: secondsLeft(waitUntil, now) };
+    for (const c of counters) {
+      const window = this.state.attempts.get(c.key);
+      if (window === undefined || window.expiresAt <= now) this.state.attempts.set(c.key, { count: 1, expiresAt: now + Math.ceil(windowSeconds * 1000) });
+      else window.count += 1;
+    }
+    this.persist();
+    return { allowed: true };
+  }
+
+  async settleAttempt(counters: readonly AttemptCounter[], windowSeconds: number, outcome: 'failed' | 'released'): Promise<{ lockedForSeconds: number | undefined }> {
+    assertPositiveSeconds('windowSeconds', windowSeconds);
+    this.refresh();
+    const now = this.now();
+    let lockedUntil = 0;
+    for (const c of counters) {
+      const window = this.state.attempts.get(c.key);
+      const live = window !== undefined && window.expiresAt > now;
+      if (outcome === 'released') {
+        if (live && window.count > 0) window.count -= 1;
+        continue;
+      }
+      const lock = this.state.locks.get(c.key);
+      if (lock !== undefined && lock > now) lockedUntil = Math.max(lockedUntil, lock);
+      else if (live && window.count >= c.limit) {
+        const until = now + Math.ceil(windowSeconds * 1000);
+        this.state.locks.set(c.key, until);
+        lockedUntil = Math.max(lockedUntil, until);
+      }
+    }
+    this.persist();
+    return { lockedForSeconds: lockedUntil > 0 ? secondsLeft(lockedUntil, now) : undefined };
   }
 
   async addKnownAddress(userId: string, address: string): Promise<void> {
@@ -224,6 +280,8 @@ export class EmbeddedStore implements StepUpStore {
   private prune(now: number): void {
     for (const [key, window] of this.state.failures) if (window.expiresAt <= now) this.state.failures.delete(key);
     for (const [key, expiresAt] of this.state.once) if (expiresAt <= now) this.state.once.delete(key);
+    for (const [key, window] of this.state.attempts) if (window.expiresAt <= now) this.state.attempts.delete(key);
+    for (const [key, until] of this.state.locks) if (until <= now) this.state.locks.delete(key);
   }
 
   /** Writes the whole state: temp file (0600) + fsync + rename, synchronously. */
@@ -268,6 +326,9 @@ interface FileFormat {
   failures: [string, Window][];
   addresses: [string, string[]][];
   once: [string, number][];
+  /** Optional: files written before attempt counters existed lack them. */
+  attempts?: [string, Window][];
+  locks?: [string, number][];
 }
 
 function serializeState(state: State): string {
@@ -278,6 +339,8 @@ function serializeState(state: State): string {
     failures: [...state.failures],
     addresses: [...state.addresses],
     once: [...state.once],
+    attempts: [...state.attempts],
+    locks: [...state.locks],
   };
   return JSON.stringify(file) + '\n';
 }
@@ -298,7 +361,9 @@ function parseState(text: string): State | undefined {
     entries(file.steps, (v): v is number => isValidTimeStep(v as number), state.steps) &&
     entries(file.failures, isWindow, state.failures) &&
     entries(file.addresses, isStringList, state.addresses) &&
-    entries(file.once, isFiniteNumber, state.once);
+    entries(file.once, isFiniteNumber, state.once) &&
+    entries(file.attempts ?? [], isWindow, state.attempts) &&
+    entries(file.locks ?? [], isFiniteNumber, state.locks);
   return ok ? state : undefined;
 }
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../context/request-context.js';
-import { log, errorMessage } from '../log.js';
+import { log, errorMessage, warnOnce } from '../log.js';
 import {
   PROBLEM,
   enrollmentRequiredResponse,
@@ -13,6 +13,8 @@ import {
   type StandardResponse,
 } from '../enforce/index.js';
 import { StoreUnavailableError } from './store.js';
+import { SecretBoxError } from './secret-box.js';
+import { checkJsonVerificationRequest } from './verify-request.js';
 import { epochSeconds, newTokenId } from './tokens.js';
 import { secretFor } from './enrollment.js';
 import { checkTotp } from './totp.js';
@@ -45,6 +47,11 @@ export class VerifyEndpoint {
     if (ctx.method !== 'POST') {
       return writeResponse(res, verifyProblem(405, PROBLEM.badRequest, 'Method Not Allowed', 'POST a JSON body { "challenge_id": "…", "code": "123456" }.', { allow: 'POST' }));
     }
+    const refused = checkJsonVerificationRequest(ctx.req);
+    if (refused) {
+      this.state.event(ctx, 'failed', undefined, { reason: refused.reason });
+      return writeResponse(res, refused.response);
+    }
     readBody(ctx.req, MAX_VERIFY_BODY)
       .then(
         (body) => this.verify(ctx, body).then((response) => writeResponse(res, response)),
@@ -53,6 +60,12 @@ export class VerifyEndpoint {
       .catch((error: unknown) => {
         if (error instanceof StoreUnavailableError) {
           this.state.event(ctx, 'unavailable', undefined, { reason: 'store' });
+          return writeResponse(res, stepUpUnavailableResponse('0'));
+        }
+        if (error instanceof SecretBoxError) {
+          // Another instance's key sealed this secret (STEPGUARD_SECRET differs): a deployment fault, not the user's.
+          warnOnce(`secret-box:${error.sealedKeyId ?? 'unknown'}`, `step-up unavailable: ${error.message}`);
+          this.state.event(ctx, 'unavailable', undefined, { reason: 'secret-key' });
           return writeResponse(res, stepUpUnavailableResponse('0'));
         }
         log.error(`step-up verification failed unexpectedly: ${errorMessage(error)}`);
@@ -86,30 +99,38 @@ export class VerifyEndpoint {
     const keys = lockoutKeys(claims.sub, ctx.clientAddress);
     const { store, box } = state.resources();
 
-    const locked = await this.lockout.retryAfter(keys);
-    if (locked) {
-      state.event(ctx, 'locked_out', claims.rule, { user: claims.sub });
-      return tooManyAttemptsResponse(locked);
-    }
     if (!sameString(claims.sid, state.bindingOf(ctx))) {
-      // Counted against the client only: someone else's session must not be able to lock the user out.
-      await this.lockout.fail(keys.client);
+      // Costs no counter: nothing is guessed (the binding is signed), and counting it would let anyone behind the same
+      // address spend the address's budget and lock the others out.
       state.event(ctx, 'failed', claims.rule, { reason: 'session-mismatch', user: claims.sub });
       return verifyProblem(403, PROBLEM.challengeMismatch, 'Challenge belongs to another session', 'This challenge was issued to another user or session.');
     }
-    const secret = await secretFor(store, box, claims.sub);
+    // Counted and compared before the code is looked at: parallel requests cannot check more than the limit.
+    const reserved = await this.lockout.reserve(keys);
+    if (!reserved.allowed) {
+      state.event(ctx, 'locked_out', claims.rule, { user: claims.sub });
+      return tooManyAttemptsResponse(reserved.retryAfterSeconds);
+    }
+    let secret: string | undefined;
+    try {
+      secret = await secretFor(store, box, claims.sub);
+    } catch (error) {
+      await this.lockout.release(keys);
+      throw error;
+    }
     if (secret === undefined) {
+      await this.lockout.release(keys);
       state.event(ctx, 'enrollment_required', claims.rule, { user: claims.sub });
       return enrollmentRequiredResponse('0');
     }
     const check = checkTotp(secret, input.code);
     if (!check.ok) return this.rejectCode(ctx, keys, claims.rule, claims.sub, check.reason);
     if (!(await store.acceptTimeStep(claims.sub, check.timeStep))) return this.rejectCode(ctx, keys, claims.rule, claims.sub, 'replayed');
+    await this.lockout.release(keys);
     if (!(await store.consumeOnce(`challenge:${claims.jti}`, state.settings.challengeTtlSeconds))) {
       state.event(ctx, 'failed', claims.rule, { reason: 'challenge-reused', user: claims.sub });
       return verifyProblem(401, PROBLEM.invalidChallenge, 'Invalid challenge', 'This challenge was already answered. Retry the operation to get a new one.');
     }
-    await this.lockout.succeeded(keys);
     if (ctx.clientAddress) await state.addKnownAddress(claims.sub, ctx.clientAddress);
     const now = epochSeconds();
     const grant = state.signer.sign({
@@ -130,9 +151,8 @@ export class VerifyEndpoint {
   }
 
   private async rejectCode(ctx: RequestContext, keys: LockoutKeys, rule: string, user: string, reason: string): Promise<StandardResponse> {
-    await this.lockout.fail(keys.user, keys.client);
+    const locked = await this.lockout.failed(keys);
     this.state.event(ctx, 'failed', rule, { reason, user });
-    const locked = await this.lockout.retryAfter(keys);
     if (locked) {
       this.state.event(ctx, 'locked_out', rule, { user });
       return tooManyAttemptsResponse(locked);
@@ -148,13 +168,23 @@ export class VerifyEndpoint {
 
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    // A declared length over the limit is refused before reading a byte; the rest is drained, never buffered.
+    // Destroying the request instead would reset the connection before the client reads the 413.
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      return reject(new Error('too large'));
+    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
     req.on('data', (chunk: Buffer) => {
+      if (over) return;
       size += chunk.length;
       if (size > limit) {
+        over = true;
+        chunks.length = 0;
         reject(new Error('too large'));
-        req.destroy();
         return;
       }
       chunks.push(chunk);

@@ -14,13 +14,15 @@
  * Keys (prefix default `stepguard:`): `factor:<user>` (JSON), `step:<user>` (last accepted time step, expires after
  * `timeStepTtlSeconds`), `fail:<key>` (counter with the window as TTL), `addr:<user>` (SET), `once:<key>`.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { errorMessage, log, warnOnce } from '../log.js';
 import {
   assertPositiveSeconds,
   isEnrolledFactor,
   isValidTimeStep,
   StoreUnavailableError,
+  type AttemptCounter,
+  type AttemptReservation,
   type EnrolledFactor,
   type StepUpStore,
 } from './store.js';
@@ -68,40 +70,125 @@ if not count then return { 0, 0 } end
 return { tonumber(count), redis.call('PTTL', KEYS[1]) }
 `;
 
+// Attempt limits. KEYS = att1, lock1, att2, lock2, … (a counter and its lock share a hash tag, so one slot).
+// ARGV[1] = window ms, ARGV[1 + i] = limit of counter i. Refuses ({ 0, ms left }) when a counter is locked or full;
+// else INCR every counter (window from the first attempt) and allow ({ 1, 0 }). Check and count are one step.
+const RESERVE_ATTEMPT_LUA = `
+local n = #KEYS / 2
+local wait = 0
+for i = 1, n do
+  local t = redis.call('PTTL', KEYS[2 * i])
+  if t > wait then wait = t end
+end
+if wait == 0 then
+  for i = 1, n do
+    local c = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+    if c >= tonumber(ARGV[i + 1]) then
+      local t = redis.call('PTTL', KEYS[2 * i - 1])
+      if t < 1 then t = 1 end
+      if t > wait then wait = t end
+    end
+  end
+end
+if wait > 0 then return { 0, wait } end
+for i = 1, n do
+  local att = KEYS[2 * i - 1]
+  if redis.call('INCR', att) == 1 or redis.call('PTTL', att) < 0 then redis.call('PEXPIRE', att, ARGV[1]) end
+end
+return { 1, 0 }
+`;
+
+// Same KEYS; ARGV[1] = window ms, ARGV[2] = 'failed' | 'released', ARGV[2 + i] = limit of counter i.
+// released: one DECR (never a reset: parallel failures stay counted). failed: a full counter gets a lock lasting
+// the whole window from now (unless one is already running). Returns the longest lock's ms left (0: none).
+const SETTLE_ATTEMPT_LUA = `
+local n = #KEYS / 2
+local wait = 0
+for i = 1, n do
+  local att = KEYS[2 * i - 1]
+  local lock = KEYS[2 * i]
+  local c = tonumber(redis.call('GET', att) or '0')
+  if ARGV[2] == 'released' then
+    if c > 0 then redis.call('DECR', att) end
+  else
+    local t = redis.call('PTTL', lock)
+    if t > 0 then
+      if t > wait then wait = t end
+    elseif c >= tonumber(ARGV[2 + i]) then
+      redis.call('SET', lock, '1', 'PX', ARGV[1])
+      if tonumber(ARGV[1]) > wait then wait = tonumber(ARGV[1]) end
+    end
+  end
+end
+return wait
+`;
+
 interface ScriptCommands {
+  sgReserveAttempt(...args: string[]): Promise<[number, number]>;
+  sgSettleAttempt(...args: string[]): Promise<number>;
   sgAcceptStep(key: string, step: string, ttlMs: string): Promise<number>;
   sgRecordFailure(key: string, windowMs: string): Promise<[number, number]>;
   sgFailures(key: string): Promise<[number, number]>;
 }
 
+/** A Redis Cluster to connect to: seed nodes (any reachable node of the cluster is enough to discover the rest). */
+export interface RedisClusterTarget {
+  readonly cluster: ReadonlyArray<{ host: string; port: number }>;
+  readonly username?: string;
+  readonly password?: string;
+}
+
 export class RedisStore implements StepUpStore {
-  private readonly client: Redis & ScriptCommands;
+  private readonly client: (Redis | Cluster) & ScriptCommands;
   private readonly prefix: string;
   private readonly readyWaitMs: number;
   private readonly timeStepTtlMs: number;
   private readonly where: string;
+  /** On a cluster every attempt counter lives in its own slot, so multi-counter scripts run per counter. */
+  readonly isCluster: boolean;
   private closed = false;
   private readyWait: Promise<void> | undefined;
 
-  constructor(url: string, options: RedisStoreOptions = {}) {
+  /** `target`: a `redis://` URL, or a cluster (see `parseClusterNodes`). */
+  constructor(target: string | RedisClusterTarget, options: RedisStoreOptions = {}) {
     this.prefix = options.keyPrefix ?? 'stepguard:';
     this.readyWaitMs = options.readyWaitMs ?? 1000;
     this.timeStepTtlMs = Math.ceil((options.timeStepTtlSeconds ?? 600) * 1000);
-    this.where = describe(url);
+    this.isCluster = typeof target !== 'string';
+    this.where = typeof target === 'string' ? describe(target) : `cluster ${target.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`;
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
-    const client = new Redis(url, {
-      enableOfflineQueue: false,
+    // Never give up: back off 100, 200, 400… ms up to the cap, so the store comes back by itself.
+    const retry = (times: number) => Math.min(maxDelay, 50 * 2 ** Math.min(times, 10));
+    const common = {
       connectTimeout: options.connectTimeoutMs ?? 1000,
       commandTimeout: options.commandTimeoutMs ?? 1500,
       maxRetriesPerRequest: 1,
-      // Never give up: back off 100, 200, 400… ms up to the cap, so the store comes back by itself.
-      retryStrategy: (times: number) => Math.min(maxDelay, 50 * 2 ** Math.min(times, 10)),
       connectionName: 'stepguard',
       disableClientInfo: true,
-    });
+    };
+    const client =
+      typeof target === 'string'
+        ? new Redis(target, { ...common, enableOfflineQueue: false, retryStrategy: retry })
+        : new Cluster(
+            target.cluster.map((n) => ({ host: n.host, port: n.port })),
+            {
+              enableOfflineQueue: false,
+              clusterRetryStrategy: retry,
+              // A failover moves slots: follow MOVED at once and refresh the slot map often, so the store recovers
+              // as soon as a replica is promoted; commands to a master that is down fail (the caller fails closed).
+              retryDelayOnFailover: 100,
+              retryDelayOnClusterDown: 100,
+              slotsRefreshInterval: 1000,
+              slotsRefreshTimeout: options.connectTimeoutMs ?? 1000,
+              redisOptions: { ...common, ...(target.username ? { username: target.username } : {}), ...(target.password ? { password: target.password } : {}) },
+            },
+          );
     client.defineCommand('sgAcceptStep', { numberOfKeys: 1, lua: ACCEPT_STEP_LUA });
     client.defineCommand('sgRecordFailure', { numberOfKeys: 1, lua: RECORD_FAILURE_LUA });
     client.defineCommand('sgFailures', { numberOfKeys: 1, lua: FAILURES_LUA, readOnly: true });
+    // Variable key count: the first argument is the number of keys.
+    client.defineCommand('sgReserveAttempt', { lua: RESERVE_ATTEMPT_LUA });
+    client.defineCommand('sgSettleAttempt', { lua: SETTLE_ATTEMPT_LUA });
     // Without a listener ioredis prints every connection error itself; one line per outage is enough.
     let down = false;
     client.on('error', (error: Error) => {
@@ -113,7 +200,7 @@ export class RedisStore implements StepUpStore {
       if (down) log.info(`step-up store: Redis at ${this.where} is reachable again`);
       down = false;
     });
-    this.client = client as Redis & ScriptCommands;
+    this.client = client as (Redis | Cluster) & ScriptCommands;
   }
 
   async getFactor(userId: string): Promise<EnrolledFactor | undefined> {
@@ -162,6 +249,58 @@ export class RedisStore implements StepUpStore {
 
   async resetFailures(key: string): Promise<void> {
     await this.run(() => this.client.del(this.key('fail', key)));
+  }
+
+  async reserveAttempt(counters: readonly AttemptCounter[], windowSeconds: number): Promise<AttemptReservation> {
+    assertPositiveSeconds('windowSeconds', windowSeconds);
+    const windowMs = String(Math.ceil(windowSeconds * 1000));
+    if (!this.isCluster || counters.length <= 1) {
+      const [allowed, wait] = await this.run(() => this.client.sgReserveAttempt(...this.attemptArgs(counters, [windowMs])));
+      return Number(allowed) === 1 ? { allowed: true } : { allowed: false, retryAfterSeconds: secondsLeft(Number(wait)) };
+    }
+    // Cluster: one slot per counter, one atomic script per counter, in order. Each counter's bound stays exact (its
+    // check-and-count is atomic); a code is checked only when every counter allowed it; a refusal gives back what the
+    // earlier counters took, which can only make parallel requests see a higher count meanwhile, never a lower one.
+    const taken: AttemptCounter[] = [];
+    for (const counter of counters) {
+      let reply: [number, number];
+      try {
+        reply = await this.run(() => this.client.sgReserveAttempt(...this.attemptArgs([counter], [windowMs])));
+      } catch (error) {
+        await this.settleAttempt(taken, windowSeconds, 'released').catch(() => undefined);
+        throw error;
+      }
+      if (Number(reply[0]) !== 1) {
+        await this.settleAttempt(taken, windowSeconds, 'released').catch(() => undefined);
+        return { allowed: false, retryAfterSeconds: secondsLeft(Number(reply[1])) };
+      }
+      taken.push(counter);
+    }
+    return { allowed: true };
+  }
+
+  async settleAttempt(counters: readonly AttemptCounter[], windowSeconds: number, outcome: 'failed' | 'released'): Promise<{ lockedForSeconds: number | undefined }> {
+    assertPositiveSeconds('windowSeconds', windowSeconds);
+    if (counters.length === 0) return { lockedForSeconds: undefined };
+    const windowMs = String(Math.ceil(windowSeconds * 1000));
+    const groups = this.isCluster ? counters.map((c) => [c]) : [counters];
+    const waits = await Promise.all(
+      groups.map((group) => this.run(() => this.client.sgSettleAttempt(...this.attemptArgs(group, [windowMs, outcome])))),
+    );
+    const wait = Math.max(0, ...waits.map(Number));
+    return { lockedForSeconds: wait > 0 ? secondsLeft(wait) : undefined };
+  }
+
+  /** numkeys, att/lock keys per counter, then `head` and each counter's limit. */
+  private attemptArgs(counters: readonly AttemptCounter[], head: string[]): string[] {
+    const keys: string[] = [];
+    for (const c of counters) keys.push(this.attemptKey(c.key, 'att'), this.attemptKey(c.key, 'lock'));
+    return [String(keys.length), ...keys, ...head, ...counters.map((c) => String(c.limit))];
+  }
+
+  /** `stepguard:{u:alice}:att` — the braces are the Redis Cluster hash tag: a counter and its lock share a slot. */
+  private attemptKey(key: string, kind: 'att' | 'lock'): string {
+    return `${this.prefix}{${key}}:${kind}`;
   }
 
   async addKnownAddress(userId: string, address: string): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * Encryption at rest for TOTP secrets (RFC 6238 §5.1: the verifier's key store MUST be protected).
  *
- * AES-256-GCM, a random 12-byte IV per seal, output `sb1.` + base64url(iv ‖ tag ‖ ciphertext). The key is
+ * AES-256-GCM, a random 12-byte IV per seal, output `sb2.<key id>.` + base64url(iv ‖ tag ‖ ciphertext) (`sb1.` values,
+ * written before key ids, still open). The key id is a public fingerprint of the key (12 hex digits of a SHA-256 over
+ * it), so an instance that holds another key can say which key a secret needs without revealing either. The key is
  * HKDF-SHA256(STEPGUARD_SECRET, info "stepguard secret encryption"), or — when STEPGUARD_SECRET is unset — derived
  * the same way from 32 random bytes generated once and kept in a key file (mode 0600), so the embedded store
  * survives restarts. The caller warns that STEPGUARD_SECRET should be set (a shared store needs the same key on
@@ -14,7 +16,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const PREFIX = 'sb1.';
+const PREFIX_V1 = 'sb1.';
+const PREFIX = 'sb2.';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
@@ -25,19 +28,25 @@ export type SecretBoxSource = 'env' | 'keyfile-created' | 'keyfile';
 
 export class SecretBoxError extends Error {
   readonly code = 'ERR_STEPGUARD_SECRET_BOX';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The key id the value was sealed with, when it names one and it is not this box's key. */
+  readonly sealedKeyId: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; sealedKeyId?: string }) {
     super(message, options);
     this.name = 'SecretBoxError';
+    this.sealedKeyId = options?.sealedKeyId;
   }
 }
 
 export class SecretBox {
   readonly #key: Buffer;
+  /** Public fingerprint of the key (logged to tell instances' keys apart). */
+  readonly keyId: string;
 
   /** `key`: 32 bytes used as the AES-256 key as is. Prefer `fromSecret`. */
   constructor(key: Buffer) {
     if (!Buffer.isBuffer(key) || key.length !== KEY_BYTES) throw new RangeError('stepguard: SecretBox needs a 32-byte key');
     this.#key = Buffer.from(key);
+    this.keyId = crypto.createHash('sha256').update('stepguard key id\0').update(this.#key).digest('hex').slice(0, 12);
   }
 
   static fromSecret(secret: string | undefined, keyFile: string): { box: SecretBox; source: SecretBoxSource } {
@@ -53,15 +62,30 @@ export class SecretBox {
     const cipher = crypto.createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(aad(context));
     const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return PREFIX + Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64url');
+    return `${PREFIX}${this.keyId}.` + Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64url');
   }
 
   /** Throws `SecretBoxError` when the value is not ours, was altered, or was sealed with another key/context. */
   open(sealed: string, context = ''): string {
-    if (typeof sealed !== 'string' || !sealed.startsWith(PREFIX)) {
+    let body: string;
+    let sealedKeyId: string | undefined;
+    if (typeof sealed === 'string' && sealed.startsWith(PREFIX)) {
+      const dot = sealed.indexOf('.', PREFIX.length);
+      if (dot === -1) throw new SecretBoxError('stepguard: sealed secret is truncated or malformed');
+      sealedKeyId = sealed.slice(PREFIX.length, dot);
+      body = sealed.slice(dot + 1);
+      if (sealedKeyId !== this.keyId && /^[0-9a-f]{12}$/.test(sealedKeyId)) {
+        throw new SecretBoxError(
+          `stepguard: cannot decrypt a stored secret: it was sealed with key ${sealedKeyId}, this instance has key ${this.keyId} ` +
+            '(give every instance the same STEPGUARD_SECRET)',
+          { sealedKeyId },
+        );
+      }
+    } else if (typeof sealed === 'string' && sealed.startsWith(PREFIX_V1)) {
+      body = sealed.slice(PREFIX_V1.length);
+    } else {
       throw new SecretBoxError('stepguard: sealed secret has an unknown format');
     }
-    const body = sealed.slice(PREFIX.length);
     const raw = /^[A-Za-z0-9_-]+$/.test(body) ? Buffer.from(body, 'base64url') : Buffer.alloc(0);
     if (raw.length < IV_BYTES + TAG_BYTES) throw new SecretBoxError('stepguard: sealed secret is truncated or malformed');
     const iv = raw.subarray(0, IV_BYTES);
@@ -74,9 +98,9 @@ export class SecretBox {
       return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
     } catch (error) {
       throw new SecretBoxError(
-        'stepguard: cannot decrypt a stored secret: it was altered, or sealed with another key ' +
+        `stepguard: cannot decrypt a stored secret: it was altered, or sealed with another key than this instance's ${this.keyId} ` +
           '(STEPGUARD_SECRET changed, or a different key file)',
-        { cause: error },
+        { cause: error, ...(sealedKeyId === undefined ? {} : { sealedKeyId }) },
       );
     }
   }

@@ -14,6 +14,17 @@ export interface EnrolledFactor {
   readonly createdAt: number;
 }
 
+/**
+ * One attempt counter. `key` names who is limited and doubles as the Redis Cluster hash tag, so a counter and its
+ * lock always share a slot: `u:<user>`, `a:<client address>`.
+ */
+export interface AttemptCounter {
+  readonly key: string;
+  readonly limit: number;
+}
+
+export type AttemptReservation = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number };
+
 /** Thrown by every store method when the backend can't be reached (or can't persist). Callers fail closed. */
 export class StoreUnavailableError extends Error {
   readonly code = 'ERR_STEPGUARD_STORE_UNAVAILABLE';
@@ -34,6 +45,20 @@ export interface StepUpStore {
   /** Current failures in the window (0 when none/expired) and time left. */
   failures(key: string): Promise<{ count: number; retryAfterSeconds: number }>;
   resetFailures(key: string): Promise<void>;
+  /**
+   * Verification attempt limits (lockout.ts), atomic per counter across every instance: refuses when a counter is
+   * locked or already holds `limit` attempts in its window; otherwise counts one attempt on every counter (the
+   * window starts at the first) and allows it. Called BEFORE a code is checked, so N parallel requests can never
+   * check more than `limit` codes.
+   */
+  reserveAttempt(counters: readonly AttemptCounter[], windowSeconds: number): Promise<AttemptReservation>;
+  /**
+   * Ends a reserved attempt. `failed`: it stays counted, and a counter that now holds `limit` attempts is locked for
+   * `windowSeconds` from now (a lockout lasts the whole window from the moment it starts); returns the lockout's
+   * seconds left when one is in force. `released` (a success, or nothing was checked): the attempt is given back —
+   * one decrement, never a reset, so failures recorded meanwhile by parallel requests stay counted.
+   */
+  settleAttempt(counters: readonly AttemptCounter[], windowSeconds: number, outcome: 'failed' | 'released'): Promise<{ lockedForSeconds: number | undefined }>;
   addKnownAddress(userId: string, address: string): Promise<void>;
   knownAddresses(userId: string): Promise<readonly string[]>;
   /** Single-use marker (e.g. a challenge id): true the first time within ttl, false afterwards. Atomic. */

@@ -25,11 +25,35 @@ describe('SecretBox with STEPGUARD_SECRET', () => {
     const a = box.seal(SECRET);
     const b = box.seal(SECRET);
     expect(a).not.toBe(b);
-    expect(a).toMatch(/^sb1\.[A-Za-z0-9_-]+$/);
+    expect(a).toMatch(/^sb2\.[0-9a-f]{12}\.[A-Za-z0-9_-]+$/);
     expect(a).not.toContain(SECRET);
     expect(box.open(a)).toBe(SECRET);
     expect(box.open(b)).toBe(SECRET);
     expect(fs.existsSync(keyFile)).toBe(false);
+  });
+
+  it('names the key a secret was sealed with when this instance holds another one', () => {
+    const keyFile = path.join(tempDir(), 'secret.key');
+    const one = SecretBox.fromSecret('s1', keyFile).box;
+    const two = SecretBox.fromSecret('s2', keyFile).box;
+    expect(one.keyId).toMatch(/^[0-9a-f]{12}$/);
+    expect(one.keyId).not.toBe(two.keyId);
+    expect(SecretBox.fromSecret('s1', keyFile).box.keyId).toBe(one.keyId);
+    let error: SecretBoxError | undefined;
+    try {
+      two.open(one.seal(SECRET));
+    } catch (e) {
+      error = e as SecretBoxError;
+    }
+    expect(error).toBeInstanceOf(SecretBoxError);
+    expect(error!.sealedKeyId).toBe(one.keyId);
+    expect(error!.message).toContain(`sealed with key ${one.keyId}, this instance has key ${two.keyId}`);
+  });
+
+  it('still opens values sealed before key ids (sb1.)', () => {
+    const box = SecretBox.fromSecret('s1', path.join(tempDir(), 'k')).box;
+    const sealed = box.seal(SECRET);
+    expect(box.open('sb1.' + sealed.slice(sealed.lastIndexOf('.') + 1))).toBe(SECRET);
   });
 
   it('the same secret opens what another instance sealed; another secret does not', () => {
@@ -43,7 +67,7 @@ describe('SecretBox with STEPGUARD_SECRET', () => {
     const key = Buffer.from(crypto.hkdfSync('sha256', 'k', 'stepguard', 'stepguard secret encryption', 32));
     const sealed = new SecretBox(key).seal(SECRET);
     expect(SecretBox.fromSecret('k', path.join(tempDir(), 'x')).box.open(sealed)).toBe(SECRET);
-    const raw = Buffer.from(sealed.slice(4), 'base64url');
+    const raw = Buffer.from(sealed.slice(sealed.lastIndexOf('.') + 1), 'base64url');
     expect(raw.length).toBe(12 + 16 + Buffer.byteLength(SECRET));
   });
 });
@@ -51,7 +75,7 @@ describe('SecretBox with STEPGUARD_SECRET', () => {
 describe('SecretBox tampering', () => {
   const { box } = SecretBox.fromSecret('tamper test', '/nonexistent/never-used');
   const sealed = box.seal(SECRET);
-  const raw = Buffer.from(sealed.slice(4), 'base64url');
+  const raw = Buffer.from(sealed.slice(sealed.lastIndexOf('.') + 1), 'base64url');
 
   it.each([
     ['iv', 0],
@@ -67,7 +91,8 @@ describe('SecretBox tampering', () => {
   it.each([
     ['truncated', 'sb1.' + raw.subarray(0, 20).toString('base64url')],
     ['no prefix', raw.toString('base64url')],
-    ['other version', 'sb2.' + raw.toString('base64url')],
+    ['other version', 'sb3.' + raw.toString('base64url')],
+    ['key id missing', 'sb2.' + raw.toString('base64url')],
     ['bad characters', 'sb1.' + raw.toString('base64url') + '!'],
     ['empty', ''],
   ])('%s → SecretBoxError', (_label, value) => {
