@@ -99,7 +99,7 @@ export function parseTrustedProxies(value: unknown, header: ForwardedHeader = 'x
 function hopCount(text: string, header: ForwardedHeader): { ok: true; value: TrustedProxies } | { ok: false; problem: string } {
   const hops = Number(text);
   if (!Number.isInteger(hops) || hops < 1 || hops > MAX_HOP_COUNT) {
-    return { ok: false, problem: `${EXPECTED}; a hop count is the number of proxies in front of the app, 1 to ${MAX_HOP_COUNT}` };
+    return { ok: false, problem: `${EXPECTED}; a hop count is the number of proxies in front of the app, 1 to ${MAX_HOP_COUNT} (e.g. 1)` };
   }
   return { ok: true, value: Object.freeze({ kind: 'hops', hops, header }) };
 }
