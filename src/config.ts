@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { LogLevel } from './log.js';
 import { allowEntryProblem } from './detectors/ssrf-allow-list.js';
 import { parseTrustedProxies, type TrustedProxies } from './context/client-address.js';
+import { parseRedisCluster, type RedisClusterSettings } from './stepup/store.js';
 
 /**
  * Configuration: defaults ← config file (STEPGUARD_CONFIG, .js/.cjs/.json) ← STEPGUARD_* env vars.
@@ -20,6 +21,8 @@ export interface StepUpSettings {
   readonly storeDir: string;
   /** `redis://…` switches to the shared Redis store. */
   readonly redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster for the shared store (used when `redisUrl` is unset). */
+  readonly redisCluster: RedisClusterSettings | undefined;
   /** Failed verifications allowed per user / per client address before a lockout. */
   readonly maxAttemptsPerUser: number;
   readonly maxAttemptsPerClient: number;
@@ -106,6 +109,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
     storeDir: '.stepguard',
     redisUrl: undefined,
+    redisCluster: undefined,
     maxAttemptsPerUser: 5,
     maxAttemptsPerClient: 20,
     lockoutSeconds: 300,
@@ -214,6 +218,11 @@ const trustedProxies = (v: unknown) => {
   return parsed.ok ? { ok: true as const, value: parsed.value } : { ok: false as const, expected: parsed.problem };
 };
 
+const redisCluster = (v: unknown) => {
+  const parsed = parseRedisCluster(v);
+  return parsed.ok ? { ok: true as const, value: Object.freeze(parsed.value) } : { ok: false as const, expected: parsed.problem };
+};
+
 const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'enabled', env: 'STEPGUARD_ENABLED', parse: bool },
   { key: 'mode', env: 'STEPGUARD_MODE', parse: oneOf('monitor', 'block') },
@@ -246,6 +255,7 @@ const STEP_UP_FIELDS: readonly FieldSpec[] = [
   { key: 'verifyPath', env: 'STEPGUARD_STEP_UP_PATH', parse: urlPath },
   { key: 'storeDir', env: 'STEPGUARD_STORE_DIR', parse: text },
   { key: 'redisUrl', env: 'STEPGUARD_REDIS_URL', parse: redisUrl },
+  { key: 'redisCluster', env: 'STEPGUARD_REDIS_CLUSTER', parse: redisCluster },
   { key: 'maxAttemptsPerUser', env: 'STEPGUARD_MAX_ATTEMPTS_PER_USER', parse: positiveInt },
   { key: 'maxAttemptsPerClient', env: 'STEPGUARD_MAX_ATTEMPTS_PER_CLIENT', parse: positiveInt },
   { key: 'lockoutSeconds', env: 'STEPGUARD_LOCKOUT_SECONDS', parse: positiveInt },

@@ -58,7 +58,11 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
         }
       : 'off',
     stepUp: {
-      store: config.stepUp.redisUrl ? `redis ${redact(config.stepUp.redisUrl)}` : `embedded ${config.stepUp.storeDir}`,
+      store: config.stepUp.redisUrl
+        ? `redis ${redact(config.stepUp.redisUrl)}`
+        : config.stepUp.redisCluster
+          ? `redis cluster ${config.stepUp.redisCluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`
+          : `embedded ${config.stepUp.storeDir}`,
       secret: env.STEPGUARD_SECRET ? 'STEPGUARD_SECRET set' : 'STEPGUARD_SECRET NOT set: grants are signed with a per-process key',
     },
   };

@@ -27,15 +27,15 @@ export function createStepUp(config: Config, env: NodeJS.ProcessEnv, telemetry: 
       signer,
       telemetry,
       open: () => {
-        const { storeDir, redisUrl } = config.stepUp;
-        const store = createStore(redisUrl ? { redisUrl, storeDir } : { storeDir });
+        const { storeDir, redisUrl, redisCluster } = config.stepUp;
+        const store = createStore(redisUrl ? { redisUrl, storeDir } : redisCluster ? { redisCluster, storeDir } : { storeDir });
         const { box, source } = SecretBox.fromSecret(env.STEPGUARD_SECRET, secretKeyFile(storeDir));
         if (source === 'keyfile-created') log.warn(`created ${secretKeyFile(storeDir)} to encrypt TOTP secrets at rest; set STEPGUARD_SECRET instead in production`);
         return { store, box };
       },
     });
     // With Redis, connect now so the first step-up does not wait for the connection.
-    if (config.stepUp.redisUrl && rulesNeedIt) service.resources();
+    if ((config.stepUp.redisUrl || config.stepUp.redisCluster) && rulesNeedIt) service.resources();
     return service;
   } catch (error) {
     log.error(`step-up is unavailable (${errorMessage(error)}); operations that need it will be refused`);

@@ -1,4 +1,4 @@
-import type { StepUpStore, StoreSettings } from './store.js';
+import type { RedisClusterSettings, StepUpStore, StoreSettings } from './store.js';
 
 /**
  * Which store implementation backs the settings. Apart from store.ts (the interface), so the
@@ -12,6 +12,10 @@ export async function openStore(settings: StoreSettings): Promise<StepUpStore> {
     const { RedisStore } = await import('./redis-store.js');
     return new RedisStore(settings.redisUrl);
   }
+  if (settings.redisCluster !== undefined) {
+    const { RedisStore } = await import('./redis-store.js');
+    return new RedisStore(clusterTarget(settings.redisCluster));
+  }
   const { EmbeddedStore } = await import('./embedded-store.js');
   return new EmbeddedStore(settings.storeDir);
 }
@@ -23,7 +27,16 @@ export function createStore(settings: StoreSettings): StepUpStore {
     const { RedisStore } = require('./redis-store.js') as typeof import('./redis-store.js');
     return new RedisStore(settings.redisUrl);
   }
+  if (settings.redisCluster !== undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- as above
+    const { RedisStore } = require('./redis-store.js') as typeof import('./redis-store.js');
+    return new RedisStore(clusterTarget(settings.redisCluster));
+  }
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
   const { EmbeddedStore } = require('./embedded-store.js') as typeof import('./embedded-store.js');
   return new EmbeddedStore(settings.storeDir);
+}
+
+function clusterTarget(settings: RedisClusterSettings): { cluster: RedisClusterSettings['nodes']; username?: string; password?: string } {
+  return { cluster: settings.nodes, ...(settings.username ? { username: settings.username } : {}), ...(settings.password ? { password: settings.password } : {}) };
 }

@@ -2,7 +2,7 @@
  * The step-up state shared by every instance of an application: enrolled factors (encrypted secrets), the last
  * accepted TOTP time step per user (single use, RFC 6238 §5.2), failure counters for rate limiting, known client
  * addresses and single-use markers. Two implementations: `EmbeddedStore` (one process, a JSON file) and
- * `RedisStore` (shared by many processes); store-factory.ts picks one (this file imports neither).
+ * `RedisStore` (shared by many processes, on one Redis or a Redis Cluster); store-factory.ts picks one (this file imports neither).
  */
 import path from 'node:path';
 
@@ -92,9 +92,47 @@ export function isEnrolledFactor(value: unknown): value is EnrolledFactor {
   );
 }
 
+/** Seed nodes of a Redis Cluster (STEPGUARD_REDIS_CLUSTER) and the credentials every node takes. */
+export interface RedisClusterSettings {
+  readonly nodes: ReadonlyArray<{ host: string; port: number }>;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+/**
+ * `127.0.0.1:7001,127.0.0.1:7002` or `redis://[user:password@]host:port,host:port` (IPv6 in brackets); credentials
+ * from the first entry that names them. Returns a problem sentence for a bad value.
+ */
+export function parseRedisCluster(value: unknown): { ok: true; value: RedisClusterSettings } | { ok: false; problem: string } {
+  const expected = 'a comma-separated list of cluster nodes host:port (e.g. 10.0.0.1:7000,10.0.0.2:7000, or redis://:password@10.0.0.1:7000,10.0.0.2:7000)';
+  if (typeof value !== 'string' || value.trim() === '') return { ok: false, problem: expected };
+  const nodes: Array<{ host: string; port: number }> = [];
+  let username: string | undefined;
+  let password: string | undefined;
+  for (const raw of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    let url: URL;
+    try {
+      url = new URL(/^rediss?:\/\//.test(raw) ? raw : `redis://${raw}`);
+    } catch {
+      return { ok: false, problem: `${expected}; "${raw}" is not host:port` };
+    }
+    const port = Number(url.port);
+    if (!url.hostname || !Number.isInteger(port) || port < 1 || (url.pathname !== '' && url.pathname !== '/')) {
+      return { ok: false, problem: `${expected}; "${raw}" is not host:port` };
+    }
+    if (password === undefined && url.password) password = decodeURIComponent(url.password);
+    if (username === undefined && url.username) username = decodeURIComponent(url.username);
+    nodes.push({ host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname, port });
+  }
+  if (nodes.length === 0) return { ok: false, problem: expected };
+  return { ok: true, value: { nodes, ...(username ? { username } : {}), ...(password ? { password } : {}) } };
+}
+
 export interface StoreSettings {
   /** Set: a `RedisStore` on this URL. */
   readonly redisUrl?: string;
+  /** Set (and no URL): a `RedisStore` on this Redis Cluster. */
+  readonly redisCluster?: RedisClusterSettings;
   /** Directory of the embedded store, and of the generated key file when STEPGUARD_SECRET is unset. */
   readonly storeDir: string;
 }
@@ -110,7 +148,14 @@ export function resolveStoreSettings(
 ): StoreSettings {
   const redisUrl = nonEmpty(overrides.redisUrl) ?? nonEmpty(env.STEPGUARD_REDIS_URL);
   const storeDir = path.resolve(cwd, nonEmpty(overrides.storeDir) ?? nonEmpty(env.STEPGUARD_STORE_DIR) ?? '.stepguard');
-  return redisUrl === undefined ? { storeDir } : { redisUrl, storeDir };
+  if (redisUrl !== undefined) return { redisUrl, storeDir };
+  const cluster = nonEmpty(env.STEPGUARD_REDIS_CLUSTER);
+  if (cluster !== undefined && overrides.storeDir === undefined) {
+    const parsed = parseRedisCluster(cluster);
+    if (!parsed.ok) throw new RangeError(`stepguard: STEPGUARD_REDIS_CLUSTER: expected ${parsed.problem}`);
+    return { redisCluster: parsed.value, storeDir };
+  }
+  return { storeDir };
 }
 
 /** Where `SecretBox` keeps its generated key when STEPGUARD_SECRET is unset. */
