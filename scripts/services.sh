@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Starts/stops the loopback services the tests and the demo use: PostgreSQL, MariaDB and Redis, each with a
+# Starts/stops the loopback services the tests and the demo use: PostgreSQL, MariaDB, Redis and a Redis Cluster
+# (scripts/redis-cluster.sh: 3 masters + 3 replicas on $SG_REDIS_CLUSTER_PORT…+5, default 7001–7006), each with a
 # throwaway data directory under $SG_SERVICES_DIR (default: /tmp/stepguard-services — outside the checkout,
 # because the service users must reach it and a checkout may sit in a 0700 home). Idempotent: `start` reuses
 # services that already answer, wherever they were started from. Statement logs are on, so tests can check
 # what the databases saw; `env` asks the running servers where their logs are.
 #
 #   scripts/services.sh install          # apt-get install whatever is missing (needs root)
-#   scripts/services.sh start [FILE]     # start all three on 127.0.0.1; names the ones it started in FILE
-#   scripts/services.sh stop [NAME…]     # stop all three, or only the named ones (postgres mariadb redis)
+#   scripts/services.sh start [FILE]     # start all of them on 127.0.0.1; names the ones it started in FILE
+#   scripts/services.sh stop [NAME…]     # stop all, or only the named ones (postgres mariadb redis redis-cluster)
 #   scripts/services.sh env              # print the connection variables
 set -euo pipefail
 
@@ -123,8 +124,8 @@ start_redis() {
   log "redis up on 127.0.0.1:$REDIS_PORT"
 }
 
-stop() { # no names: all three
-  local want=" ${*:-postgres mariadb redis} "
+stop() { # no names: all of them
+  local want=" ${*:-postgres mariadb redis redis-cluster} "
   local bin; bin="$(pg_bin || true)"
   if [[ "$want" == *" postgres "* ]]; then
     local pgdata; pgdata="$(pg_query 'SHOW data_directory' || true)"
@@ -138,6 +139,7 @@ stop() { # no names: all three
     for _ in $(seq 1 50); do [ -f "$pidfile" ] || break; sleep 0.2; done
   fi
   if [[ "$want" == *" redis "* ]]; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+  if [[ "$want" == *" redis-cluster "* ]]; then bash "$ROOT/scripts/redis-cluster.sh" stop || true; fi
   log "stopped:${want% }"
 }
 
@@ -162,11 +164,12 @@ SG_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 SG_PG_LOG=$pg_log
 SG_MYSQL_LOG=$mysql_log
 EOF
+  bash "$ROOT/scripts/redis-cluster.sh" env
 }
 
 case "${1:-}" in
   install) install ;;
-  start) STARTED_FILE="${2:-}"; start_pg; start_mysql; start_redis ;;
+  start) STARTED_FILE="${2:-}"; start_pg; start_mysql; start_redis; bash "$ROOT/scripts/redis-cluster.sh" start "$STARTED_FILE" ;;
   stop) shift; stop "$@" ;;
   env) print_env ;;
   *) echo "usage: $0 install|start|stop|env" >&2; exit 2 ;;

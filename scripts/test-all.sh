@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command (`npm run test:all`): everything on a fresh machine. Installs the services when
 # missing (as root, from apt), npm packages (including the pinned old driver versions of the hook matrix),
-# starts PostgreSQL, MariaDB and Redis on loopback with throwaway data, builds, runs every test, then the
+# starts PostgreSQL, MariaDB, Redis and a Redis Cluster on loopback with throwaway data, builds, runs every test, then the
 # end-to-end suite again under Node 22 and 24 (so every supported Node line is known to work), and stops
 # only the services it started: services left running by `npm run demo` (or anything else on the same ports)
 # are reused and left running.

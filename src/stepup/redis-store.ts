@@ -12,7 +12,14 @@
  * client of the same Redis.
  *
  * Keys (prefix default `stepguard:`): `factor:<user>` (JSON), `step:<user>` (last accepted time step, expires after
- * `timeStepTtlSeconds`), `fail:<key>` (counter with the window as TTL), `addr:<user>` (SET), `once:<key>`.
+ * `timeStepTtlSeconds`), `fail:<key>` (counter with the window as TTL), `addr:<user>` (SET), `once:<key>`, and the
+ * verification attempt counters `{u:<user>}:att` / `{u:<user>}:lock`, `{a:<address>}:att` / `{a:<address>}:lock`.
+ *
+ * Redis Cluster (`STEPGUARD_REDIS_CLUSTER`): every script touches the keys of one hash slot only. A counter and its
+ * lock share a hash tag (`{u:alice}`, `{a:10.0.0.1}`); a user's factor, step and address set are named
+ * `{u:<user>}:factor` etc. so they live on the user's slot too. The user and the address counters are on different
+ * slots, so on a cluster they are reserved one script each (see `reserveAttempt`): each counter's check-and-count
+ * stays atomic, so each bound stays exact.
  */
 import { Cluster, Redis } from 'ioredis';
 import { errorMessage, log, warnOnce } from '../log.js';
@@ -204,7 +211,7 @@ export class RedisStore implements StepUpStore {
   }
 
   async getFactor(userId: string): Promise<EnrolledFactor | undefined> {
-    const raw = await this.run(() => this.client.get(this.key('factor', userId)));
+    const raw = await this.run(() => this.client.get(this.userKey('factor', userId)));
     if (raw === null) return undefined;
     let parsed: unknown;
     try {
@@ -220,16 +227,16 @@ export class RedisStore implements StepUpStore {
   async setFactor(userId: string, factor: EnrolledFactor): Promise<void> {
     if (!isEnrolledFactor(factor)) throw new TypeError('stepguard: setFactor needs a valid EnrolledFactor');
     const value = JSON.stringify({ method: factor.method, secretCiphertext: factor.secretCiphertext, createdAt: factor.createdAt });
-    await this.run(() => this.client.set(this.key('factor', userId), value));
+    await this.run(() => this.client.set(this.userKey('factor', userId), value));
   }
 
   async deleteFactor(userId: string): Promise<void> {
-    await this.run(() => this.client.del(this.key('factor', userId)));
+    await this.run(() => this.client.del(this.userKey('factor', userId)));
   }
 
   async acceptTimeStep(userId: string, timeStep: number): Promise<boolean> {
     if (!isValidTimeStep(timeStep)) return false;
-    const accepted = await this.run(() => this.client.sgAcceptStep(this.key('step', userId), String(timeStep), String(this.timeStepTtlMs)));
+    const accepted = await this.run(() => this.client.sgAcceptStep(this.userKey('step', userId), String(timeStep), String(this.timeStepTtlMs)));
     return Number(accepted) === 1;
   }
 
@@ -304,11 +311,11 @@ export class RedisStore implements StepUpStore {
   }
 
   async addKnownAddress(userId: string, address: string): Promise<void> {
-    await this.run(() => this.client.sadd(this.key('addr', userId), address));
+    await this.run(() => this.client.sadd(this.userKey('addr', userId), address));
   }
 
   async knownAddresses(userId: string): Promise<readonly string[]> {
-    return this.run(() => this.client.smembers(this.key('addr', userId)));
+    return this.run(() => this.client.smembers(this.userKey('addr', userId)));
   }
 
   async consumeOnce(key: string, ttlSeconds: number): Promise<boolean> {
@@ -345,6 +352,15 @@ export class RedisStore implements StepUpStore {
 
   private key(kind: string, id: string): string {
     return `${this.prefix}${kind}:${id}`;
+  }
+
+  /**
+   * A user's own records. On a cluster they carry the user's hash tag, like the user's attempt counter, so all of a
+   * user's state sits on one slot (one master): a failover of that master affects that user's step-ups only. A
+   * single Redis keeps the names it always had, so existing enrollments stay where they are.
+   */
+  private userKey(kind: 'factor' | 'step' | 'addr', userId: string): string {
+    return this.isCluster ? `${this.prefix}{u:${userId}}:${kind}` : this.key(kind, userId);
   }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {

@@ -28,3 +28,8 @@ async function reachable(url: string): Promise<void> {
 export const requirePostgres = () => reachable(PG_URL);
 export const requireMysql = () => reachable(MYSQL_URL);
 export const requireRedis = () => reachable(REDIS_URL);
+/** Seed nodes of the loopback Redis Cluster (scripts/redis-cluster.sh). */
+export const REDIS_CLUSTER = process.env.SG_REDIS_CLUSTER ?? '127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003,127.0.0.1:7004,127.0.0.1:7005,127.0.0.1:7006';
+export const requireRedisCluster = async () => {
+  for (const node of REDIS_CLUSTER.split(',')) await reachable(`redis://${node}`);
+};
