@@ -69,7 +69,13 @@ beforeAll(async () => {
   await Promise.all([requirePostgres(), requireRedisCluster()]);
   await resetBank();
   admin = new Cluster(nodes);
-  await Promise.all(admin.nodes('master').map((n) => n.flushall()));
+  await new Promise<void>((resolve, reject) => {
+    admin.once('ready', () => resolve());
+    admin.once('error', reject);
+  });
+  const masters = admin.nodes('master');
+  expect(masters).toHaveLength(3);
+  await Promise.all(masters.map((n) => n.flushall()));
   const env = {
     BANK_DB_URL: PG_URL,
     PORT: '0',
