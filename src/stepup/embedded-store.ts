@@ -30,6 +30,10 @@ interface Window {
   expiresAt: number;
 }
 
+interface AttemptWindow extends Window {
+  failed: number;
+}
+
 interface State {
   factors: Map<string, EnrolledFactor>;
   steps: Map<string, number>;
@@ -37,8 +41,8 @@ interface State {
   addresses: Map<string, string[]>;
   /** key → expiry, epoch ms. */
   once: Map<string, number>;
-  /** Verification attempts per counter key (reserveAttempt). */
-  attempts: Map<string, Window>;
+  /** Verification attempts per counter key (reserveAttempt): reserved (in flight or failed), and confirmed failures. */
+  attempts: Map<string, AttemptWindow>;
   /** Counter key → end of its lockout, epoch ms. */
   locks: Map<string, number>;
 }
@@ -153,7 +157,7 @@ export class EmbeddedStore implements StepUpStore {
     if (waitUntil > 0) return { allowed: false, retryAfterSeconds: secondsLeft(waitUntil, now) };
     for (const c of counters) {
       const window = this.state.attempts.get(c.key);
-      if (window === undefined || window.expiresAt <= now) this.state.attempts.set(c.key, { count: 1, expiresAt: now + Math.ceil(windowSeconds * 1000) });
+      if (window === undefined || window.expiresAt <= now) this.state.attempts.set(c.key, { count: 1, failed: 0, expiresAt: now + Math.ceil(windowSeconds * 1000) });
       else window.count += 1;
     }
     this.persist();
@@ -172,9 +176,10 @@ export class EmbeddedStore implements StepUpStore {
         if (live && window.count > 0) window.count -= 1;
         continue;
       }
+      if (live) window.failed += 1;
       const lock = this.state.locks.get(c.key);
       if (lock !== undefined && lock > now) lockedUntil = Math.max(lockedUntil, lock);
-      else if (live && window.count >= c.limit) {
+      else if (live && window.failed >= c.limit) {
         const until = now + Math.ceil(windowSeconds * 1000);
         this.state.locks.set(c.key, until);
         lockedUntil = Math.max(lockedUntil, until);
@@ -327,7 +332,7 @@ interface FileFormat {
   addresses: [string, string[]][];
   once: [string, number][];
   /** Optional: files written before attempt counters existed lack them. */
-  attempts?: [string, Window][];
+  attempts?: [string, AttemptWindow][];
   locks?: [string, number][];
 }
 
@@ -362,7 +367,7 @@ function parseState(text: string): State | undefined {
     entries(file.failures, isWindow, state.failures) &&
     entries(file.addresses, isStringList, state.addresses) &&
     entries(file.once, isFiniteNumber, state.once) &&
-    entries(file.attempts ?? [], isWindow, state.attempts) &&
+    entries(file.attempts ?? [], isAttemptWindow, state.attempts) &&
     entries(file.locks ?? [], isFiniteNumber, state.locks);
   return ok ? state : undefined;
 }
@@ -388,4 +393,9 @@ function isWindow(v: unknown): v is Window {
 
 function isStringList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+function isAttemptWindow(v: unknown): v is AttemptWindow {
+  const failed = (v as { failed?: unknown } | null)?.failed;
+  return isWindow(v) && typeof failed === 'number' && Number.isSafeInteger(failed) && failed >= 0;
 }

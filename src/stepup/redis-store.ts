@@ -13,7 +13,7 @@
  *
  * Keys (prefix default `stepguard:`): `factor:<user>` (JSON), `step:<user>` (last accepted time step, expires after
  * `timeStepTtlSeconds`), `fail:<key>` (counter with the window as TTL), `addr:<user>` (SET), `once:<key>`, and the
- * verification attempt counters `{u:<user>}:att` / `{u:<user>}:lock`, `{a:<address>}:att` / `{a:<address>}:lock`.
+ * verification attempt counters `{u:<user>}:att|fail|lock` and `{a:<address>}:att|fail|lock`.
  *
  * Redis Cluster (`STEPGUARD_REDIS_CLUSTER`): every script touches the keys of one hash slot only. A counter and its
  * lock share a hash tag (`{u:alice}`, `{a:10.0.0.1}`); a user's factor, step and address set are named
@@ -77,21 +77,22 @@ if not count then return { 0, 0 } end
 return { tonumber(count), redis.call('PTTL', KEYS[1]) }
 `;
 
-// Attempt limits. KEYS = att1, lock1, att2, lock2, … (a counter and its lock share a hash tag, so one slot).
-// ARGV[1] = window ms, ARGV[1 + i] = limit of counter i. Refuses ({ 0, ms left }) when a counter is locked or full;
-// else INCR every counter (window from the first attempt) and allow ({ 1, 0 }). Check and count are one step.
+// Attempt limits. KEYS = att1, fail1, lock1, att2, … — per counter: attempts reserved in the window (in flight or
+// failed), confirmed failures, the lockout; the three share a hash tag, so one slot. ARGV[1] = window ms,
+// ARGV[1 + i] = limit of counter i. Refuses ({ 0, ms left }) when a counter is locked or full; else INCR every
+// counter (window from the first attempt) and allow ({ 1, 0 }). Check and count are one step.
 const RESERVE_ATTEMPT_LUA = `
-local n = #KEYS / 2
+local n = #KEYS / 3
 local wait = 0
 for i = 1, n do
-  local t = redis.call('PTTL', KEYS[2 * i])
+  local t = redis.call('PTTL', KEYS[3 * i])
   if t > wait then wait = t end
 end
 if wait == 0 then
   for i = 1, n do
-    local c = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+    local c = tonumber(redis.call('GET', KEYS[3 * i - 2]) or '0')
     if c >= tonumber(ARGV[i + 1]) then
-      local t = redis.call('PTTL', KEYS[2 * i - 1])
+      local t = redis.call('PTTL', KEYS[3 * i - 2])
       if t < 1 then t = 1 end
       if t > wait then wait = t end
     end
@@ -99,29 +100,36 @@ if wait == 0 then
 end
 if wait > 0 then return { 0, wait } end
 for i = 1, n do
-  local att = KEYS[2 * i - 1]
+  local att = KEYS[3 * i - 2]
   if redis.call('INCR', att) == 1 or redis.call('PTTL', att) < 0 then redis.call('PEXPIRE', att, ARGV[1]) end
 end
 return { 1, 0 }
 `;
 
 // Same KEYS; ARGV[1] = window ms, ARGV[2] = 'failed' | 'released', ARGV[2 + i] = limit of counter i.
-// released: one DECR (never a reset: parallel failures stay counted). failed: a full counter gets a lock lasting
-// the whole window from now (unless one is already running). Returns the longest lock's ms left (0: none).
+// released: one DECR of the reservations (never a reset: parallel failures stay counted). failed: the reservation
+// stays, one more confirmed failure (same window as the reservations); when the failures reach the limit, a lock
+// lasting the whole window from now (unless one runs). Returns the longest lock's ms left (0: none).
 const SETTLE_ATTEMPT_LUA = `
-local n = #KEYS / 2
+local n = #KEYS / 3
 local wait = 0
 for i = 1, n do
-  local att = KEYS[2 * i - 1]
-  local lock = KEYS[2 * i]
-  local c = tonumber(redis.call('GET', att) or '0')
+  local att = KEYS[3 * i - 2]
+  local fail = KEYS[3 * i - 1]
+  local lock = KEYS[3 * i]
   if ARGV[2] == 'released' then
-    if c > 0 then redis.call('DECR', att) end
+    if tonumber(redis.call('GET', att) or '0') > 0 then redis.call('DECR', att) end
   else
+    local f = redis.call('INCR', fail)
+    if f == 1 or redis.call('PTTL', fail) < 0 then
+      local t = redis.call('PTTL', att)
+      if t < 1 then t = tonumber(ARGV[1]) end
+      redis.call('PEXPIRE', fail, t)
+    end
     local t = redis.call('PTTL', lock)
     if t > 0 then
       if t > wait then wait = t end
-    elseif c >= tonumber(ARGV[2 + i]) then
+    elseif f >= tonumber(ARGV[2 + i]) then
       redis.call('SET', lock, '1', 'PX', ARGV[1])
       if tonumber(ARGV[1]) > wait then wait = tonumber(ARGV[1]) end
     end
@@ -301,12 +309,12 @@ export class RedisStore implements StepUpStore {
   /** numkeys, att/lock keys per counter, then `head` and each counter's limit. */
   private attemptArgs(counters: readonly AttemptCounter[], head: string[]): string[] {
     const keys: string[] = [];
-    for (const c of counters) keys.push(this.attemptKey(c.key, 'att'), this.attemptKey(c.key, 'lock'));
+    for (const c of counters) keys.push(this.attemptKey(c.key, 'att'), this.attemptKey(c.key, 'fail'), this.attemptKey(c.key, 'lock'));
     return [String(keys.length), ...keys, ...head, ...counters.map((c) => String(c.limit))];
   }
 
   /** `stepguard:{u:alice}:att` — the braces are the Redis Cluster hash tag: a counter and its lock share a slot. */
-  private attemptKey(key: string, kind: 'att' | 'lock'): string {
+  private attemptKey(key: string, kind: 'att' | 'fail' | 'lock'): string {
     return `${this.prefix}{${key}}:${kind}`;
   }
 

@@ -53,8 +53,9 @@ export interface StepUpStore {
    */
   reserveAttempt(counters: readonly AttemptCounter[], windowSeconds: number): Promise<AttemptReservation>;
   /**
-   * Ends a reserved attempt. `failed`: it stays counted, and a counter that now holds `limit` attempts is locked for
-   * `windowSeconds` from now (a lockout lasts the whole window from the moment it starts); returns the lockout's
+   * Ends a reserved attempt. `failed`: it stays counted as a failure, and a counter whose failures in the window reach
+   * `limit` is locked for `windowSeconds` from now (a lockout lasts the whole window from the moment it starts; attempts
+   * still in flight do not lock, so a success racing failures cannot lock its user out); returns the lockout's
    * seconds left when one is in force. `released` (a success, or nothing was checked): the attempt is given back —
    * one decrement, never a reset, so failures recorded meanwhile by parallel requests stay counted.
    */
