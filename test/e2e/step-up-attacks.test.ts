@@ -347,6 +347,10 @@ function attackSuite(name: string, deploy: () => Promise<Deployment>): void {
       }
       expect(findings.length).toBeGreaterThan(0);
       expect(findings.map((r) => r['stepguard.outcome'])).toEqual(findings.map(() => 'blocked'));
+      // The same attributes feed the span and the metrics (one telemetry call); the stderr line says it too.
+      expect(findings.every((r) => r.status === 'error')).toBe(true);
+      expect(app(0).stderr()).toMatch(/policy blocked rule=email-change-step-up/);
+      expect(app(0).stderr()).not.toMatch(/policy challenged rule=email-change-step-up/);
     });
   });
 }
