@@ -22,6 +22,7 @@ import { Lockout, lockoutKeys, type LockoutKeys } from './lockout.js';
 import { DEFAULT_ACR, GRANT_COOKIE_PREFIX, sameString, type StepUpState } from './state.js';
 
 const MAX_VERIFY_BODY = 8 * 1024;
+const MAX_DRAIN = 1024 * 1024;
 
 /**
  * The verification endpoint the agent serves (POST `{ challenge_id, code }` → grant): checks the signed
@@ -168,19 +169,20 @@ export class VerifyEndpoint {
 
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    // A declared length over the limit is refused before reading a byte; the rest is drained, never buffered.
-    // Destroying the request instead would reset the connection before the client reads the 413.
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      return reject(new Error('too large'));
-    }
+    // Over the limit (declared, or found while reading): answer 413 at once and drain the rest unbuffered, so the
+    // client reads the answer — destroying the request would reset the connection first. Past MAX_DRAIN the
+    // connection is cut anyway: a client streaming gigabytes gets no more of our bandwidth.
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
+    const declared = Number(req.headers['content-length']);
+    let over = Number.isFinite(declared) && declared > limit;
+    if (over) reject(new Error('too large'));
     req.on('data', (chunk: Buffer) => {
-      if (over) return;
       size += chunk.length;
+      if (over) {
+        if (size > MAX_DRAIN) req.destroy();
+        return;
+      }
       if (size > limit) {
         over = true;
         chunks.length = 0;
