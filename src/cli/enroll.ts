@@ -11,7 +11,7 @@ import QRCode from 'qrcode';
 import { errorMessage } from '../log.js';
 import { AlreadyEnrolledError, enrollUser } from '../stepup/enrollment.js';
 import { SecretBox } from '../stepup/secret-box.js';
-import { resolveStoreSettings, secretKeyFile, type StepUpStore } from '../stepup/store.js';
+import { resolveStoreSettings, secretKeyFile, type StepUpStore, type StoreSettings } from '../stepup/store.js';
 import { openStore } from '../stepup/store-factory.js';
 
 export const ENROLL_USAGE = `Usage: stepguard enroll <user> [--replace] [--store-dir DIR] [--redis URL] [--issuer NAME]
@@ -48,7 +48,13 @@ export async function enrollCommand(argv: string[], env: NodeJS.ProcessEnv, out:
     return 2;
   }
 
-  const settings = resolveStoreSettings(env, process.cwd(), { redisUrl: parsed.redisUrl, storeDir: parsed.storeDir });
+  let settings: StoreSettings;
+  try {
+    settings = resolveStoreSettings(env, process.cwd(), { redisUrl: parsed.redisUrl, storeDir: parsed.storeDir });
+  } catch (error) {
+    print(`stepguard enroll: ${errorMessage(error)}`);
+    return 2;
+  }
   const issuer = parsed.issuer ?? nonEmpty(env.STEPGUARD_ISSUER) ?? 'stepguard';
 
   let box: SecretBox;
@@ -61,7 +67,7 @@ export async function enrollCommand(argv: string[], env: NodeJS.ProcessEnv, out:
         `warning: STEPGUARD_SECRET is not set; the secret is encrypted with the key in ${keyFile}` +
           (source === 'keyfile-created' ? ' (just created)' : '') +
           '. Set STEPGUARD_SECRET in production' +
-          (settings.redisUrl !== undefined ? ': with Redis, every instance must be able to decrypt it.' : '.'),
+          (settings.redisUrl !== undefined || settings.redisCluster !== undefined ? ': with Redis, every instance must be able to decrypt it.' : '.'),
       );
     }
   } catch (error) {
@@ -142,7 +148,8 @@ function parseArgs(argv: readonly string[]): EnrollArgs | 'help' | string {
   return { user, replace, ...values };
 }
 
-function describeStore(settings: { redisUrl?: string; storeDir: string }): string {
+function describeStore(settings: StoreSettings): string {
+  if (settings.redisCluster !== undefined) return `Redis Cluster at ${settings.redisCluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   if (settings.redisUrl === undefined) return `embedded store in ${settings.storeDir}`;
   try {
     const u = new URL(settings.redisUrl);

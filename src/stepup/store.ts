@@ -151,7 +151,7 @@ export function resolveStoreSettings(
   const storeDir = path.resolve(cwd, nonEmpty(overrides.storeDir) ?? nonEmpty(env.STEPGUARD_STORE_DIR) ?? '.stepguard');
   if (redisUrl !== undefined) return { redisUrl, storeDir };
   const cluster = nonEmpty(env.STEPGUARD_REDIS_CLUSTER);
-  if (cluster !== undefined && overrides.storeDir === undefined) {
+  if (cluster !== undefined) {
     const parsed = parseRedisCluster(cluster);
     if (!parsed.ok) throw new RangeError(`stepguard: STEPGUARD_REDIS_CLUSTER: expected ${parsed.problem}`);
     return { redisCluster: parsed.value, storeDir };
