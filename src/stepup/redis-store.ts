@@ -13,6 +13,8 @@
  *
  * Keys (prefix default `stepguard:`): `factor:<user>` (JSON), `step:<user>` (last accepted time step, expires after
  * `timeStepTtlSeconds`), `fail:<key>` (counter with the window as TTL), `addr:<user>` (SET), `once:<key>`.
+ * Per-user keys with a Redis Cluster hash tag (prefix default `sg:`, so all of one user's keys share a slot):
+ * `sg:{u:<user>}:webauthn` (HASH credential id → JSON record), `sg:{u:<user>}:webauthn-counter` (HASH id → counter), `sg:{u:<user>}:recovery` (SET of code hashes).
  */
 import { Redis } from 'ioredis';
 import { errorMessage, log, warnOnce } from '../log.js';
@@ -20,13 +22,16 @@ import {
   assertPositiveSeconds,
   isEnrolledFactor,
   isValidTimeStep,
+  isStoredCredential,
+  cleanCredential,
   StoreUnavailableError,
   type EnrolledFactor,
+  type StoredCredential,
   type StepUpStore,
 } from './store.js';
 
 export interface RedisStoreOptions {
-  /** Prepended to every key. Default `stepguard:`. */
+  /** Prepended to every key. Default `stepguard:` (and `sg:` for the per-user keys with a hash tag). */
   keyPrefix?: string;
   /** TCP connect timeout. Default 1000 ms. */
   connectTimeoutMs?: number;
@@ -68,7 +73,21 @@ if not count then return { 0, 0 } end
 return { tonumber(count), redis.call('PTTL', KEYS[1]) }
 `;
 
+// KEYS[1] = credential records (HASH), KEYS[2] = their counters (HASH); ARGV[1] = credential id; ARGV[2] = new
+// counter. The counter lives apart from the JSON record so the script never re-encodes it (cjson would turn an
+// empty list into an object). 1 = stored, 0 = unknown credential or a counter that did not move forward.
+const ADVANCE_COUNTER_LUA = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local current = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or cjson.decode(raw).counter)
+local counter = tonumber(ARGV[2])
+if not (counter > current or (counter == 0 and current == 0)) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`;
+
 interface ScriptCommands {
+  sgAdvanceCounter(records: string, counters: string, id: string, counter: string): Promise<number>;
   sgAcceptStep(key: string, step: string, ttlMs: string): Promise<number>;
   sgRecordFailure(key: string, windowMs: string): Promise<[number, number]>;
   sgFailures(key: string): Promise<[number, number]>;
@@ -77,6 +96,7 @@ interface ScriptCommands {
 export class RedisStore implements StepUpStore {
   private readonly client: Redis & ScriptCommands;
   private readonly prefix: string;
+  private readonly userPrefix: string;
   private readonly readyWaitMs: number;
   private readonly timeStepTtlMs: number;
   private readonly where: string;
@@ -85,6 +105,7 @@ export class RedisStore implements StepUpStore {
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.prefix = options.keyPrefix ?? 'stepguard:';
+    this.userPrefix = options.keyPrefix ?? 'sg:';
     this.readyWaitMs = options.readyWaitMs ?? 1000;
     this.timeStepTtlMs = Math.ceil((options.timeStepTtlSeconds ?? 600) * 1000);
     this.where = describe(url);
@@ -101,6 +122,7 @@ export class RedisStore implements StepUpStore {
     });
     client.defineCommand('sgAcceptStep', { numberOfKeys: 1, lua: ACCEPT_STEP_LUA });
     client.defineCommand('sgRecordFailure', { numberOfKeys: 1, lua: RECORD_FAILURE_LUA });
+    client.defineCommand('sgAdvanceCounter', { numberOfKeys: 2, lua: ADVANCE_COUNTER_LUA });
     client.defineCommand('sgFailures', { numberOfKeys: 1, lua: FAILURES_LUA, readOnly: true });
     // Without a listener ioredis prints every connection error itself; one line per outage is enough.
     let down = false;
@@ -179,6 +201,66 @@ export class RedisStore implements StepUpStore {
     return reply === 'OK';
   }
 
+  async credentials(userId: string): Promise<StoredCredential[]> {
+    const [records, counters] = await this.run(() =>
+      Promise.all([this.client.hgetall(this.userKey(userId, 'webauthn')), this.client.hgetall(this.userKey(userId, 'webauthn-counter'))]),
+    );
+    return Object.entries(records).map(([id, raw]) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        parsed = undefined;
+      }
+      if (!isStoredCredential(parsed)) throw new StoreUnavailableError(`stepguard: a stored passkey record for a user is corrupt (${this.where})`);
+      const counter = counters[id] === undefined ? parsed.counter : Number(counters[id]);
+      return cleanCredential({ ...parsed, counter });
+    });
+  }
+
+  async addCredential(userId: string, credential: StoredCredential): Promise<void> {
+    if (!isStoredCredential(credential)) throw new TypeError('stepguard: addCredential needs a valid StoredCredential');
+    const record = JSON.stringify(cleanCredential(credential));
+    await this.run(async () => {
+      const replies = await this.client
+        .multi()
+        .hset(this.userKey(userId, 'webauthn'), credential.id, record)
+        .hset(this.userKey(userId, 'webauthn-counter'), credential.id, String(credential.counter))
+        .exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    });
+  }
+
+  async advanceCounter(userId: string, credentialId: string, counter: number): Promise<boolean> {
+    if (!Number.isSafeInteger(counter) || counter < 0) return false;
+    const stored = await this.run(() => this.client.sgAdvanceCounter(this.userKey(userId, 'webauthn'), this.userKey(userId, 'webauthn-counter'), credentialId, String(counter)));
+    return Number(stored) === 1;
+  }
+
+  async setRecoveryCodes(userId: string, hashes: readonly string[]): Promise<void> {
+    const key = this.userKey(userId, 'recovery');
+    // One MULTI: readers never see the old and new codes mixed, nor an empty set in between.
+    await this.run(async () => {
+      const tx = this.client.multi().del(key);
+      if (hashes.length > 0) tx.sadd(key, ...hashes);
+      const replies = await tx.exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    });
+  }
+
+  async consumeRecoveryCode(userId: string, hash: string): Promise<boolean> {
+    // SREM is atomic: of N concurrent calls with the same hash, one gets 1. The member is an HMAC of the code,
+    // so the lookup's timing reveals nothing an attacker could steer towards a valid code.
+    const removed = await this.run(() => this.client.srem(this.userKey(userId, 'recovery'), hash));
+    return Number(removed) === 1;
+  }
+
+  async recoveryCodesLeft(userId: string): Promise<number> {
+    return Number(await this.run(() => this.client.scard(this.userKey(userId, 'recovery'))));
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.client.ping());
   }
@@ -206,6 +288,11 @@ export class RedisStore implements StepUpStore {
 
   private key(kind: string, id: string): string {
     return `${this.prefix}${kind}:${id}`;
+  }
+
+  /** `sg:{u:<user>}:<kind>`: the hash tag keeps one user's keys in one Redis Cluster slot. */
+  private userKey(userId: string, kind: string): string {
+    return `${this.userPrefix}{u:${userId}}:${kind}`;
   }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {
