@@ -17,7 +17,9 @@ import { epochSeconds, newTokenId } from './tokens.js';
 import { secretFor } from './enrollment.js';
 import { checkTotp } from './totp.js';
 import { Lockout, lockoutKeys, type LockoutKeys } from './lockout.js';
-import { DEFAULT_ACR, GRANT_COOKIE_PREFIX, sameString, type StepUpState } from './state.js';
+import { GRANT_COOKIE_PREFIX, sameString, type StepUpState } from './state.js';
+import { ACR, tierSatisfies } from './tiers.js';
+import { methodNotAllowed } from './verify-support.js';
 
 const MAX_VERIFY_BODY = 8 * 1024;
 
@@ -97,6 +99,10 @@ export class VerifyEndpoint {
       state.event(ctx, 'failed', claims.rule, { reason: 'session-mismatch', user: claims.sub });
       return verifyProblem(403, PROBLEM.challengeMismatch, 'Challenge belongs to another session', 'This challenge was issued to another user or session.');
     }
+    if (!tierSatisfies(ACR.otp, claims.acr)) {
+      state.event(ctx, 'failed', claims.rule, { reason: 'method-not-allowed', user: claims.sub });
+      return methodNotAllowed('A one-time code cannot answer this challenge: it needs a passkey.');
+    }
     const secret = await secretFor(store, box, claims.sub);
     if (secret === undefined) {
       state.event(ctx, 'enrollment_required', claims.rule, { user: claims.sub });
@@ -117,7 +123,7 @@ export class VerifyEndpoint {
       sub: claims.sub,
       sid: claims.sid,
       scope: claims.rule,
-      acr: claims.acr[0] ?? DEFAULT_ACR,
+      acr: ACR.otp,
       amr: ['otp', 'mfa'],
       auth_time: now,
       exp: now + claims.max_age,
