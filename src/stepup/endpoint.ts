@@ -20,6 +20,7 @@ import { Lockout, lockoutKeys, type LockoutKeys } from './lockout.js';
 import { GRANT_COOKIE_PREFIX, sameString, type StepUpState } from './state.js';
 import { ACR, tierSatisfies } from './tiers.js';
 import { methodNotAllowed } from './verify-support.js';
+import { VerificationPage } from './page.js';
 
 const MAX_VERIFY_BODY = 8 * 1024;
 
@@ -29,21 +30,25 @@ const MAX_VERIFY_BODY = 8 * 1024;
  */
 export class VerifyEndpoint {
   private readonly lockout: Lockout;
+  /** The HTML page, its assets and the passkey / recovery-code routes (page.ts). */
+  private readonly page: VerificationPage;
 
   constructor(private readonly state: StepUpState) {
     this.lockout = new Lockout(() => state.store, state.settings);
+    this.page = new VerificationPage(state, (ctx, body) => this.verify(ctx, body));
   }
 
   handles(ctx: RequestContext): boolean {
     // Every request passes here: a prefix test first, the exact path only for candidates.
     const url = ctx.req.url;
     const path = this.state.verifyPath;
-    return typeof url === 'string' && url.startsWith(path) && ctx.urlPath === path;
+    return typeof url === 'string' && url.startsWith(path) && (ctx.urlPath === path || this.page.handlesSubpath(ctx.urlPath));
   }
 
   serve(ctx: RequestContext): void {
     const res = ctx.res;
     if (!res) return;
+    if (this.page.takes(ctx)) return this.page.serve(ctx);
     if (ctx.method !== 'POST') {
       return writeResponse(res, verifyProblem(405, PROBLEM.badRequest, 'Method Not Allowed', 'POST a JSON body { "challenge_id": "…", "code": "123456" }.', { allow: 'POST' }));
     }
@@ -62,7 +67,8 @@ export class VerifyEndpoint {
       });
   }
 
-  private async verify(ctx: RequestContext, body: string): Promise<StandardResponse> {
+  /** The OTP verification of a JSON body; also used by the page's code form. */
+  async verify(ctx: RequestContext, body: string): Promise<StandardResponse> {
     const state = this.state;
     let parsed: unknown;
     try {
