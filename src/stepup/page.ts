@@ -266,13 +266,15 @@ export function csrfToken(state: StepUpState, challengeId: string, binding: stri
 }
 
 /**
- * A browser request from this site: `Sec-Fetch-Site`, when sent, must be `same-origin`; `Origin`, when sent, must
- * name the Host the request came to. Clients that send neither (not a browser) pass: they carry no ambient cookies
- * a cross-site page could abuse, and the form still needs its CSRF token.
+ * A browser request from this site. `Sec-Fetch-Site` (set by the browser, not by page script), when sent, must be
+ * `same-origin`, and then decides: the page's `Referrer-Policy: no-referrer` makes Chromium send `Origin: null` on
+ * its own form posts. Without it, `Origin`, when sent, must name the Host the request came to. Clients that send
+ * neither (not a browser) pass: they carry no ambient cookies a cross-site page could abuse, and the form still
+ * needs its CSRF token.
  */
 export function sameOriginRequest(ctx: RequestContext): boolean {
   const site = ctx.req.headers['sec-fetch-site'];
-  if (typeof site === 'string' && site !== 'same-origin') return false;
+  if (typeof site === 'string') return site === 'same-origin';
   const origin = ctx.req.headers.origin;
   if (typeof origin !== 'string') return true;
   const host = requestHost(ctx);
