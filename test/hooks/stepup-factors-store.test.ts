@@ -44,7 +44,7 @@ afterAll(async () => {
   raw.disconnect();
 });
 
-const kinds: [string, () => StepUpStore[]][] = [
+const kinds: [string, () => [StepUpStore, StepUpStore]][] = [
   [
     'embedded',
     () => {
