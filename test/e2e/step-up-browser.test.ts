@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { generateSync } from 'otplib';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { REPO, fixture, startApp, type RunningApp } from '../helpers/app.js';
 import { PG_URL, requirePostgres } from '../helpers/services.js';
 import { TokenSigner } from '../../src/stepup/tokens.js';
@@ -33,6 +33,8 @@ const totpSecrets = new Map<string, string>();
 let aliceCodes: string[] = [];
 /** alice's tab: the virtual authenticator belongs to this page's DevTools target. */
 let alicePage: Page;
+let aliceCdp: CDPSession;
+let authenticatorId: string;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -131,9 +133,10 @@ describe('step-up in a browser: passkeys, the verification page, recovery codes'
     alicePage = page;
     const cdp = await browser.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    aliceCdp = cdp;
+    ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
       options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
-    });
+    }));
     aliceCodes = await enrollTotp(browser, 'alice');
     expect(aliceCodes).toHaveLength(10);
 
@@ -213,6 +216,29 @@ describe('step-up in a browser: passkeys, the verification page, recovery codes'
     expect(await count('pk_wires', 'alice')).toBe(1);
   });
 
+  it('a cloned authenticator (signature counter going back) is refused and logged', async () => {
+    const page = alicePage;
+    const { credentials } = await aliceCdp.send('WebAuthn.getCredentials', { authenticatorId });
+    const original = credentials[0]!;
+    expect(original.signCount).toBeGreaterThan(0);
+    // The same key with its counter reset: what a copy of the key made earlier would present.
+    await aliceCdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: original.credentialId });
+    await aliceCdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...original, signCount: 0 } });
+    await browser.clearCookies({ name: 'sg_grant.wire-phr' });
+    const challenge = await challengeFor(browser, '/wire', { amount: 999 });
+    await page.goto(`${origin}${challenge.verify_page}&return_to=/done`);
+    await page.click('#sg-passkey-button');
+    await page.waitForSelector('#sg-error:not([hidden])');
+    expect(await page.textContent('#sg-error')).toContain('could not be verified');
+    expect(new URL(page.url()).pathname).toBe(VERIFY);
+    expect(app.stderr() + app.stdout()).toContain('signature counter that did not increase');
+    expect((await browser.request.post(`${origin}/wire`, { data: { amount: 999 } })).status()).toBe(401);
+    expect(await count('pk_wires', 'alice')).toBe(1);
+    // Put the real key back (its counter ahead of the stored one) for the tests that follow.
+    await aliceCdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: original.credentialId });
+    await aliceCdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...original, signCount: original.signCount + 10 } });
+  });
+
   it('a recovery code answers an OTP-tier challenge on the page, once', async () => {
     const page = await browser.newPage();
     const first = await challengeFor(browser, '/note', { text: 'one' });
@@ -263,12 +289,16 @@ describe('the verification page over plain HTTP', () => {
   let sid: string;
   let challenge: Challenge;
   let csrf: string;
+  let carolCodes: string[];
 
   beforeAll(async () => {
     const login = await fetch(`${origin}/login?user=carol`, { redirect: 'manual' });
     sid = /sid=([^;]+)/.exec(login.headers.get('set-cookie')!)![1]!;
     const enroll = await fetch(`${origin}/mfa/enroll`, { method: 'POST', headers: { cookie: `sid=${sid}` } });
     expect(enroll.status).toBe(200);
+    const enrolled = (await enroll.json()) as { otpauth_uri: string; recovery_codes: string[] };
+    totpSecrets.set('carol', new URL(enrolled.otpauth_uri).searchParams.get('secret')!);
+    carolCodes = enrolled.recovery_codes;
     const refused = await fetch(`${origin}/note`, { method: 'POST', headers: { cookie: `sid=${sid}`, 'content-type': 'application/json' }, body: '{"text":"x"}' });
     challenge = (await refused.json()) as Challenge;
     const page = await fetch(`${origin}${challenge.verify_page}&return_to=/done`, { headers: { cookie: `sid=${sid}`, accept: 'text/html' } });
@@ -325,6 +355,26 @@ describe('the verification page over plain HTTP', () => {
       expect(post.status, bad).toBe(400);
       expect(post.headers.get('location')).toBeNull();
     }
+  });
+
+  it('regenerating recovery codes needs a fresh step-up, and the old codes stop working', async () => {
+    const headers = { cookie: `sid=${sid}`, 'content-type': 'application/json' };
+    const refused = await fetch(`${origin}/recovery-codes`, { method: 'POST', headers });
+    expect(refused.status).toBe(401);
+    const enrollChallenge = (await refused.json()) as Challenge;
+    expect(enrollChallenge.methods).toEqual(['webauthn', 'totp', 'recovery_code']);
+    const verified = await fetch(`${origin}${VERIFY}`, { method: 'POST', headers, body: JSON.stringify({ challenge_id: enrollChallenge.challenge_id, code: totp('carol', 1) }) });
+    expect(verified.status).toBe(200);
+    const { grant } = (await verified.json()) as { grant: string };
+    const issued = await fetch(`${origin}/recovery-codes`, { method: 'POST', headers: { ...headers, 'stepguard-grant': grant } });
+    expect(issued.status).toBe(200);
+    const fresh = ((await issued.json()) as { recovery_codes: string[] }).recovery_codes;
+    expect(fresh).toHaveLength(10);
+    expect(fresh).not.toContain(carolCodes[0]);
+    const old = await fetch(`${origin}${VERIFY}/recovery`, { method: 'POST', headers, body: JSON.stringify({ challenge_id: challenge.challenge_id, recovery_code: carolCodes[0] }) });
+    expect(old.status).toBe(401);
+    const ok = await fetch(`${origin}${VERIFY}/recovery`, { method: 'POST', headers, body: JSON.stringify({ challenge_id: challenge.challenge_id, recovery_code: fresh[0] }) });
+    expect(ok.status).toBe(200);
   });
 
   it('refuses cross-site and non-JSON requests to the passkey routes', async () => {
