@@ -34,6 +34,12 @@ export interface StepUpSettings {
   readonly issuer: string;
   /** Cookie names that identify a session (challenges and grants are bound to it). */
   readonly sessionCookies: readonly string[];
+  /** WebAuthn relying party id (a host name); passkeys are bound to it. */
+  readonly webauthnRpId: string | undefined;
+  /** Origins (`https://host[:port]`) passkey ceremonies may come from. */
+  readonly webauthnOrigins: readonly string[];
+  /** Derive the RP id and origin from the request's Host when the two above are unset (development only). */
+  readonly webauthnAllowRequestOrigin: boolean;
 }
 
 export interface Config {
@@ -115,6 +121,9 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
     lockoutSeconds: 300,
     challengeTtlSeconds: 300,
     issuer: 'stepguard',
+    webauthnRpId: undefined,
+    webauthnOrigins: Object.freeze([]),
+    webauthnAllowRequestOrigin: false,
     sessionCookies: Object.freeze(['connect.sid', 'sid', 'session', 'sessionid', 'session_id', 'koa.sess', '__session', '__Host-session']),
   }),
   findingsFile: undefined,
@@ -223,6 +232,35 @@ const redisCluster = (v: unknown) => {
   return parsed.ok ? { ok: true as const, value: Object.freeze(parsed.value) } : { ok: false as const, expected: parsed.problem };
 };
 
+const HOST_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+const rpId = (v: unknown) =>
+  typeof v === 'string' && HOST_NAME.test(v.trim().toLowerCase())
+    ? { ok: true as const, value: v.trim().toLowerCase() }
+    : { ok: false as const, expected: 'a host name without scheme or port, e.g. example.com' };
+
+/** `https://host[:port]`, or `http://` for localhost only (browsers allow WebAuthn there without TLS). */
+const originList = (v: unknown) => {
+  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter(Boolean) : v;
+  const expected = 'a comma-separated list of origins like https://app.example.com (http:// only for localhost)';
+  if (!Array.isArray(list) || list.length === 0) return { ok: false as const, expected };
+  const out: string[] = [];
+  for (const entry of list) {
+    let url: URL;
+    try {
+      url = new URL(String(entry));
+    } catch {
+      return { ok: false as const, expected };
+    }
+    const local = url.hostname === 'localhost' || url.hostname.endsWith('.localhost');
+    if (url.origin !== String(entry).replace(/\/$/, '') || !(url.protocol === 'https:' || (url.protocol === 'http:' && local))) {
+      return { ok: false as const, expected };
+    }
+    out.push(url.origin);
+  }
+  return { ok: true as const, value: Object.freeze(out) };
+};
+
 const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'enabled', env: 'STEPGUARD_ENABLED', parse: bool },
   { key: 'mode', env: 'STEPGUARD_MODE', parse: oneOf('monitor', 'block') },
@@ -262,7 +300,31 @@ const STEP_UP_FIELDS: readonly FieldSpec[] = [
   { key: 'challengeTtlSeconds', env: 'STEPGUARD_CHALLENGE_TTL_SECONDS', parse: positiveInt },
   { key: 'issuer', env: 'STEPGUARD_ISSUER', parse: text },
   { key: 'sessionCookies', env: 'STEPGUARD_SESSION_COOKIES', parse: nameList },
+  { key: 'webauthnRpId', env: 'STEPGUARD_WEBAUTHN_RP_ID', parse: rpId },
+  { key: 'webauthnOrigins', env: 'STEPGUARD_WEBAUTHN_ORIGINS', parse: originList },
+  { key: 'webauthnAllowRequestOrigin', env: 'STEPGUARD_WEBAUTHN_ALLOW_REQUEST_ORIGIN', parse: bool },
 ];
+
+/** Passkeys need the RP id and the origins together, and every origin must be the RP id or a subdomain of it. */
+function checkWebAuthn(stepUp: Raw, problems: ConfigProblem[]): void {
+  const id = stepUp.webauthnRpId as string | undefined;
+  const origins = stepUp.webauthnOrigins as readonly string[];
+  if (id === undefined && origins.length === 0) return;
+  if (id === undefined) {
+    problems.push({ where: 'env STEPGUARD_WEBAUTHN_RP_ID', message: `missing: STEPGUARD_WEBAUTHN_ORIGINS is set, so set the relying party id too (the host name passkeys are bound to, e.g. ${new URL(origins[0]!).hostname})` });
+    return;
+  }
+  if (origins.length === 0) {
+    problems.push({ where: 'env STEPGUARD_WEBAUTHN_ORIGINS', message: `missing: STEPGUARD_WEBAUTHN_RP_ID is set, so list the origins the app is served from, e.g. https://${id}` });
+    return;
+  }
+  for (const origin of origins) {
+    const host = new URL(origin).hostname;
+    if (host !== id && !host.endsWith(`.${id}`)) {
+      problems.push({ where: 'env STEPGUARD_WEBAUTHN_ORIGINS', message: `${origin} is not on the relying party id ${id} (nor a subdomain of it): browsers refuse such passkeys; fix the origin or STEPGUARD_WEBAUTHN_RP_ID` });
+    }
+  }
+}
 
 const KNOWN_FILE_KEYS = new Set([...TOP_FIELDS.map((f) => f.key), 'stepUp', 'identify']);
 
@@ -308,6 +370,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   for (const f of STEP_UP_FIELDS) if (env[f.env] !== undefined && env[f.env] !== '') envStepUp[f.key] = env[f.env];
   applyFields(TOP_FIELDS, envValues, top, (f) => `env ${f.env}`, problems);
   applyFields(STEP_UP_FIELDS, envStepUp, stepUp, (f) => `env ${f.env}`, problems);
+  checkWebAuthn(stepUp, problems);
 
   const rulesFiles = (top.rulesFiles as string[]).map((p) => resolve(cwd, p));
   const { trustedProxyHeader, ...settings } = top;

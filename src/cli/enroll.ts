@@ -1,5 +1,5 @@
 /**
- * `stepguard enroll <user> [--replace] [--store-dir DIR] [--redis URL] [--issuer NAME]`
+ * `stepguard enroll <user> [--replace | --recovery-codes] [--store-dir DIR] [--redis URL] [--issuer NAME]`
  *
  * Opens the store the agent would use (STEPGUARD_REDIS_URL → Redis, else the embedded store in STEPGUARD_STORE_DIR
  * or `.stepguard` under the working directory; the flags override), enrolls a new TOTP factor and prints the
@@ -10,6 +10,7 @@
 import QRCode from 'qrcode';
 import { errorMessage } from '../log.js';
 import { AlreadyEnrolledError, enrollUser } from '../stepup/enrollment.js';
+import { issueRecoveryCodes } from '../stepup/recovery-codes.js';
 import { SecretBox } from '../stepup/secret-box.js';
 import { resolveStoreSettings, secretKeyFile, type StepUpStore, type StoreSettings } from '../stepup/store.js';
 import { openStore } from '../stepup/store-factory.js';
@@ -28,6 +29,7 @@ to scan with an authenticator app, and the secret for manual entry.
 interface EnrollArgs {
   user: string;
   replace: boolean;
+  recoveryCodes: boolean;
   storeDir?: string;
   redisUrl?: string;
   issuer?: string;
@@ -83,7 +85,17 @@ export async function enrollCommand(argv: string[], env: NodeJS.ProcessEnv, out:
     return 1;
   }
 
+  const printCodes = (codes: readonly string[]) => {
+    print('Recovery codes (each works once, for a verification that accepts them; shown only now, stored hashed):');
+    for (const code of codes) print(`  ${code}`);
+  };
   try {
+    if (parsed.recoveryCodes) {
+      const codes = await issueRecoveryCodes(store, box, parsed.user);
+      print(`Issued ${codes.length} new recovery codes for ${JSON.stringify(parsed.user)} (${describeStore(settings)}); the previous ones no longer work.`);
+      printCodes(codes);
+      return 0;
+    }
     const { secret, uri } = await enrollUser(store, box, parsed.user, issuer, { replace: parsed.replace });
     const qr = await QRCode.toString(uri, { type: 'terminal', small: true });
     print(`Enrolled ${JSON.stringify(parsed.user)} for TOTP step-up (${describeStore(settings)}).`);
@@ -94,6 +106,10 @@ export async function enrollCommand(argv: string[], env: NodeJS.ProcessEnv, out:
     print(`Secret (manual entry, base32): ${secret}`);
     print('');
     print('Keep this secret private; it is shown only once. It is stored encrypted.');
+    if ((await store.recoveryCodesLeft(parsed.user)) === 0) {
+      print('');
+      printCodes(await issueRecoveryCodes(store, box, parsed.user));
+    }
     return 0;
   } catch (error) {
     if (error instanceof AlreadyEnrolledError) {
@@ -110,6 +126,7 @@ export async function enrollCommand(argv: string[], env: NodeJS.ProcessEnv, out:
 function parseArgs(argv: readonly string[]): EnrollArgs | 'help' | string {
   const positionals: string[] = [];
   let replace = false;
+  let recoveryCodes = false;
   const values: { storeDir?: string; redisUrl?: string; issuer?: string } = {};
   const valueFlags: Record<string, keyof typeof values> = { '--store-dir': 'storeDir', '--redis': 'redisUrl', '--issuer': 'issuer' };
   for (let i = 0; i < argv.length; i++) {
@@ -117,6 +134,10 @@ function parseArgs(argv: readonly string[]): EnrollArgs | 'help' | string {
     if (arg === '--help' || arg === '-h') return 'help';
     if (arg === '--replace') {
       replace = true;
+      continue;
+    }
+    if (arg === '--recovery-codes') {
+      recoveryCodes = true;
       continue;
     }
     if (arg === '--') {
@@ -145,7 +166,7 @@ function parseArgs(argv: readonly string[]): EnrollArgs | 'help' | string {
   if (positionals.length > 1) return `unexpected argument ${JSON.stringify(positionals[1])}`;
   const user = positionals[0] as string;
   if (user.trim() === '' || user.length > 256 || /[\u0000-\u001f\u007f]/.test(user)) return 'invalid <user>';
-  return { user, replace, ...values };
+  return { user, replace, recoveryCodes, ...values };
 }
 
 function describeStore(settings: StoreSettings): string {

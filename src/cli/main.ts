@@ -19,6 +19,7 @@ Commands:
   rules explain              show which rules and detectors fire for an event (see --help)
   doctor                     which modules would be protected at which versions, rules, settings
   enroll <user>              enroll a user for step-up (TOTP): prints the otpauth:// URI and a QR code
+                             (--recovery-codes: issue ten new recovery codes instead)
   findings [summary]         the findings log as a table (filters, --follow) or a summary per rule/route
   dashboard                  a local page over the findings log (127.0.0.1, token printed at start)
   help [command]             this text, or a command's help

@@ -67,6 +67,8 @@ export function unsupportedMediaTypeResponse(accepted: readonly string[], type: 
 // ---- step-up (RFC 9470) ------------------------------------------------------------------------------
 
 const ERROR_DESCRIPTION = 'A fresh one-time-password verification is required for this operation';
+const ERROR_DESCRIPTION_PHR = 'A fresh passkey verification is required for this operation';
+const PHR = 'urn:stepguard:acr:phr';
 
 /** What a 401 challenge names: the RFC 9470 parameters and the signed challenge id. */
 export interface ChallengeDetails {
@@ -77,23 +79,29 @@ export interface ChallengeDetails {
 
 /** RFC 9470 §3: `WWW-Authenticate: Bearer error="insufficient_user_authentication", …`. */
 export function challengeHeader(acrValues: readonly string[], maxAge: number): string {
-  return `Bearer error="insufficient_user_authentication", error_description="${ERROR_DESCRIPTION}", acr_values="${acrValues.join(' ')}", max_age="${maxAge}"`;
+  const description = acrValues.length > 0 && acrValues.every((v) => v === PHR) ? ERROR_DESCRIPTION_PHR : ERROR_DESCRIPTION;
+  return `Bearer error="insufficient_user_authentication", error_description="${description}", acr_values="${acrValues.join(' ')}", max_age="${maxAge}"`;
 }
 
-export function challengeResponse(challenge: ChallengeDetails, verifyUri: string, incidentId: string): StandardResponse {
+/**
+ * `methods`: which verification methods can answer (`webauthn`, `totp`, `recovery_code`), per the requested tier.
+ * `verify_page`: the agent's HTML page for browsers (append `&return_to=/path`).
+ */
+export function challengeResponse(challenge: ChallengeDetails, verifyUri: string, incidentId: string, methods?: readonly string[]): StandardResponse {
   return problem(
     401,
     {
       type: PROBLEM.stepUpRequired,
       title: 'Step-up authentication required',
       status: 401,
-      detail: 'Confirm it is you: send a current code from your authenticator app to verify_uri with challenge_id, then retry with the grant.',
+      detail: 'Confirm it is you with one of the methods listed (a current code from your authenticator app sent to verify_uri with challenge_id, or a passkey on verify_page), then retry with the grant.',
       instance: incident(incidentId),
       error: 'insufficient_user_authentication',
       challenge_id: challenge.challengeId,
       acr_values: challenge.acrValues.join(' '),
       max_age: challenge.maxAge,
       verify_uri: verifyUri,
+      ...(methods ? { methods: [...methods], verify_page: `${verifyUri}?challenge_id=${encodeURIComponent(challenge.challengeId)}` } : {}),
     },
     { 'www-authenticate': challengeHeader(challenge.acrValues, challenge.maxAge) },
   );

@@ -14,6 +14,7 @@ import {
   type RuleSet,
   type StepUpRequirement,
 } from './types.js';
+import { ACR, expandAcr } from '../stepup/tiers.js';
 
 /**
  * Rule files are YAML. Every problem names file, line, column and field, and suggests a fix, so a
@@ -308,13 +309,13 @@ function parseStepUp(node: YamlNode | undefined, action: Action | undefined, par
     at(maxAgeNode, `${field}.step_up.max_age`, `expected whole seconds between 1 and 86400, got ${JSON.stringify(maxAge)}`);
   }
   const acrNode = node.get('acr_values', true) as YamlNode | undefined;
-  let acrValues: string[] = ['urn:stepguard:acr:otp'];
+  let acrValues: string[] = [ACR.otp];
   if (acrNode !== undefined) {
     const raw = (acrNode as { toJSON?: () => unknown }).toJSON?.();
     const list = typeof raw === 'string' ? raw.split(/\s+/).filter(Boolean) : raw;
     if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && /^[\x21-\x7e]+$/.test(v) && !v.includes('"'))) {
-      at(acrNode, `${field}.step_up.acr_values`, 'expected a non-empty list of ACR values without spaces or quotes, e.g. [urn:stepguard:acr:otp]');
-    } else acrValues = list as string[];
+      at(acrNode, `${field}.step_up.acr_values`, 'expected a non-empty list of ACR values without spaces or quotes, e.g. [otp], [phr] or [urn:stepguard:acr:otp]');
+    } else acrValues = (list as string[]).map(expandAcr); // short tier names (otp, phr) → their URNs
   }
   return typeof maxAge === 'number' ? { acrValues, maxAge } : undefined;
 }

@@ -15,10 +15,13 @@ import {
   assertPositiveSeconds,
   isEnrolledFactor,
   isValidTimeStep,
+  isStoredCredential,
+  cleanCredential,
   StoreUnavailableError,
   type AttemptCounter,
   type AttemptReservation,
   type EnrolledFactor,
+  type StoredCredential,
   type StepUpStore,
 } from './store.js';
 
@@ -45,6 +48,9 @@ interface State {
   attempts: Map<string, AttemptWindow>;
   /** Counter key → end of its lockout, epoch ms. */
   locks: Map<string, number>;
+  credentials: Map<string, StoredCredential[]>;
+  /** user → recovery code hashes (hex). */
+  recovery: Map<string, string[]>;
 }
 
 interface FileIdentity {
@@ -59,7 +65,17 @@ export interface EmbeddedStoreOptions {
 }
 
 function emptyState(): State {
-  return { factors: new Map(), steps: new Map(), failures: new Map(), addresses: new Map(), once: new Map(), attempts: new Map(), locks: new Map() };
+  return {
+    factors: new Map(),
+    steps: new Map(),
+    failures: new Map(),
+    addresses: new Map(),
+    once: new Map(),
+    attempts: new Map(),
+    locks: new Map(),
+    credentials: new Map(),
+    recovery: new Map(),
+  };
 }
 
 export class EmbeddedStore implements StepUpStore {
@@ -214,6 +230,63 @@ export class EmbeddedStore implements StepUpStore {
     return true;
   }
 
+  async credentials(userId: string): Promise<StoredCredential[]> {
+    this.refresh();
+    return (this.state.credentials.get(userId) ?? []).map(cleanCredential);
+  }
+
+  async addCredential(userId: string, credential: StoredCredential): Promise<void> {
+    if (!isStoredCredential(credential)) throw new TypeError('stepguard: addCredential needs a valid StoredCredential');
+    this.refresh();
+    const list = (this.state.credentials.get(userId) ?? []).filter((c) => c.id !== credential.id);
+    list.push(cleanCredential(credential));
+    this.state.credentials.set(userId, list);
+    this.persist();
+  }
+
+  async advanceCounter(userId: string, credentialId: string, counter: number): Promise<boolean> {
+    if (!Number.isSafeInteger(counter) || counter < 0) return false;
+    this.refresh();
+    // Check and set in one synchronous stretch, like acceptTimeStep.
+    const list = this.state.credentials.get(userId) ?? [];
+    const index = list.findIndex((c) => c.id === credentialId);
+    const current = list[index];
+    if (current === undefined) return false;
+    if (!(counter > current.counter || (counter === 0 && current.counter === 0))) return false;
+    list[index] = { ...current, counter };
+    this.persist();
+    return true;
+  }
+
+  async setRecoveryCodes(userId: string, hashes: readonly string[]): Promise<void> {
+    this.refresh();
+    if (hashes.length === 0) this.state.recovery.delete(userId);
+    else this.state.recovery.set(userId, [...hashes]);
+    this.persist();
+  }
+
+  async consumeRecoveryCode(userId: string, hash: string): Promise<boolean> {
+    this.refresh();
+    const list = this.state.recovery.get(userId);
+    if (list === undefined) return false;
+    const given = Buffer.from(hash);
+    // Every stored hash is compared, in constant time each, so timing says nothing about which one matched.
+    let found = -1;
+    list.forEach((h, i) => {
+      const stored = Buffer.from(h);
+      if (stored.length === given.length && crypto.timingSafeEqual(stored, given)) found = i;
+    });
+    if (found === -1) return false;
+    list.splice(found, 1);
+    this.persist();
+    return true;
+  }
+
+  async recoveryCodesLeft(userId: string): Promise<number> {
+    this.refresh();
+    return this.state.recovery.get(userId)?.length ?? 0;
+  }
+
   async ping(): Promise<void> {
     try {
       fs.accessSync(this.dir, fs.constants.W_OK);
@@ -334,6 +407,8 @@ interface FileFormat {
   /** Optional: files written before attempt counters existed lack them. */
   attempts?: [string, AttemptWindow][];
   locks?: [string, number][];
+  credentials?: [string, StoredCredential[]][];
+  recovery?: [string, string[]][];
 }
 
 function serializeState(state: State): string {
@@ -346,6 +421,8 @@ function serializeState(state: State): string {
     once: [...state.once],
     attempts: [...state.attempts],
     locks: [...state.locks],
+    credentials: [...state.credentials],
+    recovery: [...state.recovery],
   };
   return JSON.stringify(file) + '\n';
 }
@@ -368,7 +445,10 @@ function parseState(text: string): State | undefined {
     entries(file.addresses, isStringList, state.addresses) &&
     entries(file.once, isFiniteNumber, state.once) &&
     entries(file.attempts ?? [], isAttemptWindow, state.attempts) &&
-    entries(file.locks ?? [], isFiniteNumber, state.locks);
+    entries(file.locks ?? [], isFiniteNumber, state.locks) &&
+    // Optional: files written before passkeys and recovery codes existed have neither.
+    (file.credentials === undefined || entries(file.credentials, isCredentialList, state.credentials)) &&
+    (file.recovery === undefined || entries(file.recovery, isStringList, state.recovery));
   return ok ? state : undefined;
 }
 
@@ -389,6 +469,10 @@ function isWindow(v: unknown): v is Window {
   if (typeof v !== 'object' || v === null) return false;
   const w = v as Record<string, unknown>;
   return typeof w.count === 'number' && Number.isSafeInteger(w.count) && w.count >= 0 && isFiniteNumber(w.expiresAt);
+}
+
+function isCredentialList(v: unknown): v is StoredCredential[] {
+  return Array.isArray(v) && v.every(isStoredCredential);
 }
 
 function isStringList(v: unknown): v is string[] {

@@ -19,7 +19,10 @@ import { epochSeconds, newTokenId } from './tokens.js';
 import { secretFor } from './enrollment.js';
 import { checkTotp } from './totp.js';
 import { Lockout, lockoutKeys, type LockoutKeys } from './lockout.js';
-import { DEFAULT_ACR, GRANT_COOKIE_PREFIX, sameString, type StepUpState } from './state.js';
+import { GRANT_COOKIE_PREFIX, sameString, type StepUpState } from './state.js';
+import { ACR, tierSatisfies } from './tiers.js';
+import { methodNotAllowed } from './verify-support.js';
+import { VerificationPage } from './page.js';
 
 const MAX_VERIFY_BODY = 8 * 1024;
 const MAX_DRAIN = 1024 * 1024;
@@ -30,21 +33,25 @@ const MAX_DRAIN = 1024 * 1024;
  */
 export class VerifyEndpoint {
   private readonly lockout: Lockout;
+  /** The HTML page, its assets and the passkey / recovery-code routes (page.ts). */
+  private readonly page: VerificationPage;
 
   constructor(private readonly state: StepUpState) {
     this.lockout = new Lockout(() => state.store, state.settings);
+    this.page = new VerificationPage(state, (ctx, body) => this.verify(ctx, body));
   }
 
   handles(ctx: RequestContext): boolean {
     // Every request passes here: a prefix test first, the exact path only for candidates.
     const url = ctx.req.url;
     const path = this.state.verifyPath;
-    return typeof url === 'string' && url.startsWith(path) && ctx.urlPath === path;
+    return typeof url === 'string' && url.startsWith(path) && (ctx.urlPath === path || this.page.handlesSubpath(ctx.urlPath));
   }
 
   serve(ctx: RequestContext): void {
     const res = ctx.res;
     if (!res) return;
+    if (this.page.takes(ctx)) return this.page.serve(ctx);
     if (ctx.method !== 'POST') {
       return writeResponse(res, verifyProblem(405, PROBLEM.badRequest, 'Method Not Allowed', 'POST a JSON body { "challenge_id": "…", "code": "123456" }.', { allow: 'POST' }));
     }
@@ -74,7 +81,8 @@ export class VerifyEndpoint {
       });
   }
 
-  private async verify(ctx: RequestContext, body: string): Promise<StandardResponse> {
+  /** The OTP verification of a JSON body; also used by the page's code form. */
+  async verify(ctx: RequestContext, body: string): Promise<StandardResponse> {
     const state = this.state;
     let parsed: unknown;
     try {
@@ -105,6 +113,10 @@ export class VerifyEndpoint {
       // address spend the address's budget and lock the others out.
       state.event(ctx, 'failed', claims.rule, { reason: 'session-mismatch', user: claims.sub });
       return verifyProblem(403, PROBLEM.challengeMismatch, 'Challenge belongs to another session', 'This challenge was issued to another user or session.');
+    }
+    if (!tierSatisfies(ACR.otp, claims.acr)) {
+      state.event(ctx, 'failed', claims.rule, { reason: 'method-not-allowed', user: claims.sub });
+      return methodNotAllowed('A one-time code cannot answer this challenge: it needs a passkey.');
     }
     // Counted and compared before the code is looked at: parallel requests cannot check more than the limit.
     const reserved = await this.lockout.reserve(keys);
@@ -139,7 +151,7 @@ export class VerifyEndpoint {
       sub: claims.sub,
       sid: claims.sid,
       scope: claims.rule,
-      acr: claims.acr[0] ?? DEFAULT_ACR,
+      acr: ACR.otp,
       amr: ['otp', 'mfa'],
       auth_time: now,
       exp: now + claims.max_age,

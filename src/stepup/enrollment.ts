@@ -5,6 +5,7 @@
 import type { SecretBox } from './secret-box.js';
 import type { StepUpStore } from './store.js';
 import { newTotpSecret, otpauthUri } from './totp.js';
+import type { Method } from './tiers.js';
 
 export const ERR_ALREADY_ENROLLED = 'ERR_STEPGUARD_ALREADY_ENROLLED';
 
@@ -35,8 +36,19 @@ export async function enrollUser(
   return { secret, uri: otpauthUri(secret, userId, issuer) };
 }
 
+/** Enrolled in anything: a TOTP factor or a passkey (recovery codes alone do not count). */
 export async function isEnrolled(store: StepUpStore, userId: string): Promise<boolean> {
-  return (await store.getFactor(userId)) !== undefined;
+  return (await store.getFactor(userId)) !== undefined || (await store.credentials(userId)).length > 0;
+}
+
+/** Which methods the user can answer a challenge with. */
+export async function enrolledMethods(store: StepUpStore, userId: string): Promise<Set<Method>> {
+  const [factor, credentials, codes] = await Promise.all([store.getFactor(userId), store.credentials(userId), store.recoveryCodesLeft(userId)]);
+  const out = new Set<Method>();
+  if (factor !== undefined) out.add('totp');
+  if (credentials.length > 0) out.add('webauthn');
+  if (codes > 0 && out.size > 0) out.add('recovery_code');
+  return out;
 }
 
 /** The user's plain base32 secret, or undefined when not enrolled. Throws `SecretBoxError` if it can't be decrypted. */

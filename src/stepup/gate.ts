@@ -7,7 +7,8 @@ import { errorMessage } from '../log.js';
 import { authenticationRequiredResponse, challengeResponse, enrollmentRequiredResponse, refuse, stepUpUnavailableResponse, type StandardResponse } from '../enforce/index.js';
 import type { Identity } from './identity.js';
 import { epochSeconds, newTokenId } from './tokens.js';
-import { isEnrolled } from './enrollment.js';
+import { enrolledMethods } from './enrollment.js';
+import { methodsFor, tierSatisfies } from './tiers.js';
 import { DEFAULT_ACR, GRANT_COOKIE_PREFIX, GRANT_HEADER, sameString, type StepUpState } from './state.js';
 
 const GRANTS_USED = Symbol('stepguard.grants-used');
@@ -37,7 +38,7 @@ export class StepUpSinkGate {
       this.answer(ctx, async () => authenticationRequiredResponse(incidentId));
       return { error: new BlockedError(scope, operation, ctx.req) };
     }
-    const grant = this.findGrant(ctx, identity, scope);
+    const grant = this.findGrant(ctx, identity, scope, requirement.acrValues);
     if (grant.ok) {
       const used = (ctx.slots.get(GRANTS_USED) as Set<string> | undefined) ?? new Set<string>();
       if (!used.has(scope)) {
@@ -50,8 +51,11 @@ export class StepUpSinkGate {
     const error = this.challenge(ctx, identity, scope, requirement.acrValues, requirement.maxAge);
     state.event(ctx, 'challenge_issued', scope, { reason: grant.reason });
     this.answer(ctx, async () => {
+      const methods = methodsFor(requirement.acrValues);
       try {
-        if (!(await isEnrolled(state.store, identity.userId))) {
+        // Enrolled means: holds a method that can answer this tier (a TOTP-only user facing a passkey rule is not).
+        const has = await enrolledMethods(state.store, identity.userId);
+        if (!methods.some((m) => has.has(m))) {
           state.event(ctx, 'enrollment_required', scope, {});
           return enrollmentRequiredResponse(incidentId);
         }
@@ -59,7 +63,7 @@ export class StepUpSinkGate {
         state.event(ctx, 'unavailable', scope, { reason: errorMessage(e) });
         return stepUpUnavailableResponse(incidentId);
       }
-      return challengeResponse(error, state.verifyPath, incidentId);
+      return challengeResponse(error, state.verifyPath, incidentId, methods);
     });
     return { error };
   }
@@ -79,8 +83,11 @@ export class StepUpSinkGate {
     return new StepUpRequiredError({ ruleId: scope, acrValues, maxAge, challengeId }, ctx.req);
   }
 
-  /** A valid grant for `scope` held by this user in this session, from the header or the scope's cookie. */
-  findGrant(ctx: RequestContext, identity: Identity, scope: string): GrantCheck {
+  /**
+   * A valid grant for `scope` held by this user in this session, from the header or the scope's cookie, at a tier
+   * that satisfies `acrValues` (an OTP grant never passes for a passkey rule).
+   */
+  findGrant(ctx: RequestContext, identity: Identity, scope: string, acrValues: readonly string[]): GrantCheck {
     const candidates = grantCandidates(ctx.req, scope);
     if (candidates.length === 0) return { ok: false, reason: 'no-grant' };
     let reason = 'invalid-grant';
@@ -94,6 +101,7 @@ export class StepUpSinkGate {
       if (claims.scope !== scope) reason = 'grant-other-scope';
       else if (claims.sub !== identity.userId) reason = 'grant-other-user';
       else if (!sameString(claims.sid, this.state.bindingOf(ctx))) reason = 'grant-other-session';
+      else if (!tierSatisfies(claims.acr, acrValues)) reason = 'grant-insufficient-tier';
       else return { ok: true };
     }
     this.state.event(ctx, 'grant_rejected', scope, { reason });

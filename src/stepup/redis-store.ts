@@ -20,6 +20,8 @@
  * `{u:<user>}:factor` etc. so they live on the user's slot too. The user and the address counters are on different
  * slots, so on a cluster they are reserved one script each (see `reserveAttempt`): each counter's check-and-count
  * stays atomic, so each bound stays exact.
+ * Per-user passkey and recovery-code keys carry the user's hash tag on every deployment:
+ * `{u:<user>}:webauthn` (HASH credential id → JSON record), `{u:<user>}:webauthn-counter` (HASH id → counter), `{u:<user>}:recovery` (SET of code hashes).
  */
 import { Cluster, Redis } from 'ioredis';
 import { errorMessage, log, warnOnce } from '../log.js';
@@ -27,15 +29,18 @@ import {
   assertPositiveSeconds,
   isEnrolledFactor,
   isValidTimeStep,
+  isStoredCredential,
+  cleanCredential,
   StoreUnavailableError,
   type AttemptCounter,
   type AttemptReservation,
   type EnrolledFactor,
+  type StoredCredential,
   type StepUpStore,
 } from './store.js';
 
 export interface RedisStoreOptions {
-  /** Prepended to every key. Default `stepguard:`. */
+  /** Prepended to every key. Default `stepguard:` (and `sg:` for the per-user keys with a hash tag). */
   keyPrefix?: string;
   /** TCP connect timeout. Default 1000 ms. */
   connectTimeoutMs?: number;
@@ -138,9 +143,23 @@ end
 return wait
 `;
 
+// KEYS[1] = credential records (HASH), KEYS[2] = their counters (HASH); ARGV[1] = credential id; ARGV[2] = new
+// counter. The counter lives apart from the JSON record so the script never re-encodes it (cjson would turn an
+// empty list into an object). 1 = stored, 0 = unknown credential or a counter that did not move forward.
+const ADVANCE_COUNTER_LUA = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local current = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or cjson.decode(raw).counter)
+local counter = tonumber(ARGV[2])
+if not (counter > current or (counter == 0 and current == 0)) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`;
+
 interface ScriptCommands {
   sgReserveAttempt(...args: string[]): Promise<[number, number]>;
   sgSettleAttempt(...args: string[]): Promise<number>;
+  sgAdvanceCounter(records: string, counters: string, id: string, counter: string): Promise<number>;
   sgAcceptStep(key: string, step: string, ttlMs: string): Promise<number>;
   sgRecordFailure(key: string, windowMs: string): Promise<[number, number]>;
   sgFailures(key: string): Promise<[number, number]>;
@@ -200,6 +219,7 @@ export class RedisStore implements StepUpStore {
           );
     client.defineCommand('sgAcceptStep', { numberOfKeys: 1, lua: ACCEPT_STEP_LUA });
     client.defineCommand('sgRecordFailure', { numberOfKeys: 1, lua: RECORD_FAILURE_LUA });
+    client.defineCommand('sgAdvanceCounter', { numberOfKeys: 2, lua: ADVANCE_COUNTER_LUA });
     client.defineCommand('sgFailures', { numberOfKeys: 1, lua: FAILURES_LUA, readOnly: true });
     // Variable key count: the first argument is the number of keys.
     client.defineCommand('sgReserveAttempt', { lua: RESERVE_ATTEMPT_LUA });
@@ -333,6 +353,66 @@ export class RedisStore implements StepUpStore {
     return reply === 'OK';
   }
 
+  async credentials(userId: string): Promise<StoredCredential[]> {
+    const [records, counters] = await this.run(() =>
+      Promise.all([this.client.hgetall(this.taggedKey(userId, 'webauthn')), this.client.hgetall(this.taggedKey(userId, 'webauthn-counter'))]),
+    );
+    return Object.entries(records).map(([id, raw]) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        parsed = undefined;
+      }
+      if (!isStoredCredential(parsed)) throw new StoreUnavailableError(`stepguard: a stored passkey record for a user is corrupt (${this.where})`);
+      const counter = counters[id] === undefined ? parsed.counter : Number(counters[id]);
+      return cleanCredential({ ...parsed, counter });
+    });
+  }
+
+  async addCredential(userId: string, credential: StoredCredential): Promise<void> {
+    if (!isStoredCredential(credential)) throw new TypeError('stepguard: addCredential needs a valid StoredCredential');
+    const record = JSON.stringify(cleanCredential(credential));
+    await this.run(async () => {
+      const replies = await this.client
+        .multi()
+        .hset(this.taggedKey(userId, 'webauthn'), credential.id, record)
+        .hset(this.taggedKey(userId, 'webauthn-counter'), credential.id, String(credential.counter))
+        .exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    });
+  }
+
+  async advanceCounter(userId: string, credentialId: string, counter: number): Promise<boolean> {
+    if (!Number.isSafeInteger(counter) || counter < 0) return false;
+    const stored = await this.run(() => this.client.sgAdvanceCounter(this.taggedKey(userId, 'webauthn'), this.taggedKey(userId, 'webauthn-counter'), credentialId, String(counter)));
+    return Number(stored) === 1;
+  }
+
+  async setRecoveryCodes(userId: string, hashes: readonly string[]): Promise<void> {
+    const key = this.taggedKey(userId, 'recovery');
+    // One MULTI: readers never see the old and new codes mixed, nor an empty set in between.
+    await this.run(async () => {
+      const tx = this.client.multi().del(key);
+      if (hashes.length > 0) tx.sadd(key, ...hashes);
+      const replies = await tx.exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    });
+  }
+
+  async consumeRecoveryCode(userId: string, hash: string): Promise<boolean> {
+    // SREM is atomic: of N concurrent calls with the same hash, one gets 1. The member is an HMAC of the code,
+    // so the lookup's timing reveals nothing an attacker could steer towards a valid code.
+    const removed = await this.run(() => this.client.srem(this.taggedKey(userId, 'recovery'), hash));
+    return Number(removed) === 1;
+  }
+
+  async recoveryCodesLeft(userId: string): Promise<number> {
+    return Number(await this.run(() => this.client.scard(this.taggedKey(userId, 'recovery'))));
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.client.ping());
   }
@@ -369,6 +449,11 @@ export class RedisStore implements StepUpStore {
    */
   private userKey(kind: 'factor' | 'step' | 'addr', userId: string): string {
     return this.isCluster ? `${this.prefix}{u:${userId}}:${kind}` : this.key(kind, userId);
+  }
+
+  /** `<prefix>{u:<user>}:<kind>` on every deployment (records newer than the cluster support): one user's keys share a slot. */
+  private taggedKey(userId: string, kind: string): string {
+    return `${this.prefix}{u:${userId}}:${kind}`;
   }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {

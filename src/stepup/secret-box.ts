@@ -41,6 +41,7 @@ export class SecretBox {
   readonly #key: Buffer;
   /** Public fingerprint of the key (logged to tell instances' keys apart). */
   readonly keyId: string;
+  #macKey: Buffer | undefined;
 
   /** `key`: 32 bytes used as the AES-256 key as is. Prefer `fromSecret`. */
   constructor(key: Buffer) {
@@ -63,6 +64,15 @@ export class SecretBox {
     cipher.setAAD(aad(context));
     const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     return `${PREFIX}${this.keyId}.` + Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64url');
+  }
+
+  /**
+   * HMAC-SHA256 of `material` under a key derived from the box key (HKDF, info "stepguard secret-box mac"), hex.
+   * For values kept only as a keyed hash (recovery codes): a copy of the store alone does not allow guessing them offline.
+   */
+  mac(material: string): string {
+    this.#macKey ??= Buffer.from(crypto.hkdfSync('sha256', this.#key, HKDF_SALT, 'stepguard secret-box mac', KEY_BYTES));
+    return crypto.createHmac('sha256', this.#macKey).update(material, 'utf8').digest('hex');
   }
 
   /** Throws `SecretBoxError` when the value is not ours, was altered, or was sealed with another key/context. */

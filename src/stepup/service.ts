@@ -32,6 +32,16 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
     return this.state.verifyPath;
   }
 
+  /** The shared state, for the public API's passkey and recovery-code functions (api.ts). */
+  get shared(): StepUpState {
+    return this.state;
+  }
+
+  /** Does this request hold a valid grant for `scope` at a tier satisfying `acrValues`? (No challenge is issued.) */
+  hasGrant(ctx: RequestContext, identity: Identity, scope: string, acrValues: readonly string[]): boolean {
+    return this.gate.findGrant(ctx, identity, scope, acrValues).ok;
+  }
+
   resources(): { store: StepUpStore; box: SecretBox } {
     return this.state.resources();
   }

@@ -25,6 +25,23 @@ export interface AttemptCounter {
 
 export type AttemptReservation = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number };
 
+/** A registered passkey (WebAuthn credential). Public data only: nothing here is secret. */
+export interface StoredCredential {
+  /** Credential id, base64url. */
+  readonly id: string;
+  /** COSE public key, base64url. */
+  readonly publicKey: string;
+  /** Signature counter last seen (0 for authenticators that do not count). */
+  readonly counter: number;
+  readonly transports: readonly string[];
+  /** The authenticator verified the user (PIN/biometric) at registration. */
+  readonly userVerified: boolean;
+  /** Synced passkey (`multiDevice`) or bound to one device. */
+  readonly deviceType: 'singleDevice' | 'multiDevice';
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+}
+
 /** Thrown by every store method when the backend can't be reached (or can't persist). Callers fail closed. */
 export class StoreUnavailableError extends Error {
   readonly code = 'ERR_STEPGUARD_STORE_UNAVAILABLE';
@@ -64,8 +81,57 @@ export interface StepUpStore {
   knownAddresses(userId: string): Promise<readonly string[]>;
   /** Single-use marker (e.g. a challenge id): true the first time within ttl, false afterwards. Atomic. */
   consumeOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** The user's passkeys (empty when none). */
+  credentials(userId: string): Promise<StoredCredential[]>;
+  /** Adds (or replaces, same id) a passkey. */
+  addCredential(userId: string, credential: StoredCredential): Promise<void>;
+  /**
+   * Atomic: stores `counter` for the credential only if it moved forward (greater than the stored one), or if
+   * both are 0 (an authenticator without a counter). false: unknown credential or a counter that did not move
+   * forward — a cloned authenticator, refused by the caller.
+   */
+  advanceCounter(userId: string, credentialId: string, counter: number): Promise<boolean>;
+  /** Replaces the user's recovery codes with these hashes (an empty list removes them). */
+  setRecoveryCodes(userId: string, hashes: readonly string[]): Promise<void>;
+  /** Atomic: removes `hash` if present; true exactly once per stored hash, across processes for Redis. */
+  consumeRecoveryCode(userId: string, hash: string): Promise<boolean>;
+  /** How many unused recovery codes the user has. */
+  recoveryCodesLeft(userId: string): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Checks the shape of a credential record read back from storage. */
+export function isStoredCredential(value: unknown): value is StoredCredential {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.id === 'string' &&
+    v.id.length > 0 &&
+    typeof v.publicKey === 'string' &&
+    v.publicKey.length > 0 &&
+    typeof v.counter === 'number' &&
+    Number.isSafeInteger(v.counter) &&
+    v.counter >= 0 &&
+    Array.isArray(v.transports) &&
+    v.transports.every((t) => typeof t === 'string') &&
+    typeof v.userVerified === 'boolean' &&
+    (v.deviceType === 'singleDevice' || v.deviceType === 'multiDevice') &&
+    typeof v.createdAt === 'number'
+  );
+}
+
+/** A copy with exactly the credential fields. */
+export function cleanCredential(c: StoredCredential): StoredCredential {
+  return {
+    id: c.id,
+    publicKey: c.publicKey,
+    counter: c.counter,
+    transports: [...c.transports],
+    userVerified: c.userVerified,
+    deviceType: c.deviceType,
+    createdAt: c.createdAt,
+  };
 }
 
 /** Throws a RangeError unless `seconds` is a finite number > 0 (a programming error, not an outage). */
