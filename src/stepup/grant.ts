@@ -1,6 +1,6 @@
 /**
  * Turning an answered challenge into a grant, for the methods served outside the OTP endpoint (passkeys,
- * recovery codes): the challenge is consumed once, the lockout cleared, the address remembered, then the grant
+ * recovery codes): the method's reserved attempt is given back, the challenge consumed once, the address remembered, then the grant
  * is signed with the tier and `amr` the method earned, and set as the scope's cookie.
  */
 import type { RequestContext } from '../context/request-context.js';
@@ -17,11 +17,11 @@ export async function issueGrant(
   claims: ChallengeClaims,
   earned: { acr: string; amr: string[]; method: string },
 ): Promise<StandardResponse> {
+  await lockout.release(keys);
   if (!(await state.store.consumeOnce(`challenge:${claims.jti}`, state.settings.challengeTtlSeconds))) {
     state.event(ctx, 'failed', claims.rule, { reason: 'challenge-reused', user: claims.sub });
     return verifyProblem(401, PROBLEM.invalidChallenge, 'Invalid challenge', 'This challenge was already answered. Retry the operation to get a new one.');
   }
-  await lockout.succeeded(keys);
   if (ctx.clientAddress) await state.addKnownAddress(claims.sub, ctx.clientAddress);
   const now = epochSeconds();
   const grant = state.signer.sign({

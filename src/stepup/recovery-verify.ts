@@ -26,16 +26,16 @@ export class RecoveryVerifier {
     if (typeof code !== 'string') return verifyProblem(400, PROBLEM.badRequest, 'Bad Request', 'Send JSON { "challenge_id": "…", "recovery_code": "XXXXX-XXXXX" }.');
     if (!tierSatisfies(METHOD_TIER.recovery_code, claims.acr)) return methodNotAllowed('A recovery code cannot answer this challenge: it needs a passkey.');
     const keys = lockoutKeys(claims.sub, ctx.clientAddress);
-    const locked = await this.lockout.retryAfter(keys);
-    if (locked) {
+    // Counted before the answer is checked, like a code (lockout.ts): parallel answers cannot exceed the limit.
+    const reserved = await this.lockout.reserve(keys);
+    if (!reserved.allowed) {
       state.event(ctx, 'locked_out', claims.rule, { user: claims.sub });
-      return tooManyAttemptsResponse(locked);
+      return tooManyAttemptsResponse(reserved.retryAfterSeconds);
     }
     const { store, box } = state.resources();
     if (!(await consumeRecoveryCode(store, box, claims.sub, code))) {
-      await this.lockout.fail(keys.user, keys.client);
+      const nowLocked = await this.lockout.failed(keys);
       state.event(ctx, 'failed', claims.rule, { reason: 'recovery-code', user: claims.sub });
-      const nowLocked = await this.lockout.retryAfter(keys);
       if (nowLocked) return tooManyAttemptsResponse(nowLocked);
       return verifyProblem(401, PROBLEM.invalidCode, 'Invalid code', 'This recovery code is not valid or was already used.');
     }

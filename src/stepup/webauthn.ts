@@ -152,13 +152,14 @@ export class PasskeyVerifier {
     const claims = checked.claims;
     if (!tierSatisfies(METHOD_TIER.webauthn, claims.acr)) return methodNotAllowed('A passkey cannot answer this challenge.');
     const keys = lockoutKeys(claims.sub, ctx.clientAddress);
-    const locked = await this.lockout.retryAfter(keys);
-    if (locked) {
+    // Counted before the answer is checked, like a code (lockout.ts): parallel answers cannot exceed the limit.
+    const reserved = await this.lockout.reserve(keys);
+    if (!reserved.allowed) {
       state.event(ctx, 'locked_out', claims.rule, { user: claims.sub });
-      return tooManyAttemptsResponse(locked);
+      return tooManyAttemptsResponse(reserved.retryAfterSeconds);
     }
     const refuse = async (reason: string): Promise<StandardResponse> => {
-      await this.lockout.fail(keys.user, keys.client);
+      await this.lockout.failed(keys);
       state.event(ctx, 'failed', claims.rule, { reason, user: claims.sub });
       return verifyProblem(401, PROBLEM.invalidCode, 'Passkey not accepted', 'The passkey could not be verified. Try again, or use another method.');
     };
