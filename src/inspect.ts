@@ -13,6 +13,11 @@ import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
 import { measureInspection } from './telemetry/metrics.js';
+import { reportStaleContext } from './context/stale.js';
+import { resolve } from 'node:path';
+
+/** The agent's own files, left out of stale-context stacks. */
+const OWN_DIR = resolve(__dirname, '..');
 
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
 const MAX_DETECTOR_FAILURES = 10;
@@ -37,6 +42,12 @@ export function inspect(event: SinkEvent): Verdict {
     // distinguishes operations does the operation take part in the key.
     const target = event.kind === 'http.out' ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : targetOf(event);
     const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
+    if (ctx.finished) {
+      // A request that was already answered: its cached verdicts are never reused (the call may come from another
+      // request through a library that lost the context) and nothing is cached for later calls either.
+      if (!ctx.responded) reportStaleContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, OWN_DIR);
+      return measureInspection(event.kind, decide, runtime, ctx, event);
+    }
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
     const verdict = measureInspection(event.kind, decide, runtime, ctx, event);
     ctx.judged.set(key, verdict);

@@ -29,6 +29,16 @@ export class RequestContext {
   readonly findings: Finding[] = [];
   /** Set once the agent has answered this request itself (403/401/503). */
   responded = false;
+
+  /**
+   * The response was sent completely or the connection closed: work still running in this context either
+   * belongs to a request that is over or was queued here by a library from another request (src/context/stale.ts).
+   * Read from the response itself, so the hot path pays nothing until a sink asks.
+   */
+  get finished(): boolean {
+    const res = this.res;
+    return res !== undefined && (res.writableFinished === true || res.destroyed === true);
+  }
   /** Free slots for subsystems (step-up caches identity and grants here). */
   readonly slots = new Map<symbol, unknown>();
 
