@@ -31,13 +31,14 @@ export class RequestContext {
   responded = false;
 
   /**
-   * The response was sent completely or the connection closed: work still running in this context either
-   * belongs to a request that is over or was queued here by a library from another request (src/context/stale.ts).
-   * Read from the response itself, so the hot path pays nothing until a sink asks.
+   * The response was sent completely: work still running in this context either belongs to a request that is
+   * over or was queued here by a library from another request (src/context/stale.ts). A connection the client
+   * closed before the answer does not count: that request's handler is still running its own work, and a client
+   * must not be able to shed its request's route and grants by hanging up. Read from the response itself, so the
+   * hot path pays nothing until a sink asks.
    */
   get finished(): boolean {
-    const res = this.res;
-    return res !== undefined && (res.writableFinished === true || res.destroyed === true);
+    return this.res?.writableFinished === true;
   }
   /** Free slots for subsystems (step-up caches identity and grants here). */
   readonly slots = new Map<symbol, unknown>();
