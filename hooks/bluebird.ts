@@ -30,11 +30,32 @@ function wrapThen(proto: object): boolean {
   );
 }
 
+/**
+ * A bluebird class: its `_then`, and the classes it makes with `getNewLibraryCopy()` (Sequelize 4 and other
+ * libraries take a private copy so that their config does not leak into the app's bluebird).
+ */
+function patchClass(Promise: unknown): void {
+  const proto = (Promise as { prototype?: { _then?: unknown } } | undefined)?.prototype;
+  if (!proto || typeof proto._then !== 'function') throw new Error('bluebird Promise.prototype._then not found');
+  if (!wrapThen(proto)) throw new Error('bluebird Promise.prototype._then could not be patched');
+  const owner = Promise as { getNewLibraryCopy?: AnyFunction };
+  if (typeof owner.getNewLibraryCopy !== 'function') return;
+  wrap(owner as { getNewLibraryCopy: AnyFunction }, 'getNewLibraryCopy', (original) =>
+    function getNewLibraryCopy(this: unknown, ...args: unknown[]) {
+      const copy: unknown = original.apply(this, args);
+      try {
+        patchClass(copy);
+      } catch {
+        // a copy of an unexpected shape: it works as before, unbound
+      }
+      return copy;
+    },
+  );
+}
+
 export const bluebird = defineHook({
   module: 'bluebird',
   patch(exports) {
-    const proto = (exports as { prototype?: { _then?: unknown } } | undefined)?.prototype;
-    if (!proto || typeof proto._then !== 'function') throw new Error('bluebird Promise.prototype._then not found');
-    if (!wrapThen(proto)) throw new Error('bluebird Promise.prototype._then could not be patched');
+    patchClass(exports);
   },
 });

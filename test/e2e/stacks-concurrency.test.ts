@@ -117,6 +117,9 @@ describe.each(STACKS)('$what: $stack', ({ stack, db }) => {
       seen.add(rid);
     }
     expect(seen.size).toBe(N / 2);
+    // No statement of this stack ran in another, already answered request's context.
+    const staleSql = app.stderr().split('\n').filter((l) => /(mysql2|pg|pg\.pool)\.(query|execute) ran after its request \(GET \/r\//.test(l));
+    expect(staleSql).toEqual([]);
   }, 120_000);
 });
 
@@ -138,12 +141,14 @@ describe('stale context: a queued job runs in an earlier, already answered reque
     expect(third.status, third.text).toBe(200);
 
     // Reported once per call site, naming the queue library; nothing of the request's data in the report.
-    const staleLines = () => app.stderr().split('\n').filter((l) => l.includes('ran after its request'));
+    const staleLines = () => app.stderr().split('\n').filter((l) => l.includes('ran after its request') && l.includes('late-queue'));
     expect(staleLines()).toHaveLength(1);
+    expect(staleLines()[0]).toMatch(/pg\.(pool\.)?query ran after/);
     expect(staleLines()[0]).toContain('GET /late/a');
     expect(staleLines()[0]).toContain('late-queue:');
     expect(app.stderr()).not.toContain('PRIVATE-MARKER-77');
-    const stale = (await receiver.waitFor((spans) => spans.some((s) => s.name === 'stepguard.stale_context'), 30_000)).filter((s) => s.name === 'stepguard.stale_context');
+    const isLateQueue = (s: ReceivedSpan) => s.name === 'stepguard.stale_context' && String(s.attributes['stepguard.stale.frames']).includes('late-queue:');
+    const stale = (await receiver.waitFor((spans) => spans.some(isLateQueue), 30_000)).filter(isLateQueue);
     expect(stale).toHaveLength(1);
     expect(String(stale[0]!.attributes['stepguard.stale.frames'])).toMatch(/late-queue:(LateQueue\.)?drainJobs/);
     expect(stale[0]!.attributes['http.route']).toBe('/late/a');
