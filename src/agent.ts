@@ -110,7 +110,9 @@ function stacksLine(): string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a few package.json look-ups, only at start
     const { recognisedStacks, stacksSummary, appDir } = require('./stacks.js') as typeof import('./stacks.js');
-    const summary = stacksSummary(recognisedStacks(appDir()));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the registry, already loaded by start()
+    const { STACKS } = require('../hooks/index.js') as typeof import('../hooks/index.js');
+    const summary = stacksSummary(recognisedStacks(appDir(), STACKS));
     return summary ? `; stacks: ${summary}` : '';
   } catch {
     return '';

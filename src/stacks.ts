@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
-import { STACKS, type StackEntry } from '../hooks/index.js';
+/** The table itself lives in hooks/stacks.ts and reaches src/ through the registry (the composition roots pass it in). */
+export interface StackEntry {
+  readonly module: string;
+  readonly kind: string;
+  readonly covered: string;
+  readonly how: string;
+}
 
 export interface RecognisedStack extends StackEntry {
   readonly version: string;
@@ -10,10 +16,10 @@ export interface RecognisedStack extends StackEntry {
 }
 
 /** The ORMs, promise libraries and pools installed where `dir`'s code resolves packages from. */
-export function recognisedStacks(dir: string): RecognisedStack[] {
+export function recognisedStacks(dir: string, entries: readonly StackEntry[]): RecognisedStack[] {
   const requireFrom = createRequire(join(resolve(dir), 'noop.js'));
   const out: RecognisedStack[] = [];
-  for (const entry of STACKS) {
+  for (const entry of entries) {
     const version = installedVersion(requireFrom, entry.module);
     if (version !== undefined) out.push({ ...entry, version, isCovered: satisfies(version, entry.covered) });
   }

@@ -5,7 +5,7 @@ import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
 import { loadRules, formatProblem } from '../rules/load.js';
-import { HOOKS, HOOK_NAMES, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
+import { HOOKS, HOOK_NAMES, STACKS, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
 import { recognisedStacks } from '../stacks.js';
 
 const HELP = `stepguard doctor [--json] [--dir DIR]
@@ -66,7 +66,7 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   const failing = !nodeOk || report.settingProblems.length > 0 || report.ruleProblems.length > 0 || modules.some((m) => m.state === 'unsupported');
 
   const uncovered = uncoveredPackages(dir);
-  const stacks = recognisedStacks(dir).map((s) => ({ module: s.module, kind: s.kind, version: s.version, propagation: s.isCovered ? 'covered' : 'not verified', covered: s.covered, how: s.how }));
+  const stacks = recognisedStacks(dir, STACKS).map((s) => ({ module: s.module, kind: s.kind, version: s.version, propagation: s.isCovered ? 'covered' : 'not verified', covered: s.covered, how: s.how }));
   if (json) {
     out.write(JSON.stringify({ ...report, uncovered, stacks, ok: !failing }, null, 2) + '\n');
     return failing ? 1 : 0;
