@@ -17,6 +17,7 @@ export const STACKS: readonly StackEntry[] = [
   { module: 'sequelize', kind: 'ORM', covered: '^4.44.0 || ^6.0.0', how: 'queries reach the mysql2/pg hooks; 4.x bluebird chains bound by the bluebird hook' },
   { module: 'knex', kind: 'query builder', covered: '^3.0.0', how: 'native promises; queries reach the pg/mysql2 hooks' },
   { module: 'objection', kind: 'ORM', covered: '^3.0.0', how: 'on knex' },
+  { module: '@prisma/client', kind: 'ORM', covered: '^7.0.0', how: 'with @prisma/adapter-pg: native promises; queries reach the pg hook (the Rust query engine of older releases is not covered)' },
   { module: 'typeorm', kind: 'ORM', covered: '>=0.3.0 <0.4.0', how: 'native promises; queries reach the pg hook' },
   { module: 'bluebird', kind: 'promise library', covered: '>=2.9.0 <4', how: 'hook: handlers bound at Promise.prototype._then' },
   { module: 'generic-pool', kind: 'pool', covered: '>=2.4.0 <4', how: 'hook: acquire callbacks bound (3.x promises are native or bluebird)' },

@@ -16,11 +16,29 @@ import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { StatementLog, auditMarkers, resetMysql, resetPg } from '../helpers/db.js';
 import { MYSQL_URL, PG_URL, requireMysql, requirePostgres } from '../helpers/services.js';
 import pg from 'pg';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO } from '../helpers/app.js';
 
 const receiver = new OtlpReceiver();
 let app: RunningApp;
 
+/**
+ * Prisma's client is generated from the schema. The CLI wants its schema-engine binary even though `generate`
+ * does not use it, and that binary is a download (not an npm package): pointing it at a stand-in skips the download.
+ */
+function generatePrismaClient(): void {
+  const dir = join(REPO, 'test/stacks/prisma-7');
+  execFileSync(process.execPath, [join(dir, 'node_modules/prisma/build/index.js'), 'generate'], {
+    cwd: dir,
+    env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/true', PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' },
+    stdio: 'pipe',
+    timeout: 120_000,
+  });
+}
+
 beforeAll(async () => {
+  generatePrismaClient();
   await Promise.all([requirePostgres(), requireMysql()]);
   await Promise.all([resetPg(), resetMysql()]);
   const url = await receiver.start();
@@ -54,6 +72,7 @@ const STACKS = [
   { stack: 'knex-mysql', db: 'mysql', what: 'Knex 3 (tarn) on mysql2 3' },
   { stack: 'objection', db: 'pg', what: 'Objection 3 on Knex on pg' },
   { stack: 'typeorm', db: 'pg', what: 'TypeORM 0.3 on pg' },
+  { stack: 'prisma', db: 'pg', what: 'Prisma 7 with @prisma/adapter-pg' },
   { stack: 'bluebird-mysql2', db: 'mysql', what: 'bluebird-promisified mysql2 3 pool' },
 ] as const;
 
