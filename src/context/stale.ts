@@ -78,6 +78,9 @@ export function reportStaleContext(telemetry: Telemetry, call: StaleCall, ownDir
     Error.stackTraceLimit = previous;
   }
   const frames = libraryFrames(stack, ownDir);
+  // A lazy `require` reads module files wherever it happens (the agent's own, right after it refused a request,
+  // is one): that is module loading, not work a library handed over, and nothing to fix.
+  if (frames[0]?.startsWith('require-in-the-middle:')) return undefined;
   const key = `${call.op}\0${frames.join('\0')}`;
   if (reported.has(key)) return undefined;
   reported.add(key);
