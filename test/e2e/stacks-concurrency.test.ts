@@ -184,6 +184,33 @@ describe('stale context: a queued job runs in an earlier, already answered reque
   }, 60_000);
 });
 
+describe('stale context: work the app does with its own input after answering', () => {
+  it('is still judged by that request’s input: the injection never reaches the database, the finding names the request', async () => {
+    const log = new StatementLog('pg');
+    log.mark();
+    const reply = await call(app, 'GET', `/after/7001?q=${encodeURIComponent("' OR 'late'='late")}`);
+    expect(reply.status).toBe(202);
+    const benign = await call(app, 'GET', '/after/7002?q=alice');
+    expect(benign.status).toBe(202);
+    const resultOf = async (rid: string): Promise<unknown> => {
+      for (let i = 0; i < 200; i++) {
+        const { result } = (await call(app, 'GET', `/after-result/${rid}`)).json() as { result: unknown };
+        if (result !== null) return result;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no result for ${rid}`);
+    };
+    expect(await resultOf('7001')).toBe('error ERR_STEPGUARD_BLOCKED');
+    expect(await resultOf('7002')).toBe('rows 1');
+    expect(log.since()).not.toContain("'late'='late' /* rid 7001 */");
+    expect(log.since()).toContain("'alice' /* rid 7002 */");
+    const findings = await receiver.waitFor((spans) => spans.some((s) => s.name === 'stepguard.finding' && s.attributes['url.path'] === '/after/7001'), 30_000);
+    const mine = findings.filter((s) => s.name === 'stepguard.finding' && s.attributes['stepguard.kind'] === 'attack' && String(s.attributes['url.path']).startsWith('/after/'));
+    expect(mine.map((s) => [s.attributes['url.path'], s.attributes['stepguard.kind'], s.attributes['stepguard.outcome']])).toEqual([['/after/7001', 'attack', 'blocked']]);
+    expect(app.stderr()).toMatch(/pg\.(pool\.)?query ran after its request \(GET \/after\/:rid\) was answered/);
+  }, 60_000);
+});
+
 async function pgExec(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_URL });
   await client.connect();
