@@ -25,7 +25,17 @@ function wrapThen(proto: object): boolean {
       // `reflect()` passes one internal handler twice and bluebird's cancellation path recognises it by identity:
       // it is never user code, so it stays as it is.
       if (didFulfill === didReject && rest[1] === this) return original.call(this, didFulfill, didReject, ...rest);
-      return original.call(this, bound(didFulfill), bound(didReject), ...rest);
+      let fulfill = didFulfill;
+      let reject = didReject;
+      try {
+        fulfill = bound(didFulfill);
+        reject = bound(didReject);
+      } catch {
+        // binding failed (it allocates only): the handlers run as without the agent
+        fulfill = didFulfill;
+        reject = didReject;
+      }
+      return original.call(this, fulfill, reject, ...rest);
     },
   );
 }

@@ -10,7 +10,13 @@ import { defineHook, wrap, ownerOf, bindToRequest, shouldInspect, type AnyFuncti
 function wrapAcquire(proto: object): void {
   wrap(proto as { acquire: AnyFunction }, 'acquire', (original) =>
     function acquire(this: unknown, ...args: unknown[]) {
-      if (typeof args[0] === 'function' && shouldInspect()) args[0] = bindToRequest(args[0] as AnyFunction);
+      if (typeof args[0] === 'function' && shouldInspect()) {
+        try {
+          args[0] = bindToRequest(args[0] as AnyFunction);
+        } catch {
+          // binding failed (it allocates only): the callback runs as without the agent
+        }
+      }
       return original.apply(this, args);
     },
   );
