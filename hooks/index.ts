@@ -2,6 +2,8 @@ import type { LazyHook } from '../src/hook-kit.js';
 import { SUPPORTED_VERSIONS } from './versions.js';
 /** Packages no hook covers yet, for `stepguard doctor` (the registry is src/'s one door into hooks/). */
 export { UNCOVERED_RISKY_PACKAGES } from './uncovered.js';
+/** ORMs, query builders, promise libraries and pools the agent knows, and how their context propagation is covered. */
+export { STACKS, type StackEntry } from './stacks.js';
 
 /**
  * THE REGISTRY: one line per hook. A line names the module and its supported versions and says how to load
@@ -38,6 +40,9 @@ export const HOOKS: readonly HookLine[] = [
   { name: 'js-yaml', module: 'js-yaml', versions: SUPPORTED_VERSIONS['js-yaml'].range, load: () => (require('./js-yaml.js') as typeof import('./js-yaml.js')).jsYaml },
   { name: 'libxmljs', module: 'libxmljs2', versions: SUPPORTED_VERSIONS.libxmljs2.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs2 },
   { name: 'libxmljs', module: 'libxmljs', versions: SUPPORTED_VERSIONS.libxmljs.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs },
+  // issue #9: context propagation where libraries queue work (no sink of their own)
+  { name: 'bluebird', module: 'bluebird', versions: SUPPORTED_VERSIONS.bluebird.range, load: () => (require('./bluebird.js') as typeof import('./bluebird.js')).bluebird },
+  { name: 'generic-pool', module: 'generic-pool', versions: SUPPORTED_VERSIONS['generic-pool'].range, load: () => (require('./generic-pool.js') as typeof import('./generic-pool.js')).genericPool },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -23,6 +23,9 @@ export const SUPPORTED_VERSIONS = {
   'js-yaml': { range: '>=3.0.0 <5', pinned: [] },
   libxmljs2: { range: '>=0.26.0 <1', pinned: [] },
   libxmljs: { range: '>=0.19.0 <2', pinned: [] },
+  // issue #9: context propagation through promise libraries and pools (hooks/bluebird.ts, hooks/generic-pool.ts)
+  bluebird: { range: '>=2.9.0 <4', pinned: [] },
+  'generic-pool': { range: '>=2.4.0 <4', pinned: [] },
 } as const satisfies Record<string, SupportedVersions>;
 
 export type VersionedPackage = keyof typeof SUPPORTED_VERSIONS;

@@ -99,8 +99,22 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   process.once('beforeExit', () => void telemetry.flush());
   log.info(
     `active: mode=${config.mode}, ${ruleSet.rules.length} rules from ${ruleSet.files.length} files, ` +
-      `telemetry ${telemetry.active ? 'on' : 'off'}`,
+      `telemetry ${telemetry.active ? 'on' : 'off'}${stacksLine()}`,
   );
   return { runtime, problems };
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+/** `; stacks: sequelize@6.37.7 propagation covered, …` for the ORMs, promise libraries and pools the app has installed. */
+function stacksLine(): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a few package.json look-ups, only at start
+    const { recognisedStacks, stacksSummary, appDir } = require('./stacks.js') as typeof import('./stacks.js');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the registry, already loaded by start()
+    const { STACKS } = require('../hooks/index.js') as typeof import('../hooks/index.js');
+    const summary = stacksSummary(recognisedStacks(appDir(), STACKS));
+    return summary ? `; stacks: ${summary}` : '';
+  } catch {
+    return '';
+  }
+}

@@ -13,6 +13,11 @@ import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
 import { measureInspection } from './telemetry/metrics.js';
+import { reportStaleContext } from './context/stale.js';
+import { resolve } from 'node:path';
+
+/** The agent's own files, left out of stale-context stacks. */
+const OWN_DIR = resolve(__dirname, '..');
 
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
 const MAX_DETECTOR_FAILURES = 10;
@@ -37,6 +42,12 @@ export function inspect(event: SinkEvent): Verdict {
     // distinguishes operations does the operation take part in the key.
     const target = event.kind === 'http.out' ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : targetOf(event);
     const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
+    if (ctx.finished) {
+      // A request that was already answered: its cached verdicts are never reused (the call may come from another
+      // request through a library that lost the context) and nothing is cached for later calls either.
+      reportStaleContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, OWN_DIR);
+      return measureInspection(event.kind, decideStale, runtime, ctx, event);
+    }
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
     const verdict = measureInspection(event.kind, decide, runtime, ctx, event);
     ctx.judged.set(key, verdict);
@@ -47,7 +58,20 @@ export function inspect(event: SinkEvent): Verdict {
   }
 }
 
-function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict {
+/**
+ * A call in the context of a request that was already answered (src/context/stale.ts). Only what the call's own
+ * text proves is used: a finding needs that request's input to occur in the sink text, so it is that request's
+ * (an app that answers first and works on, a client that hung up). Everything else the request stands for —
+ * its route and method for policy rules, earlier findings, the user's step-up grants — is not lent to a call
+ * that may come from another request, and a step-up cannot be answered any more, so it is refused.
+ */
+function decideStale(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict {
+  return decide(runtime, ctx, event, true);
+}
+
+const NO_REQUEST_FACTS: RequestFacts = { method: undefined, urlPath: undefined, route: undefined, earlierFindings: [], isNewClientAddress: () => undefined };
+
+function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale = false): Verdict {
   const slots = runtime.detectorsByKind.get(event.kind) ?? [];
   // A request larger than what the agent gathers up front: the values that occur in this sink's text are
   // judged all the same; what could not be searched at all becomes one `input-limit` finding (src/context/input-limits.ts).
@@ -61,7 +85,7 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdic
       return inputs;
     },
     engine: runtime.engine,
-    facts: () => requestFacts(ctx, runtime),
+    facts: () => (stale ? NO_REQUEST_FACTS : requestFacts(ctx, runtime)),
     onDetectorError: (detector, error) => detectorFailed(slots, detector, error),
   });
   const findings = limitFinding ? [limitFinding, ...judged.findings] : judged.findings;
@@ -86,6 +110,9 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdic
     verdict = { error: new BlockedError(decision.decisive!.rule.meta.id, event.op, ctx.req) };
     outcome = 'blocked';
     refuse(ctx, runtime.config.respond, forbiddenResponse(incident()));
+  } else if (decision.action === 'step_up' && stale) {
+    verdict = { error: new BlockedError(decision.decisive!.rule.meta.id, event.op, ctx.req) };
+    outcome = 'blocked';
   } else if (decision.action === 'step_up') {
     verdict = stepUp(runtime, ctx, decision.decisive!, event, incident());
     // A request nobody can step up for (no signed-in user) is refused outright: record that, not a challenge.

@@ -5,7 +5,8 @@ import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
 import { loadRules, formatProblem } from '../rules/load.js';
-import { HOOKS, HOOK_NAMES, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
+import { HOOKS, HOOK_NAMES, STACKS, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
+import { recognisedStacks } from '../stacks.js';
 
 const HELP = `stepguard doctor [--json] [--dir DIR]
 
@@ -69,8 +70,9 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   const failing = !nodeOk || report.settingProblems.length > 0 || report.ruleProblems.length > 0 || modules.some((m) => m.state === 'unsupported');
 
   const uncovered = uncoveredPackages(dir);
+  const stacks = recognisedStacks(dir, STACKS).map((s) => ({ module: s.module, kind: s.kind, version: s.version, propagation: s.isCovered ? 'covered' : 'not verified', covered: s.covered, how: s.how }));
   if (json) {
-    out.write(JSON.stringify({ ...report, uncovered, ok: !failing }, null, 2) + '\n');
+    out.write(JSON.stringify({ ...report, uncovered, stacks, ok: !failing }, null, 2) + '\n');
     return failing ? 1 : 0;
   }
   const line = (s = '') => out.write(s + '\n');
@@ -85,6 +87,14 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
     line(`  ${mark} ${m.module}${version} — ${m.state}${detail}${m.hook === m.module ? '' : ` [hook ${m.hook}]`}`);
   }
   for (const u of uncovered) line(`  ! ${u.module}@${u.version} — ${u.risk}: NOT covered by any hook`);
+  if (stacks.length > 0) {
+    line('');
+    line('ORMs, promise libraries and pools (request context carried across their queues):');
+    for (const s of stacks) {
+      const mark = s.propagation === 'covered' ? '✓' : '!';
+      line(`  ${mark} ${s.module}@${s.version} (${s.kind}) — propagation ${s.propagation === 'covered' ? `covered: ${s.how}` : `NOT verified for this version (covered: ${s.covered})`}`);
+    }
+  }
   line('');
   line(`rules (${report.rules.length}):`);
   for (const r of report.rules) line(`  ${r.id} [${r.type}] → ${r.action}   ${r.origin}`);

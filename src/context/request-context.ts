@@ -30,6 +30,17 @@ export class RequestContext {
   readonly findings: Finding[] = [];
   /** Set once the agent has answered this request itself (403/401/503). */
   responded = false;
+
+  /**
+   * The response was sent completely: work still running in this context either belongs to a request that is
+   * over or was queued here by a library from another request (src/context/stale.ts). A connection the client
+   * closed before the answer does not count: that request's handler is still running its own work, and a client
+   * must not be able to shed its request's route and grants by hanging up. Read from the response itself, so the
+   * hot path pays nothing until a sink asks.
+   */
+  get finished(): boolean {
+    return this.res?.writableFinished === true;
+  }
   /** Free slots for subsystems (step-up caches identity and grants here). */
   readonly slots = new Map<symbol, unknown>();
 

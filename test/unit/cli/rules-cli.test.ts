@@ -190,4 +190,21 @@ describe('stepguard doctor', () => {
     expect(old.code).toBe(1);
     expect(old.out).toContain('✗ mysql2@0.15.8 — unsupported (supported >=1.0.0 <4)');
   });
+
+  it('names the ORMs, promise libraries and pools installed and whether their context propagation is covered', async () => {
+    const seq4 = await run('doctor', '--dir', join(REPO, 'test/stacks/sequelize-4'));
+    expect(seq4.out).toContain('ORMs, promise libraries and pools (request context carried across their queues):');
+    expect(seq4.out).toMatch(/✓ sequelize@4\.44\.4 \(ORM\) — propagation covered: /);
+    expect(seq4.out).toMatch(/✓ bluebird@3\.\d+\.\d+ \(promise library\) — propagation covered: hook/);
+    expect(seq4.out).toMatch(/✓ generic-pool@3\.5\.0 \(pool\) — propagation covered/);
+
+    const root = JSON.parse((await run('doctor', '--json', '--dir', REPO)).out) as { stacks: Array<{ module: string; propagation: string; version: string }> };
+    expect(root.stacks.map((s) => s.module)).toEqual(expect.arrayContaining(['sequelize', 'knex', 'objection', 'bluebird', 'tarn']));
+    for (const s of root.stacks) expect(s.propagation, `${s.module}@${s.version}`).toBe('covered');
+
+    // A version outside the covered range is named, not claimed.
+    const { recognisedStacks } = (await import('../../../src/stacks.js')) as typeof import('../../../src/stacks.js');
+    const found = recognisedStacks(join(REPO, 'test/stacks/old-queues'), [{ module: 'bluebird', kind: 'promise library', covered: '>=3 <4', how: 'test' }]);
+    expect(found).toEqual([expect.objectContaining({ module: 'bluebird', version: '2.11.0', isCovered: false })]);
+  });
 });

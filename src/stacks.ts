@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve, sep } from 'node:path';
+/** The table itself lives in hooks/stacks.ts and reaches src/ through the registry (the composition roots pass it in). */
+export interface StackEntry {
+  readonly module: string;
+  readonly kind: string;
+  readonly covered: string;
+  readonly how: string;
+}
+
+export interface RecognisedStack extends StackEntry {
+  readonly version: string;
+  /** The installed version is one whose context propagation is covered. */
+  readonly isCovered: boolean;
+}
+
+/** The ORMs, promise libraries and pools installed where `dir`'s code resolves packages from. */
+export function recognisedStacks(dir: string, entries: readonly StackEntry[]): RecognisedStack[] {
+  const requireFrom = createRequire(join(resolve(dir), 'noop.js'));
+  const out: RecognisedStack[] = [];
+  for (const entry of entries) {
+    const version = installedVersion(requireFrom, entry.module);
+    if (version !== undefined) out.push({ ...entry, version, isCovered: satisfies(version, entry.covered) });
+  }
+  return out;
+}
+
+/** One line for the start-up message: `sequelize@6.37.7 covered, bluebird@3.7.2 covered`. */
+export function stacksSummary(stacks: readonly RecognisedStack[]): string | undefined {
+  if (stacks.length === 0) return undefined;
+  return stacks.map((s) => `${s.module}@${s.version} ${s.isCovered ? 'propagation covered' : `propagation NOT verified (covered: ${s.covered})`}`).join(', ');
+}
+
+/** Where the app resolves packages from at start: its entry script's folder, else the working directory. */
+export function appDir(argv: readonly string[] = process.argv): string {
+  const entry = argv[1];
+  return entry && !entry.startsWith('-') ? dirname(resolve(entry)) : process.cwd();
+}
+
+function installedVersion(requireFrom: NodeJS.Require, name: string): string | undefined {
+  try {
+    return (requireFrom(`${name}/package.json`) as { version?: string }).version;
+  } catch {
+    // not installed, or package.json not exported: try the main file
+  }
+  try {
+    const main = requireFrom.resolve(name);
+    const marker = `${sep}node_modules${sep}${name.split('/').join(sep)}${sep}`;
+    const at = main.lastIndexOf(marker);
+    if (at < 0) return undefined;
+    return (JSON.parse(readFileSync(`${main.slice(0, at + marker.length)}package.json`, 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function satisfies(version: string, range: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path of apps without these packages
+  const check = require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
+  return check(version, range, { includePrerelease: true });
+}

@@ -1,0 +1,222 @@
+/**
+ * Issue #9: ORMs, query builders, promise libraries and pools under concurrency, against the real databases.
+ * For each stack, N requests are in flight at once on a pool of 2 connections: raw-query attacks, benign raw
+ * queries and attack-shaped values through the ORM's normal API, interleaved. Each response is checked by its
+ * own oracle — the agent's 403 for an attack, the app's 200 for everything else, the database's own statement
+ * log for what reached it — and every finding must name the request that carried its input (the request id is
+ * in the path the span records and in the statement's comment, and the span's incident id is the 403's).
+ *
+ * Then the stale-context case: a userland queue runs a request's job from the context of an earlier, already
+ * answered request. The call is reported once (naming the library frames, no request data) and judged
+ * without that request's route and cached verdicts, so the earlier request's refusal does not land on it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
+import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
+import { StatementLog, auditMarkers, resetMysql, resetPg } from '../helpers/db.js';
+import { MYSQL_URL, PG_URL, requireMysql, requirePostgres } from '../helpers/services.js';
+import pg from 'pg';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO } from '../helpers/app.js';
+
+const receiver = new OtlpReceiver();
+let app: RunningApp;
+
+/**
+ * Prisma's client is generated from the schema. The CLI wants its schema-engine binary even though `generate`
+ * does not use it, and that binary is a download (not an npm package): pointing it at a stand-in skips the download.
+ */
+function generatePrismaClient(): void {
+  const dir = join(REPO, 'test/stacks/prisma-7');
+  execFileSync(process.execPath, [join(dir, 'node_modules/prisma/build/index.js'), 'generate'], {
+    cwd: dir,
+    env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/true', PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' },
+    stdio: 'pipe',
+    timeout: 120_000,
+  });
+}
+
+beforeAll(async () => {
+  generatePrismaClient();
+  await Promise.all([requirePostgres(), requireMysql()]);
+  await Promise.all([resetPg(), resetMysql()]);
+  const url = await receiver.start();
+  app = await startApp(fixture('stacks-app.cjs'), {
+    timeoutMs: 60_000,
+    env: {
+      SG_PG_URL: PG_URL,
+      SG_MYSQL_URL: MYSQL_URL,
+      SG_POOL_SIZE: '2',
+      STEPGUARD_MODE: 'block',
+      STEPGUARD_RULES: fixture('../rules/stale-context.yaml'),
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_ENDPOINT: url,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      OTEL_BSP_MAX_QUEUE_SIZE: '10000',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512',
+    },
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await app?.stop();
+  await receiver.stop();
+});
+
+const STACKS = [
+  { stack: 'seq4', db: 'mysql', what: 'Sequelize 4.44 (bluebird, generic-pool) on mysql2 1.7' },
+  { stack: 'seq6', db: 'pg', what: 'Sequelize 6 (sequelize-pool) on pg' },
+  { stack: 'knex-pg', db: 'pg', what: 'Knex 3 (tarn) on pg' },
+  { stack: 'knex-mysql', db: 'mysql', what: 'Knex 3 (tarn) on mysql2 3' },
+  { stack: 'objection', db: 'pg', what: 'Objection 3 on Knex on pg' },
+  { stack: 'typeorm', db: 'pg', what: 'TypeORM 0.3 on pg' },
+  { stack: 'prisma', db: 'pg', what: 'Prisma 7 with @prisma/adapter-pg' },
+  { stack: 'bluebird-mysql2', db: 'mysql', what: 'bluebird-promisified mysql2 3 pool' },
+] as const;
+
+const N = 60;
+const ORM_CALLS = 20;
+const attack = (i: number) => `' OR 'x${i}'='x${i}`;
+const incidentOf = (reply: Reply) => String((reply.json() as { instance?: string }).instance ?? '').replace('urn:stepguard:incident:', '');
+const ridOf = (span: ReceivedSpan) => String(span.attributes['url.path']).split('/').pop()!;
+
+describe.each(STACKS)('$what: $stack', ({ stack, db }) => {
+  it(`${N} raw queries and ${ORM_CALLS} normal-API calls in flight: 0 attacks reach the database, 0 benign refused, every finding names its request`, async () => {
+    const log = new StatementLog(db);
+    log.mark();
+    const isAttack = (i: number) => i % 2 === 0;
+    const requests: Array<Promise<{ kind: 'raw-attack' | 'raw-benign' | 'orm'; i: number; reply: Reply }>> = [];
+    for (let i = 0; i < N; i++) {
+      const q = isAttack(i) ? attack(i) : `user${i}`;
+      requests.push(call(app, 'GET', `/r/${stack}/raw/${i}?q=${encodeURIComponent(q)}`).then((reply) => ({ kind: isAttack(i) ? 'raw-attack' : 'raw-benign', i, reply })));
+      // Attack-shaped values through the normal API are bound values: benign, never refused.
+      if (i % 3 === 0 && i / 3 < ORM_CALLS) {
+        const rid = 1000 + i;
+        requests.push(call(app, 'GET', `/r/${stack}/orm/${rid}?q=${encodeURIComponent(attack(rid))}`).then((reply) => ({ kind: 'orm', i: rid, reply })));
+      }
+    }
+    const replies = await Promise.all(requests);
+    expect(replies.length).toBeGreaterThanOrEqual(N + ORM_CALLS);
+
+    const incidents = new Map<string, number>();
+    for (const { kind, i, reply } of replies) {
+      if (kind === 'raw-attack') {
+        // The agent's own refusal, on this request (an app error page would mean a refusal landed elsewhere).
+        expect(reply.status, `attack ${i}: ${reply.text}`).toBe(403);
+        expect(reply.headers.get('content-type')).toBe('application/problem+json');
+        incidents.set(incidentOf(reply), i);
+      } else {
+        expect(reply.status, `${kind} ${i}: ${reply.text}`).toBe(200);
+        expect(reply.json()).toEqual({ rid: String(i), rows: [] });
+      }
+    }
+    expect(incidents.size).toBe(N / 2);
+
+    // The database's own log: no attack statement arrived; every benign one did (so the oracle can see).
+    const received = log.since();
+    for (let i = 0; i < N; i++) {
+      if (isAttack(i)) expect(received, `attack ${i} reached the database`).not.toContain(`'x${i}'='x${i}' /* rid ${i} */`);
+      else expect(received, `benign ${i} never reached the database`).toContain(`'user${i}' /* rid ${i} */`);
+    }
+
+    // Every attack finding names its own request: path, statement comment and incident id agree.
+    const mine = (spans: ReceivedSpan[]) =>
+      spans.filter((s) => s.name === 'stepguard.finding' && s.attributes['stepguard.kind'] === 'attack' && String(s.attributes['url.path']).startsWith(`/r/${stack}/`));
+    const spans = mine(await receiver.waitFor((all) => mine(all).length >= N / 2, 30_000));
+    expect(spans).toHaveLength(N / 2);
+    const seen = new Set<string>();
+    for (const span of spans) {
+      const rid = ridOf(span);
+      expect(String(span.attributes['url.path'])).toBe(`/r/${stack}/raw/${rid}`);
+      expect(Number(rid) % 2).toBe(0);
+      expect(span.attributes['db.query.text']).toContain(`/* rid ${rid} */`);
+      expect(incidents.get(String(span.attributes['stepguard.incident_id']))).toBe(Number(rid));
+      seen.add(rid);
+    }
+    expect(seen.size).toBe(N / 2);
+    // No statement of this stack ran in another, already answered request's context.
+    const staleSql = app.stderr().split('\n').filter((l) => /(mysql2|pg|pg\.pool)\.(query|execute) ran after its request \(GET \/r\//.test(l));
+    expect(staleSql).toEqual([]);
+  }, 120_000);
+});
+
+describe('stale context: a queued job runs in an earlier, already answered request', () => {
+  it('is reported once with the library frames, and the earlier request’s refusal does not land on it', async () => {
+    await pgExec("INSERT INTO audit VALUES ('purge'), ('keep')");
+    // /late/a starts the queue's worker in its own context, then is refused by the policy rule for its route.
+    const first = await call(app, 'GET', '/late/a?q=PRIVATE-MARKER-77');
+    expect(first.status).toBe(403);
+    expect(await auditMarkers('pg')).toContain('purge');
+
+    // The same statement, queued by /late/b: the worker runs it in /late/a's finished context. Judged by the
+    // cached verdict or by /late/a's route it would be refused and /late/b would get the app's 500.
+    const second = await call(app, 'GET', '/late/b');
+    expect(second.status, second.text).toBe(200);
+    expect(second.json()).toEqual({ purged: true });
+    expect(await auditMarkers('pg')).toEqual(['keep']);
+    // Reported once per call site (the pool's query, the client's query it leads to, pg's first lazy require), naming the
+    // queue library; nothing of the request's data in the report.
+    const staleLines = () => app.stderr().split('\n').filter((l) => l.includes('ran after its request') && l.includes('late-queue'));
+    await receiver.waitFor((spans) => spans.some((s) => s.name === 'stepguard.stale_context' && String(s.attributes['stepguard.stale.frames']).includes('late-queue:')), 30_000);
+    const reported = staleLines();
+    expect(reported.some((line) => /pg\.(pool\.)?query ran after its request \(GET \/late\/a\)/.test(line)), reported.join('\n')).toBe(true);
+    const third = await call(app, 'GET', '/late/b');
+    expect(third.status, third.text).toBe(200);
+    expect(staleLines()).toEqual(reported);
+    expect(staleLines()[0]).toContain('GET /late/a');
+    expect(staleLines()[0]).toContain('late-queue:');
+    expect(app.stderr()).not.toContain('PRIVATE-MARKER-77');
+    const isLateQueue = (s: ReceivedSpan) => s.name === 'stepguard.stale_context' && String(s.attributes['stepguard.stale.frames']).includes('late-queue:');
+    const stale = (await receiver.waitFor((spans) => spans.some(isLateQueue), 30_000)).filter(isLateQueue);
+    expect(stale).toHaveLength(reported.length);
+    for (const span of stale) {
+      expect(String(span.attributes['stepguard.stale.frames'])).toMatch(/late-queue:(LateQueue\.)?drainJobs/);
+      expect(span.attributes['http.route']).toBe('/late/a');
+      expect(JSON.stringify(span.attributes)).not.toContain('PRIVATE-MARKER-77');
+    }
+
+    // Only /late/a's own statement was refused.
+    const refusals = receiver.spans.filter((s) => s.name === 'stepguard.finding' && s.attributes['security_rule.name'] === 'no-purge-from-late-a');
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]!.attributes['url.path']).toBe('/late/a');
+  }, 60_000);
+});
+
+describe('stale context: work the app does with its own input after answering', () => {
+  it('is still judged by that request’s input: the injection never reaches the database, the finding names the request', async () => {
+    const log = new StatementLog('pg');
+    log.mark();
+    const reply = await call(app, 'GET', `/after/7001?q=${encodeURIComponent("' OR 'late'='late")}`);
+    expect(reply.status).toBe(202);
+    const benign = await call(app, 'GET', '/after/7002?q=alice');
+    expect(benign.status).toBe(202);
+    const resultOf = async (rid: string): Promise<unknown> => {
+      for (let i = 0; i < 200; i++) {
+        const { result } = (await call(app, 'GET', `/after-result/${rid}`)).json() as { result: unknown };
+        if (result !== null) return result;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no result for ${rid}`);
+    };
+    expect(await resultOf('7001')).toBe('error ERR_STEPGUARD_BLOCKED');
+    expect(await resultOf('7002')).toBe('rows 1');
+    expect(log.since()).not.toContain("'late'='late' /* rid 7001 */");
+    expect(log.since()).toContain("'alice' /* rid 7002 */");
+    const findings = await receiver.waitFor((spans) => spans.some((s) => s.name === 'stepguard.finding' && s.attributes['url.path'] === '/after/7001'), 30_000);
+    const mine = findings.filter((s) => s.name === 'stepguard.finding' && s.attributes['stepguard.kind'] === 'attack' && String(s.attributes['url.path']).startsWith('/after/'));
+    expect(mine.map((s) => [s.attributes['url.path'], s.attributes['stepguard.kind'], s.attributes['stepguard.outcome']])).toEqual([['/after/7001', 'attack', 'blocked']]);
+    expect(app.stderr()).toMatch(/pg\.(pool\.)?query ran after its request \(GET \/after\/:rid\) was answered/);
+  }, 60_000);
+});
+
+async function pgExec(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
