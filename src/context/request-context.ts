@@ -3,6 +3,7 @@ import type { UserInput } from '../events.js';
 import type { Finding } from '../detectors/types.js';
 import { BUDGET_MAX_DEPTH, InputCollector, type InputLimits } from './user-input.js';
 import { SearchCollector, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
+import { addDocumentLiterals, addGraphqlInputs } from './graphql-input.js';
 
 /** One request's input within the budget. */
 interface Gathered {
@@ -161,6 +162,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
       c.add('query', `query.${key}`, key, true);
       c.add('query', `query.${key}`, value);
     }
+    if (search.includes('query=')) addGraphqlInputs(c, 'query', 'query', Object.fromEntries(new URLSearchParams(search)));
   }
   if (req.query && typeof req.query === 'object') c.addTree('query', 'query', req.query);
 
@@ -197,6 +199,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     if (raw) addRawBody(c, raw, req.headers['content-type']);
   } else {
     c.addTree('body', 'body', req.body);
+    addGraphqlInputs(c, 'body', 'body', req.body);
   }
 
   if (req.file && typeof req.file === 'object') addUploadedFile(c, 'files.file', req.file);
@@ -214,7 +217,9 @@ function addRawBody(c: InputCollector, raw: Buffer, contentType: string | undefi
   const text = raw.toString('utf8');
   if (type === 'application/json' || type.endsWith('+json')) {
     try {
-      c.addTree('body', 'body', JSON.parse(text) as unknown);
+      const parsed = JSON.parse(text) as unknown;
+      c.addTree('body', 'body', parsed);
+      addGraphqlInputs(c, 'body', 'body', parsed);
       return;
     } catch {
       // not JSON after all: fall through to text
@@ -228,6 +233,8 @@ function addRawBody(c: InputCollector, raw: Buffer, contentType: string | undefi
   } else if (type.startsWith('multipart/')) {
     addMultipartParts(c, text, contentType ?? '');
     return;
+  } else if (type === 'application/graphql') {
+    addDocumentLiterals(c, 'body', 'body', text);
   }
   c.addBuffer('body', 'body', raw);
 }
