@@ -1,7 +1,9 @@
 import type { LazyHook } from '../src/hook-kit.js';
-import { SUPPORTED_VERSIONS } from './versions.js';
+import { SUPPORTED_VERSIONS, FRAMEWORKS } from './versions.js';
 /** Packages no hook covers yet, for `stepguard doctor` (the registry is src/'s one door into hooks/). */
 export { UNCOVERED_RISKY_PACKAGES } from './uncovered.js';
+/** Recognised web frameworks and what of their input is covered, for `stepguard doctor`. */
+export { FRAMEWORKS, type FrameworkCoverage } from './versions.js';
 
 /**
  * THE REGISTRY: one line per hook. A line names the module and its supported versions and says how to load
@@ -38,6 +40,9 @@ export const HOOKS: readonly HookLine[] = [
   { name: 'js-yaml', module: 'js-yaml', versions: SUPPORTED_VERSIONS['js-yaml'].range, load: () => (require('./js-yaml.js') as typeof import('./js-yaml.js')).jsYaml },
   { name: 'libxmljs', module: 'libxmljs2', versions: SUPPORTED_VERSIONS.libxmljs2.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs2 },
   { name: 'libxmljs', module: 'libxmljs', versions: SUPPORTED_VERSIONS.libxmljs.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs },
+  // Frameworks are recognised, never patched (their input comes through http-server, whose name they share):
+  // one line per FRAMEWORKS entry, so the agent names each framework the app loads.
+  ...FRAMEWORKS.map((f): HookLine => ({ name: 'http-server', module: f.package, load: () => (require('./frameworks.js') as typeof import('./frameworks.js')).frameworkHook(f) })),
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -22,6 +22,15 @@ const ATTACK = "x' OR '1'='1";
 const STORE = mkdtempSync(join(tmpdir(), 'sg-frameworks-more-'));
 const SECRET = 'frameworks-more-secret-0123456789abcdef';
 const enc = encodeURIComponent;
+/** The start-up line each app prints when it loads its framework (apollo4 is installed under an alias name here). */
+const STARTUP: Record<string, RegExp | undefined> = {
+  'nest-express': /framework NestJS \(@nestjs\/core@11\.[^)]*\): request context and input covered/,
+  'nest-fastify': /framework NestJS \(@nestjs\/core@11\.[^)]*\): request context and input covered/,
+  hapi: /framework Hapi \(@hapi\/hapi@21\.[^)]*\): request context and input covered/,
+  'apollo5-express': /framework Apollo Server \(@apollo\/server@5\.[^)]*\): request context and input covered/,
+  'apollo5-standalone': /framework Apollo Server \(@apollo\/server@5\.[^)]*\): request context and input covered/,
+  mercurius: /framework Mercurius \(mercurius@16\.[^)]*\): request context and input covered/,
+};
 
 beforeAll(async () => {
   await requirePostgres();
@@ -86,6 +95,10 @@ describe.each(REST)('%s', (framework) => {
     });
     afterAll(() => app?.stop());
 
+    // Defined only where it applies (no skipped tests): once per framework.
+    const startup = style === 'default' ? STARTUP[framework] : undefined;
+    if (startup) it('names the framework at start-up', () => expect(app.stderr()).toMatch(startup));
+
     it.each([
       ['a route parameter', 'GET', '/find/alice', undefined],
       ['the query string', 'GET', '/find?name=alice', undefined],
@@ -137,6 +150,10 @@ describe.each(GRAPHQL)('%s', (framework) => {
       app = await start(framework, style);
     });
     afterAll(() => app?.stop());
+
+    // Defined only where it applies (no skipped tests): once per framework.
+    const startup = style === 'default' ? STARTUP[framework] : undefined;
+    if (startup) it('names the framework at start-up', () => expect(app.stderr()).toMatch(startup));
 
     it.each(['inline', 'variables', 'get'] as const)('serves a benign query (%s)', async (how) => {
       const reply = await gql(app, 'alice', how);
