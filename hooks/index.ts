@@ -40,6 +40,7 @@ export const HOOKS: readonly HookLine[] = [
   { name: 'js-yaml', module: 'js-yaml', versions: SUPPORTED_VERSIONS['js-yaml'].range, load: () => (require('./js-yaml.js') as typeof import('./js-yaml.js')).jsYaml },
   { name: 'libxmljs', module: 'libxmljs2', versions: SUPPORTED_VERSIONS.libxmljs2.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs2 },
   { name: 'libxmljs', module: 'libxmljs', versions: SUPPORTED_VERSIONS.libxmljs.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs },
+  { name: 'graphql', module: 'graphql/execution/execute', versions: SUPPORTED_VERSIONS.graphql.range, load: () => (require('./graphql.js') as typeof import('./graphql.js')).graphqlExecute },
   // Frameworks are recognised, never patched (their input comes through http-server, whose name they share):
   // one line per FRAMEWORKS entry, so the agent names each framework the app loads.
   ...FRAMEWORKS.map((f): HookLine => ({ name: 'http-server', module: f.package, load: () => (require('./frameworks.js') as typeof import('./frameworks.js')).frameworkHook(f) })),

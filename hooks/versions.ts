@@ -23,6 +23,8 @@ export const SUPPORTED_VERSIONS = {
   'js-yaml': { range: '>=3.0.0 <5', pinned: [] },
   libxmljs2: { range: '>=0.26.0 <1', pinned: [] },
   libxmljs: { range: '>=0.19.0 <2', pinned: [] },
+  // issue #9: the document graphql-js executes (persisted queries)
+  graphql: { range: '>=16 <17', pinned: [] },
 } as const satisfies Record<string, SupportedVersions>;
 
 export type VersionedPackage = keyof typeof SUPPORTED_VERSIONS;

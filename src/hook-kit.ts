@@ -11,6 +11,7 @@ import { inspect, shouldInspect } from './inspect.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
 
 export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
+import type { InputSource } from './events.js';
 export type { AnyFunction } from './instrument/wrap.js';
 export { inspect, shouldInspect, wrap, unwrap };
 export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type OutgoingCall } from './instrument/outgoing.js';
@@ -89,6 +90,16 @@ function versionSatisfies(version: string, range: string): boolean {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
   const satisfies = require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
   return satisfies(version, range, { includePrerelease: true });
+}
+
+/**
+ * Adds values to the current request's input that arrive through no part of the request the agent reads (a
+ * document a GraphQL server took from its cache). `collect` runs only when inputs are gathered — at a sink.
+ */
+export function addRequestInput(source: InputSource, collect: (add: (path: string, value: string) => void) => void): void {
+  const ctx = currentContext();
+  if (!ctx) return;
+  ctx.addInputSource((c) => collect((path, value) => c.add(source, path, value)));
 }
 
 /**

@@ -32,6 +32,16 @@ export class RequestContext {
   responded = false;
   /** Free slots for subsystems (step-up caches identity and grants here). */
   readonly slots = new Map<symbol, unknown>();
+  /**
+   * Input a library hands over during the request that is in no part of it (a GraphQL document the server took
+   * from its persisted-query cache); walked when inputs are gathered, like the rest.
+   */
+  extraInputs: ((c: InputCollector) => void)[] | undefined;
+
+  addInputSource(collect: (c: InputCollector) => void): void {
+    (this.extraInputs ??= []).push(collect);
+    this.gathered = undefined;
+  }
 
   constructor(
     readonly req: IncomingMessage,
@@ -201,6 +211,8 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     c.addTree('body', 'body', req.body);
     addGraphqlInputs(c, 'body', 'body', req.body);
   }
+
+  if (ctx.extraInputs) for (const collect of ctx.extraInputs) collect(c);
 
   if (req.file && typeof req.file === 'object') addUploadedFile(c, 'files.file', req.file);
   if (Array.isArray(req.files)) req.files.forEach((f, i) => addUploadedFile(c, `files.${i}`, f));

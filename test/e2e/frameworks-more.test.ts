@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,6 +179,25 @@ describe.each(GRAPHQL)('%s', (framework) => {
       expectForbidden(await call(app, 'POST', '/graphql', { body: { query: `{ users(name: """\n      ${ATTACK}\n    """) { id } }` } }));
       expect(log.since()).not.toContain("OR '1'='1");
     });
+
+    // Apollo's automatic persisted queries (on by default): a later request sends only the hash, and the server
+    // executes the document an earlier request registered — inline arguments included.
+    if (framework.startsWith('apollo')) {
+      it('refuses a persisted query whose document (registered earlier) carries the attack; serves a benign one', async () => {
+        const apq = (query: string | undefined, doc: string) => ({ ...(query ? { query } : {}), extensions: { persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(doc).digest('hex') } } });
+        const benign = `{ users(name: "alice") { id name } }`;
+        expect((await call(app, 'POST', '/graphql', { body: apq(benign, benign) })).status).toBe(200);
+        const hashOnly = await call(app, 'POST', '/graphql', { body: apq(undefined, benign) });
+        expect(hashOnly.json()).toEqual({ data: { users: [{ id: 1, name: 'alice' }] } });
+
+        const attackDoc = `{ users(name: "${ATTACK}") { id name } } # ${style}-${framework}`;
+        const log = new StatementLog('pg');
+        log.mark();
+        expectForbidden(await call(app, 'POST', '/graphql', { body: apq(attackDoc, attackDoc) }));
+        expectForbidden(await call(app, 'POST', '/graphql', { body: apq(undefined, attackDoc) }));
+        expect(log.since()).not.toContain("OR '1'='1");
+      });
+    }
 
     it('answers a step-up rule with the RFC 9470 challenge (inline literal)', async () => {
       const log = new StatementLog('pg');
