@@ -65,5 +65,5 @@ export const FRAMEWORKS: readonly FrameworkCoverage[] = [
   { package: '@hapi/hapi', framework: 'Hapi', tested: '>=21 <22', covered: true, input: 'request.params, request.query, request.payload', tests: [MORE, LOAD] },
   { package: '@apollo/server', framework: 'Apollo Server', tested: '>=4 <6', covered: true, input: 'GraphQL variables and inline string literals (POST, GET, batches); Express middleware and standalone', tests: [MORE, LOAD] },
   { package: 'mercurius', framework: 'Mercurius', tested: '>=16 <17', covered: true, input: 'GraphQL variables and inline string literals (POST, GET, batches)', tests: [MORE, LOAD] },
-  { package: 'next', framework: 'Next.js', tested: 'none', covered: false, input: 'API routes run on node:http with req.query/req.body on the request, but no end-to-end test runs Next.js (see README)', tests: [] },
+  { package: 'next', framework: 'Next.js', tested: '>=15 <16', covered: true, input: 'API routes (pages/api): req.query (query string, dynamic segments), req.body', tests: ['test/e2e/frameworks-next.test.ts'] },
 ];
