@@ -3,7 +3,7 @@
  * a real PostgreSQL: req.query (query string and dynamic route segments) and req.body as Next parses them are
  * user input; an injection gets the standard 403 even where the route answers errors itself with a 500, a
  * step-up rule the 401 challenge; and the same interleaved-load oracles as frameworks-concurrency.test.ts.
- * The app (test/versions/next-15) is built here with `next build` when its build is missing or older than its
+ * The app (test/fixtures/next-app) is built here with `next build` when its build is missing or older than its
  * sources (a few minutes on a loaded 2-core machine).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { resetPg, StatementLog } from '../helpers/db.js';
 import { interleavedLoad } from '../helpers/framework-load.js';
 import { PG_URL, requirePostgres } from '../helpers/services.js';
 
-const APP_DIR = join(REPO, 'test/versions/next-15');
+const APP_DIR = join(REPO, 'test/fixtures/next-app');
 const ATTACK = "x' OR '1'='1";
 const DIR = mkdtempSync(join(tmpdir(), 'sg-frameworks-next-'));
 const STORE = join(DIR, 'store');
