@@ -9,9 +9,9 @@ import { getRuntime } from './runtime.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { inspect, shouldInspect } from './inspect.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
+import type { InputSource } from './events.js';
 
 export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
-import type { InputSource } from './events.js';
 export type { AnyFunction } from './instrument/wrap.js';
 export { inspect, shouldInspect, wrap, unwrap };
 export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type OutgoingCall } from './instrument/outgoing.js';
