@@ -1,9 +1,11 @@
 import type { LazyHook } from '../src/hook-kit.js';
-import { SUPPORTED_VERSIONS } from './versions.js';
+import { SUPPORTED_VERSIONS, FRAMEWORKS } from './versions.js';
 /** Packages no hook covers yet, for `stepguard doctor` (the registry is src/'s one door into hooks/). */
 export { UNCOVERED_RISKY_PACKAGES } from './uncovered.js';
 /** ORMs, query builders, promise libraries and pools the agent knows, and how their context propagation is covered. */
 export { STACKS, type StackEntry } from './stacks.js';
+/** Recognised web frameworks and what of their input is covered, for `stepguard doctor`. */
+export { FRAMEWORKS, type FrameworkCoverage } from './versions.js';
 
 /**
  * THE REGISTRY: one line per hook. A line names the module and its supported versions and says how to load
@@ -43,6 +45,10 @@ export const HOOKS: readonly HookLine[] = [
   // issue #9: context propagation where libraries queue work (no sink of their own)
   { name: 'bluebird', module: 'bluebird', versions: SUPPORTED_VERSIONS.bluebird.range, load: () => (require('./bluebird.js') as typeof import('./bluebird.js')).bluebird },
   { name: 'generic-pool', module: 'generic-pool', versions: SUPPORTED_VERSIONS['generic-pool'].range, load: () => (require('./generic-pool.js') as typeof import('./generic-pool.js')).genericPool },
+  { name: 'graphql', module: 'graphql/execution/execute', versions: SUPPORTED_VERSIONS.graphql.range, load: () => (require('./graphql.js') as typeof import('./graphql.js')).graphqlExecute },
+  // Frameworks are recognised, never patched (their input comes through http-server, whose name they share):
+  // one line per FRAMEWORKS entry, so the agent names each framework the app loads.
+  ...FRAMEWORKS.map((f): HookLine => ({ name: 'http-server', module: f.package, load: () => (require('./frameworks.js') as typeof import('./frameworks.js')).frameworkHook(f) })),
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -12,6 +12,7 @@ node_dir="$(mktemp -d /tmp/stepguard-node.XXXXXX)"
 
 if [ "$(id -u)" = 0 ]; then bash scripts/services.sh install; fi
 npm ci --no-audit --no-fund
+(cd test/fixtures/next-app && npm ci --no-audit --no-fund --silent)  # the Next.js app of test/e2e/frameworks-next.test.ts
 for dir in test/versions/*/ test/stacks/*/; do (cd "$dir" && npm ci --no-audit --no-fund --silent); done
 stop_started() {
   local names; names="$(cat "$started_list" 2>/dev/null || true)"

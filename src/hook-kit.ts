@@ -6,9 +6,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { currentContext, runInContext } from './context/store.js';
 import { RequestContext } from './context/request-context.js';
 import { getRuntime } from './runtime.js';
-import { warnOnce, errorMessage } from './log.js';
+import { log, warnOnce, errorMessage } from './log.js';
 import { inspect, shouldInspect } from './inspect.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
+import type { InputSource } from './events.js';
 
 export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
 export type { AnyFunction } from './instrument/wrap.js';
@@ -55,6 +56,50 @@ export interface LazyHook extends Omit<ModuleHook, 'patch'> {
 
 export function defineHook(hook: ModuleHook): ModuleHook {
   return hook;
+}
+
+/** A recognised web framework (hooks/versions.ts FRAMEWORKS): what the start-up line says about it. */
+export interface FrameworkLine {
+  readonly package: string;
+  readonly framework: string;
+  /** semver range the end-to-end suite runs, or 'none'. */
+  readonly tested: string;
+  readonly covered: boolean;
+  readonly input: string;
+}
+
+const announced = new Set<string>();
+
+/** One line per framework copy the app loads: covered (and which input), or outside the tested versions. */
+export function announceFramework(line: FrameworkLine, version: string | undefined): void {
+  const label = `${line.framework} (${line.package}${version ? `@${version}` : ''})`;
+  if (announced.has(label)) return;
+  announced.add(label);
+  if (!line.covered) {
+    log.warn(`framework ${label}: recognised, NOT tested end to end: ${line.input}`);
+    return;
+  }
+  if (version !== undefined && !versionSatisfies(version, line.tested)) {
+    log.warn(`framework ${label}: request context from node:http as for any framework, but this version is outside the tested ${line.tested}; input: ${line.input}`);
+    return;
+  }
+  log.info(`framework ${label}: request context and input covered — ${line.input}`);
+}
+
+function versionSatisfies(version: string, range: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
+  const satisfies = require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
+  return satisfies(version, range, { includePrerelease: true });
+}
+
+/**
+ * Adds values to the current request's input that arrive through no part of the request the agent reads (a
+ * document a GraphQL server took from its cache). `collect` runs only when inputs are gathered — at a sink.
+ */
+export function addRequestInput(source: InputSource, collect: (add: (path: string, value: string) => void) => void): void {
+  const ctx = currentContext();
+  if (!ctx) return;
+  ctx.addInputSource((c) => collect((path, value) => c.add(source, path, value)));
 }
 
 /**

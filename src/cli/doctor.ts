@@ -5,7 +5,7 @@ import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
 import { loadRules, formatProblem } from '../rules/load.js';
-import { HOOKS, HOOK_NAMES, STACKS, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
+import { FRAMEWORKS, HOOKS, HOOK_NAMES, STACKS, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
 import { recognisedStacks } from '../stacks.js';
 
 const HELP = `stepguard doctor [--json] [--dir DIR]
@@ -71,8 +71,9 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
 
   const uncovered = uncoveredPackages(dir);
   const stacks = recognisedStacks(dir, STACKS).map((s) => ({ module: s.module, kind: s.kind, version: s.version, propagation: s.isCovered ? 'covered' : 'not verified', covered: s.covered, how: s.how }));
+  const frameworks = inspectFrameworks(dir, new Set(config.disabledHooks));
   if (json) {
-    out.write(JSON.stringify({ ...report, uncovered, stacks, ok: !failing }, null, 2) + '\n');
+    out.write(JSON.stringify({ ...report, frameworks, uncovered, stacks, ok: !failing }, null, 2) + '\n');
     return failing ? 1 : 0;
   }
   const line = (s = '') => out.write(s + '\n');
@@ -96,6 +97,15 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
     }
   }
   line('');
+  line('frameworks:');
+  for (const f of frameworks) {
+    const mark = f.state === 'covered' ? '✓' : f.state === 'not installed' ? '·' : '!';
+    const version = f.version ? `@${f.version}` : '';
+    const detail = f.state === 'not installed' ? '' : f.state === 'disabled' ? ' by STEPGUARD_DISABLED_HOOKS=http-server' : `: ${f.input}`;
+    const range = f.state === 'covered' || f.state === 'untested version' ? ` (tested ${f.tested})` : '';
+    line(`  ${mark} ${f.framework} (${f.package}${version}) — ${f.state}${range}${detail}`);
+  }
+  line('');
   line(`rules (${report.rules.length}):`);
   for (const r of report.rules) line(`  ${r.id} [${r.type}] → ${r.action}   ${r.origin}`);
   for (const p of [...report.settingProblems, ...report.ruleProblems]) line(`  ✗ ${p}`);
@@ -105,11 +115,43 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   return failing ? 1 : 0;
 }
 
+interface FrameworkReport {
+  framework: string;
+  package: string;
+  version: string | undefined;
+  tested: string;
+  input: string;
+  /** covered: tested end to end at this version; untested version/not tested: served, but no test proves it. */
+  state: 'covered' | 'untested version' | 'not tested' | 'not installed' | 'disabled';
+}
+
+/** Each recognised framework the app has installed, and whether its request input and context are covered. */
+function inspectFrameworks(dir: string, disabled: ReadonlySet<string>): FrameworkReport[] {
+  const requireFromApp = createRequire(join(dir, 'noop.js'));
+  return FRAMEWORKS.map((f) => {
+    const version = installedVersion(requireFromApp, f.package);
+    const state: FrameworkReport['state'] =
+      version === undefined
+        ? 'not installed'
+        : disabled.has('http-server')
+          ? 'disabled'
+          : !f.covered
+            ? 'not tested'
+            : semver.satisfies(version, f.tested, { includePrerelease: true })
+              ? 'covered'
+              : 'untested version';
+    return { framework: f.framework, package: f.package, version, tested: f.tested, input: f.input, state };
+  });
+}
+
+const FRAMEWORK_PACKAGES = new Set(FRAMEWORKS.map((f) => f.package));
+
 function inspectModules(dir: string, disabled: ReadonlySet<string>): ModuleReport[] {
   const requireFromApp = createRequire(join(dir, 'noop.js'));
   const seen = new Set<string>();
   const reports: ModuleReport[] = [];
   for (const hook of HOOKS) {
+    if (FRAMEWORK_PACKAGES.has(hook.module)) continue; // reported in their own section
     // Hooks on a package's internal files (`mysql/lib/Connection`) report the package once.
     // `http` has two hooks (server and client): one line per hook name.
     const name = hook.builtin || hook.global ? hook.module : packageOf(hook.module);

@@ -4,6 +4,7 @@ import type { Finding } from '../detectors/types.js';
 import { BUDGET_MAX_DEPTH, InputCollector, type InputLimits } from './user-input.js';
 import { SearchCollector, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
 import { clientAddress, type TrustedProxies } from './client-address.js';
+import { addDocumentLiterals, addGraphqlInputs } from './graphql-input.js';
 
 /** One request's input within the budget. */
 interface Gathered {
@@ -43,6 +44,16 @@ export class RequestContext {
   }
   /** Free slots for subsystems (step-up caches identity and grants here). */
   readonly slots = new Map<symbol, unknown>();
+  /**
+   * Input a library hands over during the request that is in no part of it (a GraphQL document the server took
+   * from its persisted-query cache); walked when inputs are gathered, like the rest.
+   */
+  extraInputs: ((c: InputCollector) => void)[] | undefined;
+
+  addInputSource(collect: (c: InputCollector) => void): void {
+    (this.extraInputs ??= []).push(collect);
+    this.gathered = undefined;
+  }
 
   constructor(
     readonly req: IncomingMessage,
@@ -179,6 +190,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
       c.add('query', `query.${key}`, key, true);
       c.add('query', `query.${key}`, value);
     }
+    if (search.includes('query=')) addGraphqlInputs(c, 'query', 'query', Object.fromEntries(new URLSearchParams(search)));
   }
   if (req.query && typeof req.query === 'object') c.addTree('query', 'query', req.query);
 
@@ -215,7 +227,10 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     if (raw) addRawBody(c, raw, req.headers['content-type']);
   } else {
     c.addTree('body', 'body', req.body);
+    addGraphqlInputs(c, 'body', 'body', req.body);
   }
+
+  if (ctx.extraInputs) for (const collect of ctx.extraInputs) collect(c);
 
   if (req.file && typeof req.file === 'object') addUploadedFile(c, 'files.file', req.file);
   if (Array.isArray(req.files)) req.files.forEach((f, i) => addUploadedFile(c, `files.${i}`, f));
@@ -232,7 +247,9 @@ function addRawBody(c: InputCollector, raw: Buffer, contentType: string | undefi
   const text = raw.toString('utf8');
   if (type === 'application/json' || type.endsWith('+json')) {
     try {
-      c.addTree('body', 'body', JSON.parse(text) as unknown);
+      const parsed = JSON.parse(text) as unknown;
+      c.addTree('body', 'body', parsed);
+      addGraphqlInputs(c, 'body', 'body', parsed);
       return;
     } catch {
       // not JSON after all: fall through to text
@@ -246,6 +263,8 @@ function addRawBody(c: InputCollector, raw: Buffer, contentType: string | undefi
   } else if (type.startsWith('multipart/')) {
     addMultipartParts(c, text, contentType ?? '');
     return;
+  } else if (type === 'application/graphql') {
+    addDocumentLiterals(c, 'body', 'body', text);
   }
   c.addBuffer('body', 'body', raw);
 }
