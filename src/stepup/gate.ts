@@ -22,7 +22,10 @@ export class StepUpSinkGate {
   constructor(private readonly state: StepUpState) {}
 
   require(ctx: RequestContext, match: RuleMatch, event: SinkEvent, incidentId: string): Verdict {
-    return this.demand(ctx, match.rule.meta.id, match.rule.stepUp ?? { acrValues: [DEFAULT_ACR], maxAge: 300 }, event.op, incidentId);
+    const requirement = match.rule.stepUp ?? { acrValues: [DEFAULT_ACR], maxAge: 300 };
+    // Adaptive rules ask for the method tier their risk level maps to (`acr_values: { medium: [otp], high: [phr] }`).
+    const byLevel = match.risk ? requirement.acrByLevel?.[match.risk.level] : undefined;
+    return this.demand(ctx, match.rule.meta.id, byLevel ? { acrValues: byLevel, maxAge: requirement.maxAge } : requirement, event.op, incidentId);
   }
 
   /**
@@ -37,7 +40,7 @@ export class StepUpSinkGate {
       this.answer(ctx, async () => authenticationRequiredResponse(incidentId));
       return { error: new BlockedError(scope, operation, ctx.req) };
     }
-    const grant = this.findGrant(ctx, identity, scope);
+    const grant = this.findGrant(ctx, identity, scope, requirement.acrValues);
     if (grant.ok) {
       const used = (ctx.slots.get(GRANTS_USED) as Set<string> | undefined) ?? new Set<string>();
       if (!used.has(scope)) {
@@ -80,7 +83,7 @@ export class StepUpSinkGate {
   }
 
   /** A valid grant for `scope` held by this user in this session, from the header or the scope's cookie. */
-  findGrant(ctx: RequestContext, identity: Identity, scope: string): GrantCheck {
+  findGrant(ctx: RequestContext, identity: Identity, scope: string, acrValues?: readonly string[]): GrantCheck {
     const candidates = grantCandidates(ctx.req, scope);
     if (candidates.length === 0) return { ok: false, reason: 'no-grant' };
     let reason = 'invalid-grant';
@@ -94,6 +97,8 @@ export class StepUpSinkGate {
       if (claims.scope !== scope) reason = 'grant-other-scope';
       else if (claims.sub !== identity.userId) reason = 'grant-other-user';
       else if (!sameString(claims.sid, this.state.bindingOf(ctx))) reason = 'grant-other-session';
+      // A grant earned with a weaker method does not satisfy a challenge that asks for a stronger one.
+      else if (acrValues && !acrValues.includes(claims.acr)) reason = 'grant-insufficient-acr';
       else return { ok: true };
     }
     this.state.event(ctx, 'grant_rejected', scope, { reason });
