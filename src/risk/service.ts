@@ -265,7 +265,8 @@ export class RiskService {
     const path = ctx.urlPath;
     const throttleKey = `${path}\0${event.op}`;
     const last = this.vulnRecorded.get(throttleKey);
-    if (last !== undefined && now - last < VULN_RECORD_EVERY_MS) return;
+    // Recorded at most every 10 s per route and operation (more often for short quiet periods): last-seen precision is all it costs.
+    if (last !== undefined && now - last < Math.min(VULN_RECORD_EVERY_MS, plan.vulnerabilityTtl * 250)) return;
     remember(this.vulnRecorded, throttleKey, now);
     const ttl = plan.vulnerabilityTtl * 1000;
     const v = this.options.appVersion;

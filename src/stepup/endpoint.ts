@@ -97,6 +97,11 @@ export class VerifyEndpoint {
       state.event(ctx, 'failed', claims.rule, { reason: 'session-mismatch', user: claims.sub });
       return verifyProblem(403, PROBLEM.challengeMismatch, 'Challenge belongs to another session', 'This challenge was issued to another user or session.');
     }
+    if (!claims.acr.includes(DEFAULT_ACR)) {
+      // The challenge asks for a stronger method tier (adaptive step-up at high risk, e.g. phr): a TOTP code never satisfies it.
+      state.event(ctx, 'failed', claims.rule, { reason: 'method-not-accepted', user: claims.sub });
+      return verifyProblem(403, PROBLEM.challengeMismatch, 'Stronger verification required', `This operation needs ${claims.acr.join(' ')}; a one-time password is not accepted for it.`);
+    }
     const secret = await secretFor(store, box, claims.sub);
     if (secret === undefined) {
       state.event(ctx, 'enrollment_required', claims.rule, { user: claims.sub });
