@@ -101,10 +101,7 @@ export class RedisRiskStore implements RiskStore {
 
   async run(batches: readonly RiskBatch[]): Promise<RiskOpResult[][]> {
     if (batches.length === 0) return [];
-    if (this.closed || this.client.status !== 'ready') {
-      if (this.client.status === 'connecting' || this.client.status === 'connect' || this.client.status === 'wait') await this.waitReady();
-      else throw new StoreUnavailableError(`stepguard: the risk store (Redis) is unavailable (${this.client.status})`);
-    }
+    await this.ready();
     const pipeline = this.client.pipeline();
     for (const batch of batches) {
       const keys: string[] = [];
@@ -164,7 +161,15 @@ export class RedisRiskStore implements RiskStore {
     }
   }
 
+  /** Ready now, or a connection attempt in flight (waited for briefly); otherwise unavailable at once. */
+  private async ready(): Promise<void> {
+    if (!this.closed && this.client.status === 'ready') return;
+    if (!this.closed && (this.client.status === 'connecting' || this.client.status === 'connect' || this.client.status === 'wait')) return this.waitReady();
+    throw new StoreUnavailableError(`stepguard: the risk store (Redis) is unavailable (${this.closed ? 'closed' : this.client.status})`);
+  }
+
   private async scan(match: string): Promise<string[]> {
+    await this.ready();
     const keys: string[] = [];
     let cursor = '0';
     try {

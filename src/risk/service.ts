@@ -283,7 +283,7 @@ export class RiskService {
     res.once('finish', () => {
       try {
         if (!login.failureStatus.includes(res.statusCode)) return;
-        const account = ctx.inputs().find((i) => i.path === login.account)?.value;
+        const account = ctx.inputs().find((i) => i.path === login.account && !i.isKey)?.value;
         const address = clientAddress(ctx);
         const now = this.now();
         const ttl = plan.loginTtl * 1000;
@@ -314,10 +314,15 @@ export class RiskService {
     const res = ctx.res;
     if (!res) return;
     const binding = this.options.who.bindingOf(ctx);
-    if (!binding || this.mappedSessions.has(binding)) return;
+    if (!binding) return;
     res.once('finish', () => {
       const user = this.options.who.userOf(ctx);
-      if (!user || this.mappedSessions.has(binding)) return;
+      if (!user) return;
+      // Recorded once per session and process, and again whenever this request found no user for its session
+      // (the store lost it: expired, or an outage without persistence).
+      const snap = ctx.slots.get(SNAPSHOT) as Snapshot | undefined;
+      const lost = snap?.status === 'ready' && snap.user === undefined;
+      if (this.mappedSessions.has(binding) && !lost) return;
       if (this.mappedSessions.size >= MAX_REMEMBERED) this.mappedSessions.delete(this.mappedSessions.values().next().value as string);
       this.mappedSessions.add(binding);
       const b = new Batches();
