@@ -1,6 +1,7 @@
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
 import { ACTIONS, type Action, type LoginWatch, type StepUpRequirement } from './types.js';
 import { compilePattern, patternProblem } from './pattern.js';
+import { didYouMean } from './load.js';
 import { labelOf, RISK_LEVELS, SIGNAL_NAMES, SUBJECTS, type RiskCondition, type RiskLevel, type RiskPolicy, type SignalCondition, type Subject } from '../risk/types.js';
 
 /**
@@ -38,7 +39,8 @@ export function parseActions(node: YamlNode | undefined, parent: YamlNode, field
   const raw = json(node);
   const list = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(list) || list.length === 0 || !list.every((a) => typeof a === 'string' && allowed.includes(a))) {
-    at(node, field, `expected one of ${allowed.join(', ')} or a list of them (at most one besides flag), got ${JSON.stringify(raw)}`);
+    const suggestion = typeof raw === 'string' ? didYouMean(raw, allowed) : '';
+    at(node, field, `expected one of ${allowed.join(', ')} or a list of them (at most one besides flag), got ${JSON.stringify(raw)}${suggestion}`);
     return undefined;
   }
   const enforcing = list.filter((a) => a !== 'flag') as Action[];
