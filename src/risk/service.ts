@@ -116,24 +116,28 @@ export class RiskService {
   /** After a sink decision: records calls, attacks, vulnerabilities and flags; never holds the request. */
   after(ctx: RequestContext, event: SinkEvent, findings: readonly Finding[], decision: Decision): void {
     const plan = planFor(this.options.rules());
+    const attacked = plan.attackTtl > 0 && findings.some((f) => f.kind === 'attack');
+    const vulnerable = plan.vulnerabilityTtl > 0 && findings.some((f) => f.kind === 'vulnerability');
+    const flags = decision.matches.some((m) => m.rule.flag);
+    // Nothing to record (the common case for a finding no adaptive rule looks at): no identity, no HMAC, no write.
+    if (!attacked && !vulnerable && !flags && !decision.assessed) return;
     const now = this.now();
     const batches = new Batches();
     const user = this.options.who.userOf(ctx);
     const subjects = this.subjectsOf(ctx, user);
-    for (const { rule, assessment } of decision.assessed ?? []) {
+    for (const { rule } of decision.assessed ?? []) {
       for (const { condition } of rule.risk!.conditions) {
         if (condition.signal !== 'frequency') continue;
         const subject = subjects[condition.per];
         const ms = condition.windowSeconds * 1000;
         if (subject) batches.add(subject, ['add', KEY.frequency(rule.meta.id, condition.windowSeconds), unique(now), now, ms, Math.min(10_000, condition.atLeast * 2 + 10)]);
       }
-      void assessment;
     }
-    if (plan.attackTtl > 0 && findings.some((f) => f.kind === 'attack')) {
+    if (attacked) {
       for (const subject of Object.values(subjects)) if (subject) batches.add(subject, ['add', KEY.attacks, unique(now), now, plan.attackTtl * 1000, 1000]);
     }
-    if (plan.vulnerabilityTtl > 0 && findings.some((f) => f.kind === 'vulnerability')) this.recordVulnerability(ctx, event, plan, now, batches);
-    if (this.options.blocking()) {
+    if (vulnerable) this.recordVulnerability(ctx, event, plan, now, batches);
+    if (flags && this.options.blocking()) {
       for (const match of decision.matches) {
         if (!match.rule.flag || !user) continue;
         const record: FlagRecord = {

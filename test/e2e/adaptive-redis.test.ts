@@ -207,6 +207,32 @@ describe('failed logins', () => {
   });
 });
 
+describe('distinct client addresses and per-session frequency', () => {
+  it('the third distinct address of a user within the window steps up; not the second', async () => {
+    const ivan = await new Browser(one, 'ivan', '127.0.0.11').login();
+    await ivan.enroll();
+    expect((await ivan.send('POST', '/email', { email: 'i1@bank.example' })).status).toBe(200);
+    expect((await ivan.on(two, '127.0.0.12').send('POST', '/email', { email: 'i2@bank.example' })).status).toBe(200);
+    const third = await ivan.on(one, '127.0.0.13').send('POST', '/email', { email: 'i3@bank.example' });
+    expect(third.status).toBe(401);
+    expect(ruleOf(third)).toBe('email-many-addresses');
+    await sleep(4500);
+    expect((await ivan.on(two, '127.0.0.14').send('POST', '/email', { email: 'i4@bank.example' })).status).toBe(200);
+  });
+
+  it('counts per session: a new session of the same user starts from zero', async () => {
+    await sleep(4500);
+    const judy = await new Browser(one, 'judy').login();
+    await judy.enroll();
+    expect((await judy.send('POST', '/email', { email: 'j1@bank.example' })).status).toBe(200);
+    expect((await judy.on(two).send('POST', '/email', { email: 'j2@bank.example' })).status).toBe(200);
+    const third = await judy.send('POST', '/email', { email: 'j3@bank.example' });
+    expect(ruleOf(third)).toBe('email-session-frequency');
+    const fresh = await new Browser(two, 'judy').login();
+    expect((await fresh.send('POST', '/email', { email: 'j4@bank.example' })).status).toBe(200);
+  });
+});
+
 describe('vulnerable route', () => {
   it('steps up a route with an unparameterised query until resolved, for this app version, until it stays quiet', async () => {
     const heidi = await new Browser(one, 'heidi').login();
