@@ -29,7 +29,7 @@ const receiver = createServer((req, res) => {
     for (const rs of JSON.parse(body).resourceSpans ?? [])
       for (const ss of rs.scopeSpans ?? [])
         for (const span of ss.spans ?? []) {
-          const attrs = Object.fromEntries(span.attributes.map((a) => [a.key, Object.values(a.value)[0]]));
+          const attrs = Object.fromEntries(span.attributes.map((a) => [a.key, a.value.arrayValue ? (a.value.arrayValue.values ?? []).map((v) => Object.values(v)[0]) : Object.values(a.value)[0]]));
           spans.push({ name: span.name, attrs });
         }
     res.end('{}');
@@ -41,6 +41,8 @@ await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
 const findingsFile = join(tmpdir(), 'stepguard-demo-findings.jsonl');
 for (const f of [findingsFile, `${findingsFile}.1`, `${findingsFile}.2`, `${findingsFile}.3`]) rmSync(f, { force: true });
 
+const storeDir = mkdtempSync(join(tmpdir(), 'stepguard-demo-'));
+async function startBank(rulesFile) {
 const app = spawn(process.execPath, ['--require', join(repo, 'dist/src/register.js'), join(repo, 'examples/bank/app.cjs')], {
   cwd: repo,
   stdio: ['ignore', 'pipe', 'pipe'],
@@ -49,8 +51,8 @@ const app = spawn(process.execPath, ['--require', join(repo, 'dist/src/register.
     PORT: '0',
     BANK_DB_URL: pgUrl,
     STEPGUARD_MODE: 'block',
-    STEPGUARD_RULES: join(repo, 'examples/bank/rules.yaml'),
-    STEPGUARD_STORE_DIR: mkdtempSync(join(tmpdir(), 'stepguard-demo-')),
+    STEPGUARD_RULES: join(repo, 'examples/bank', rulesFile),
+    STEPGUARD_STORE_DIR: storeDir,
     STEPGUARD_SECRET: process.env.STEPGUARD_SECRET ?? 'demo-only-secret-change-me-in-production!!',
     STEPGUARD_FINDINGS_FILE: findingsFile,
     OTEL_METRICS_EXPORTER: 'none',
@@ -70,7 +72,10 @@ const port = await new Promise((resolvePort, reject) => {
   });
   app.on('exit', (code) => reject(new Error(`the bank app exited (${code})`)));
 });
-const base = `http://127.0.0.1:${port}`;
+return { app, port };
+}
+let { app, port } = await startBank('rules.yaml');
+let base = `http://127.0.0.1:${port}`;
 let cookie = '';
 async function http(method, path, body, headers = {}) {
   const res = await fetch(base + path, {
@@ -128,6 +133,37 @@ try {
   const again = (await http('POST', '/transfer', { to: 'bob', amount: 100 })).json().challenge_id;
   await http('POST', '/.well-known/stepguard/step-up', { challenge_id: again, code });
   await new Promise((r) => setTimeout(r, 300));
+
+  step(8, 'Adaptive step-up: the same bank restarted with examples/bank/adaptive-rules.yaml — a step-up only when the risk calls for it');
+  app.kill('SIGTERM');
+  await new Promise((r) => app.once('exit', r));
+  ({ app, port } = await startBank('adaptive-rules.yaml'));
+  base = `http://127.0.0.1:${port}`;
+  cookie = '';
+  await http('POST', '/login', { username: 'bob', password: 'bob-password' });
+  await http('GET', '/balance');
+  const bobSecret = new URL((await http('POST', '/mfa/enroll')).json().otpauth_uri).searchParams.get('secret');
+  console.log('   Bob transfers from a browser he never verified on: the new_device signal fires (level medium → otp)');
+  const newDevice = (await http('POST', '/transfer', { to: 'alice', amount: 5 })).json().challenge_id;
+  await http('POST', '/.well-known/stepguard/step-up', { challenge_id: newDevice, code: generateSync({ secret: bobSecret }) });
+  const deviceCookie = cookie.split('; ').find((c) => c.startsWith('sg_device='));
+  console.log('   Verified: the agent set a signed, HttpOnly device cookie (sg_device). Bob signs in again later (a new session, no grant):');
+  cookie = deviceCookie;
+  await http('POST', '/login', { username: 'bob', password: 'bob-password' });
+  await http('GET', '/balance');
+  console.log('   From his trusted device the transfer runs without a challenge:');
+  await http('POST', '/transfer', { to: 'alice', amount: 5 });
+  console.log('   The same account from another browser (no device cookie) is challenged:');
+  cookie = '';
+  await http('POST', '/login', { username: 'bob', password: 'bob-password' });
+  await http('GET', '/balance');
+  await http('POST', '/transfer', { to: 'alice', amount: 5 });
+  const adaptive = await waitForSpan((s) => s.name === 'stepguard.finding' && s.attrs['stepguard.risk.level'] && s.attrs['stepguard.outcome'] === 'challenged');
+  if (adaptive) {
+    console.log('   The decision span names the level and the signals that fired:');
+    for (const k of ['security_rule.name', 'stepguard.outcome', 'stepguard.risk.level', 'stepguard.risk.signals', 'stepguard.risk.acr_values', 'user.id'])
+      console.log(`     ${k.padEnd(24)} ${JSON.stringify(adaptive.attrs[k])}`);
+  }
   console.log(`\n${bold('Spans exported')}: ${spans.map((s) => s.attrs['stepguard.step_up.event'] ?? s.attrs['stepguard.kind'] ?? s.name).join(', ')}`);
   await new Promise((r) => setTimeout(r, 200)); // the findings log is written in small batches
   const cli = `node ${join('dist', 'src', 'cli', 'main.js')}`;

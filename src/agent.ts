@@ -76,7 +76,11 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
   const { startTrends } = require('./telemetry/trends.js') as typeof import('./telemetry/trends.js');
   startTrends(telemetry, config, env);
-  const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up'));
+  const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up' || (r.type === 'policy' && r.risk !== undefined)));
+  const { usesRisk, createRisk } = require('./risk/setup.js') as typeof import('./risk/setup.js');
+  const { getRuntime } = require('./runtime.js') as typeof import('./runtime.js');
+  // Adaptive step-up reads the rule set in force (reloads included) through the runtime.
+  const risk = stepUp && usesRisk(ruleSet) ? createRisk(config, env, stepUp, telemetry, () => getRuntime()?.engine.ruleSet ?? ruleSet) : undefined;
   const runtime: Runtime = {
     config,
     engine,
@@ -84,6 +88,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
     telemetry,
     stepUp,
     endpoints: stepUp,
+    ...(risk ? { risk } : {}),
   };
   setRuntime(runtime);
   const disabled = HOOKS.filter((h) => !hooks.includes(h));

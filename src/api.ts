@@ -206,3 +206,28 @@ export const stepUp = {
     return undefined;
   },
 };
+
+/** Adaptive step-up administration: flagged accounts and vulnerable routes (the running agent's risk store). */
+export const risk = {
+  async listFlags(): Promise<import('./risk/store.js').FlagRecord[]> {
+    return riskStore().listFlags();
+  },
+  async showFlag(user: string): Promise<import('./risk/store.js').FlagRecord | undefined> {
+    return (await import('./risk/admin.js')).showFlag(riskStore(), user);
+  },
+  async clearFlag(user: string): Promise<boolean> {
+    return (await import('./risk/admin.js')).clearFlag(riskStore(), user);
+  },
+  async vulnerableRoutes(): Promise<{ path: string; entries: string[] }[]> {
+    return riskStore().listVulnerableRoutes();
+  },
+  async resolveRoute(path: string): Promise<boolean> {
+    return (await import('./risk/admin.js')).resolveRoute(riskStore(), path);
+  },
+};
+
+function riskStore(): import('./risk/store.js').RiskStore {
+  const r = getRuntime()?.risk;
+  if (!r) throw new Error('stepguard adaptive step-up is not running: no rule uses risk signals, flag or login (or the agent is not started)');
+  return r.store;
+}

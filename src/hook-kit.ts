@@ -155,6 +155,13 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
       runInContext(ctx, () => runtime.endpoints!.serve(ctx));
       return true as R;
     }
+    // Adaptive step-up: the facts this request's signals need are loaded (one round trip) before the app
+    // sees the request, so every sink can decide synchronously. The body keeps buffering meanwhile.
+    const loading = runtime.risk?.begin(ctx);
+    if (loading) {
+      void loading.then(() => process.nextTick(() => runInContext(ctx, handle)));
+      return true as R;
+    }
   } catch (error) {
     warnOnce('serve-request', `could not set up the request context; request served unprotected: ${errorMessage(error)}`);
     return handle();

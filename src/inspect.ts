@@ -7,7 +7,7 @@ import type { RequestFacts, RuleMatch } from './rules/engine.js';
 import { targetOf } from './rules/engine.js';
 import { judge } from './judge/judge.js';
 import { BlockedError } from './errors.js';
-import { forbiddenResponse, newIncidentId, refuse } from './enforce/index.js';
+import { forbiddenResponse, newIncidentId, refuse, stepUpUnavailableResponse } from './enforce/index.js';
 import { reportDecision, reportUnmatched, type FindingReporter, type RequestView } from './telemetry/findings.js';
 import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
@@ -90,6 +90,7 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   });
   const findings = limitFinding ? [limitFinding, ...judged.findings] : judged.findings;
   const decision = limitFinding ? applyInputLimitPolicy(judged.decision, findings, runtime.config) : judged.decision;
+  if (runtime.risk && (findings.length > 0 || decision.assessed || decision.matches.some((m) => m.rule.flag))) runtime.risk.after(ctx, event, findings, decision);
   if (findings.length === 0 && decision.matches.length === 0) return undefined;
 
   ctx.findings.push(...findings);
@@ -106,7 +107,12 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   if (findings.some((f) => f.kind === 'attack')) incident();
   let verdict: Verdict;
   let outcome: Outcome = 'reported';
-  if (decision.action === 'block') {
+  if (decision.action === 'block' && decision.decisive!.risk?.unavailable) {
+    // A risk signal was needed and the store could not answer: this operation fails closed, as documented (503).
+    verdict = { error: new BlockedError(decision.decisive!.rule.meta.id, event.op, ctx.req) };
+    outcome = 'unavailable';
+    refuse(ctx, runtime.config.respond, async () => stepUpUnavailableResponse(incident()));
+  } else if (decision.action === 'block') {
     verdict = { error: new BlockedError(decision.decisive!.rule.meta.id, event.op, ctx.req) };
     outcome = 'blocked';
     refuse(ctx, runtime.config.respond, forbiddenResponse(incident()));
@@ -153,6 +159,7 @@ function requestFacts(ctx: RequestContext, runtime: Runtime): RequestFacts {
     route: ctx.route,
     earlierFindings: ctx.findings,
     isNewClientAddress: () => runtime.stepUp?.isNewClientAddress(ctx),
+    ...(runtime.risk ? { risk: runtime.risk.facts(ctx) } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import type { AnyDetector } from './detectors/types.js';
 import type { RuleEngine, RuleMatch } from './rules/engine.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 import type { RequestContext } from './context/request-context.js';
+import type { RiskService } from './risk/service.js';
 import { createDetectors, type DetectorSettings } from './detectors/index.js';
 import { detectorsUsedBy } from './judge/judge.js';
 
@@ -37,6 +38,8 @@ export interface Runtime {
   readonly telemetry: Telemetry;
   readonly stepUp: StepUpGate | undefined;
   readonly endpoints: AgentEndpoints | undefined;
+  /** Adaptive step-up (risk signals); present when some rule uses signals, `flag` or `login:`. */
+  readonly risk?: RiskService;
 }
 
 const RUNTIME_KEY = Symbol.for('stepguard.runtime');

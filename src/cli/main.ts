@@ -21,6 +21,8 @@ Commands:
   enroll <user>              enroll a user for step-up (TOTP): prints the otpauth:// URI and a QR code
                              (--recovery-codes: issue ten new recovery codes instead)
   findings [summary]         the findings log as a table (filters, --follow) or a summary per rule/route
+  accounts list|show|clear    accounts flagged by adaptive rules (action flag)
+  findings resolve --route P mark a route's vulnerability findings resolved (adaptive vulnerable_route)
   dashboard                  a local page over the findings log (127.0.0.1, token printed at start)
   help [command]             this text, or a command's help
 
@@ -54,7 +56,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     case 'enroll':
       return enroll(rest, env, out);
     case 'findings':
+      if (rest[0] === 'resolve') return (await import('./accounts.js')).resolveCommand(rest.slice(1), env, out);
       return findings(rest, env, out);
+    case 'accounts':
+      return (await import('./accounts.js')).accountsCommand(rest, env, out);
     case 'dashboard':
       return dashboard(rest, env, out);
     default:

@@ -17,7 +17,7 @@ const HELP = `stepguard rules <subcommand>
       Run the examples written inside each rule (events that must match / must not match).
       Exit 1 when an example does not hold (or, with --require-examples, a rule has none).
 
-  explain (--sql TEXT [--dialect postgres|mysql] | --command TEXT | --path PATH | --url URL | --code SOURCE)
+  explain (--sql TEXT [--dialect postgres|mysql] | --command TEXT | --path PATH | --url URL | --code SOURCE) [--signal NAME[=VALUE]]…
           [--input SOURCE.PATH=VALUE]… [--method M] [--route R] [--rules PATHS] [--json]
       Show, for one event and request input, how the input maps onto the statement's tokens, which
       detectors found what, which rules fired and the resulting action — the agent's own judgement.
@@ -161,7 +161,14 @@ function explain(args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStr
   const { ruleSet, problems } = loadRules(rulesArg ? rulesArg.split(',').map((p) => resolve(p)) : loadConfig(env).config.rulesFiles, DETECTOR_IDS);
   const method = option(args, '--method')?.toUpperCase();
   const route = option(args, '--route');
-  const evaluation = evaluate(ruleSet.rules, event, inputsFrom(inputMap), { method, route, path: route });
+  const signals: Record<string, unknown> = {};
+  for (const pair of options(args, '--signal')) {
+    const eq = pair.indexOf('=');
+    const name = eq === -1 ? pair : pair.slice(0, eq);
+    const raw = eq === -1 ? 'true' : pair.slice(eq + 1);
+    signals[name] = raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  const evaluation = evaluate(ruleSet.rules, event, inputsFrom(inputMap), { method, route, path: route, signals });
   const text = event.kind === 'sql' ? event.sql : (command ?? path ?? url ?? code ?? '');
   const tokens = tokensOf(event, text);
   const occurrences = evaluation.inputs.map((input) => {
@@ -186,6 +193,7 @@ function explain(args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStr
           rules: d.matches.map((m) => ({ id: m.rule.meta.id, action: m.action, origin: m.rule.meta.origin, finding: m.finding ? `${m.finding.kind} ${m.finding.detector}` : undefined })),
           action: d.action,
           decisive: d.decisive?.rule.meta.id,
+          risk: (d.assessed ?? []).map((a) => ({ id: a.rule.meta.id, level: a.assessment.level, applies: a.assessment.applies, signals: a.assessment.signals })),
           problems: problems.map(formatProblem),
         },
         null,
@@ -210,6 +218,15 @@ function explain(args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStr
   line('rules:');
   if (d.matches.length === 0) line('  none');
   for (const m of d.matches) line(`  ${m.rule.meta.id} → ${m.action}${m.finding ? ` (on ${m.finding.kind} ${m.finding.detector})` : ' (policy)'}   ${m.rule.meta.origin}`);
+  if (d.assessed && d.assessed.length > 0) {
+    line('risk:');
+    for (const { rule, assessment } of d.assessed) {
+      line(`  ${rule.meta.id}: level ${assessment.level} (acts from ${rule.risk!.actAt}) → ${assessment.applies ? rule.action : 'does not apply'}`);
+      for (const s of assessment.signals) line(`    ${s.fired ? '✓' : '·'} ${s.label} = ${String(s.value)}${s.fired ? ` → ${s.level}` : ''}`);
+      const acr = rule.stepUp?.acrByLevel?.[assessment.level];
+      if (assessment.applies && acr) line(`    acr_values at ${assessment.level}: ${acr.join(' ')}`);
+    }
+  }
   line(`decision: ${d.action}${d.decisive ? ` (rule ${d.decisive.rule.meta.id})` : ''} — in block mode; monitor mode would report only`);
   return 0;
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 
 export interface StandardResponse {
   readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
+  readonly headers: Readonly<Record<string, string | string[]>>;
   readonly body: string;
 }
 
@@ -154,7 +154,7 @@ export function verifyProblem(status: number, type: string, title: string, detai
 }
 
 /** 200 of a successful verification: the grant in the body and in an HttpOnly cookie for its scope. */
-export function grantResponse(grant: string, scope: string, maxAgeSeconds: number, cookie: string): StandardResponse {
+export function grantResponse(grant: string, scope: string, maxAgeSeconds: number, cookie: string | string[]): StandardResponse {
   return {
     status: 200,
     headers: { 'content-type': 'application/json', 'set-cookie': cookie },

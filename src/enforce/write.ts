@@ -16,8 +16,8 @@ import { stepUpUnavailableResponse, type StandardResponse } from './responses.js
 const SILENCED = Symbol.for('stepguard.silenced');
 
 /** Headers of every agent response, in this order; the response's own headers override the defaults. */
-function headersOf(response: StandardResponse): Array<[string, string]> {
-  const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...response.headers };
+function headersOf(response: StandardResponse): Array<[string, string | string[]]> {
+  const headers: Record<string, string | string[]> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...response.headers };
   headers['content-length'] = String(Buffer.byteLength(response.body));
   return Object.entries(headers);
 }
@@ -79,7 +79,7 @@ function claimResponse(ctx: RequestContext): ClaimedResponse | undefined {
 interface RealMethods {
   getHeaderNames(): string[];
   removeHeader(name: string): void;
-  setHeader(name: string, value: string): void;
+  setHeader(name: string, value: string | string[]): void;
   writeHead(status: number): void;
   end(body: string): void;
 }

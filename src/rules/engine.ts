@@ -2,6 +2,8 @@ import type { SinkEvent, SinkKind } from '../events.js';
 import { commandLine, SINK_KINDS } from '../events.js';
 import type { Finding } from '../detectors/types.js';
 import { shellScriptOf } from '../detectors/shell-programs.js';
+import { assess } from '../risk/model.js';
+import type { RiskAssessment, RiskFacts } from '../risk/types.js';
 import { actionStrength, type Action, type DetectionRule, type PolicyRule, type Rule, type RuleSet } from './types.js';
 
 /** What the engine may ask about the request; all answers are cheap and synchronous. */
@@ -13,6 +15,8 @@ export interface RequestFacts {
   readonly earlierFindings: readonly Finding[];
   /** `true` when the user's client address is new to them; `undefined` when unknown. */
   isNewClientAddress(): boolean | undefined;
+  /** Risk signal facts loaded for this request (adaptive step-up); absent: every signal is unknown. */
+  readonly risk?: RiskFacts;
 }
 
 export interface RuleMatch {
@@ -21,6 +25,14 @@ export interface RuleMatch {
   readonly finding: Finding | undefined;
   /** The action after the global mode was applied. */
   readonly action: Action;
+  /** Adaptive rules: the signals measured and the level. */
+  readonly risk?: RiskAssessment;
+}
+
+/** A rule with risk signals whose other conditions held: assessed whether or not it applied. */
+export interface Assessed {
+  readonly rule: PolicyRule;
+  readonly assessment: RiskAssessment;
 }
 
 export interface Decision {
@@ -28,6 +40,8 @@ export interface Decision {
   /** The match that decided `action` (strongest wins; earlier rule on a tie). */
   readonly decisive: RuleMatch | undefined;
   readonly matches: readonly RuleMatch[];
+  /** Adaptive rules whose other conditions held (their signals were measured). */
+  readonly assessed?: readonly Assessed[];
 }
 
 /**
@@ -85,18 +99,26 @@ export class RuleEngine {
       }
     }
     const policies = this.policyRules.get(event.kind)!;
+    let assessed: Assessed[] | undefined;
     if (policies.length > 0) {
       let target: string | undefined;
       for (const rule of policies) {
         target ??= targetOf(event);
-        if (policyApplies(rule, event, target, findings, facts)) {
+        if (!policyApplies(rule, event, target, findings, facts)) continue;
+        if (!rule.risk) {
           matches.push({ rule, finding: undefined, action: this.effective(rule.action) });
+          continue;
         }
+        const assessment = assess(rule.meta.id, rule.risk, facts.risk ?? UNKNOWN_RISK);
+        (assessed ??= []).push({ rule, assessment });
+        // A signal the store could not answer: the operation fails closed (as strong as a block, answered 503).
+        if (assessment.unavailable) matches.push({ rule, finding: undefined, action: this.effective('block'), risk: assessment });
+        else if (assessment.applies) matches.push({ rule, finding: undefined, action: this.effective(rule.action), risk: assessment });
       }
     }
     let decisive: RuleMatch | undefined;
     for (const m of matches) if (!decisive || actionStrength(m.action) > actionStrength(decisive.action)) decisive = m;
-    return { action: decisive?.action ?? 'monitor', decisive, matches };
+    return assessed ? { action: decisive?.action ?? 'monitor', decisive, matches, assessed } : { action: decisive?.action ?? 'monitor', decisive, matches };
   }
 }
 
@@ -144,3 +166,14 @@ function policyApplies(rule: PolicyRule, event: SinkEvent, target: string, findi
   if (w.newClientAddress && facts.isNewClientAddress() !== true) return false;
   return true;
 }
+
+const UNKNOWN_RISK: RiskFacts = {
+  newDevice: () => undefined,
+  newClientAddress: () => undefined,
+  clientAddresses: () => undefined,
+  frequency: () => undefined,
+  failedLogins: () => undefined,
+  recentAttacks: () => undefined,
+  vulnerableRoute: () => undefined,
+  flagged: () => undefined,
+};

@@ -4,6 +4,7 @@ import { DETECTORS } from '../detectors/index.js';
 import { detectorsUsedBy, judge } from '../judge/judge.js';
 import { RuleEngine, type Decision } from './engine.js';
 import type { Rule, RuleExample } from './types.js';
+import { factsFromSignals } from '../risk/stated-facts.js';
 
 /**
  * Offline evaluation of rules — what `stepguard rules test` and `stepguard rules explain` run. It calls the
@@ -16,6 +17,8 @@ export interface DescribedRequest {
   readonly route?: string;
   readonly path?: string;
   readonly newClientAddress?: boolean;
+  /** Stated signal facts (`rules test` examples, `rules explain --signal`). */
+  readonly signals?: Readonly<Record<string, unknown>>;
 }
 
 export interface Evaluation {
@@ -135,6 +138,7 @@ export function evaluate(rules: readonly Rule[], event: SinkEvent, inputs: reado
       route: request.route,
       earlierFindings: earlier,
       isNewClientAddress: () => request.newClientAddress,
+      risk: factsFromSignals({ new_client_address: request.newClientAddress === true, ...request.signals }),
     }),
   });
   return { event, inputs, findings, decision };
@@ -156,10 +160,14 @@ export function runExample(rule: Rule, example: RuleExample, allRules: readonly 
   } catch (error) {
     return { rule, example, passed: false, matched: false, detail: (error as Error).message };
   }
-  const evaluation = evaluate(allRules, built.event, inputsFrom(example.inputs), built.request);
+  const request = example.signals ? { ...built.request, signals: example.signals } : built.request;
+  const evaluation = evaluate(allRules, built.event, inputsFrom(example.inputs), request);
   const match = evaluation.decision.matches.find((m) => m.rule.meta.id === rule.meta.id);
   const matched = match !== undefined;
-  const passed = matched === (example.expect === 'match');
+  const level = evaluation.decision.assessed?.find((a) => a.rule.meta.id === rule.meta.id)?.assessment.level;
+  const levelOk = example.level === undefined || example.level === level;
+  const passed = matched === (example.expect === 'match') && levelOk;
+  if (!levelOk) return { rule, example, passed, matched, detail: `expected level ${example.level}, got ${level ?? 'none (no risk signals assessed)'}` };
   const findings = evaluation.findings.map((f) => `${f.kind} ${f.detector} (${f.reason}) on ${f.input.path}`).join('; ') || 'no findings';
   const detail = passed ? '' : `expected ${example.expect === 'match' ? 'a match' : 'no match'}, got ${matched ? 'a match' : 'no match'} — ${findings}`;
   return { rule, example, passed, matched, detail };

@@ -4,6 +4,8 @@ import { join, relative, resolve, sep } from 'node:path';
 import type { LineCounter, Node as YamlNode, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { SINK_KINDS, type SinkKind } from '../events.js';
 import { compilePattern, patternProblem } from './pattern.js';
+import { parseActions, parseLogin, parseRisk, parseAcrByLevel } from './load-risk.js';
+import type { LoginWatch } from './types.js';
 import {
   ACTIONS,
   type Action,
@@ -76,6 +78,7 @@ export interface LoadResult {
 export function loadRules(userPaths: readonly string[], knownDetectors: readonly string[], shippedDir = shippedRulesDir()): LoadResult {
   const problems: RuleProblem[] = [];
   const byId = new Map<string, Rule>();
+  let login: LoginWatch | undefined;
   const files: string[] = [];
   const expand = (p: string): string[] => {
     try {
@@ -103,8 +106,9 @@ export function loadRules(userPaths: readonly string[], knownDetectors: readonly
     if (parsed.problems.length > 0) continue;
     files.push(file);
     for (const rule of parsed.rules) byId.set(rule.meta.id, rule);
+    if (parsed.login) login = parsed.login;
   }
-  return { ruleSet: { rules: [...byId.values()], files }, problems };
+  return { ruleSet: login ? { rules: [...byId.values()], files, login } : { rules: [...byId.values()], files }, problems };
 }
 
 /**
@@ -180,18 +184,18 @@ function compiledShippedRules(shippedDir: string, knownDetectors: readonly strin
   }
 }
 
-const TOP_KEYS = ['ruleset', 'version', 'rules'] as const;
+const TOP_KEYS = ['ruleset', 'version', 'rules', 'login'] as const;
 const RULE_KEYS = [
   'id', 'uuid', 'title', 'category', 'version', 'description', 'reference',
-  'detector', 'on', 'when', 'action', 'step_up', 'examples',
+  'detector', 'on', 'when', 'risk', 'act_at', 'action', 'step_up', 'examples',
 ] as const;
 const WHEN_KEYS = ['sink', 'operation', 'statement', 'command', 'path', 'url', 'code', 'route', 'method', 'finding', 'new_client_address'] as const;
 const STEP_UP_KEYS = ['acr_values', 'max_age'] as const;
-const EXAMPLE_KEYS = ['event', 'inputs', 'expect'] as const;
+const EXAMPLE_KEYS = ['event', 'inputs', 'expect', 'signals', 'level'] as const;
 const TARGET_FIELD_SINK: Record<string, SinkKind> = { statement: 'sql', command: 'exec', path: 'fs', url: 'http.out', code: 'code' };
 const ID_SHAPE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-export function parseRuleFile(file: string, text: string, knownDetectors: readonly string[]): { rules: Rule[]; problems: RuleProblem[] } {
+export function parseRuleFile(file: string, text: string, knownDetectors: readonly string[]): { rules: Rule[]; problems: RuleProblem[]; login?: LoginWatch } {
   const lineCounter = new (yaml().LineCounter)();
   const doc = yaml().parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: RuleProblem[] = [];
@@ -222,6 +226,8 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
   }
 
   const rules: Rule[] = [];
+  const loginNode = root.get('login', true) as YamlNode | undefined;
+  const login = loginNode ? parseLogin(loginNode, file, lineCounter.linePos(nodeOffset(loginNode)).line, at) : undefined;
   const seenIds = new Map<string, number>();
   rulesNode.items.forEach((item, index) => {
     const field = `rules[${index}]`;
@@ -247,7 +253,9 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
     if (uuid !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) {
       at(get('uuid'), `${field}.uuid`, 'expected a UUID such as 3f2b8c1e-0d4a-4c8e-9a51-2b7c6d8e9f01 (or leave it out: one is derived from ruleset and id)');
     }
-    const action = enumValue(get('action'), item, `${field}.action`, ACTIONS, at) as Action | undefined;
+    const parsedActions = parseActions(get('action'), item, `${field}.action`, at);
+    const action = parsedActions?.action;
+    const flag = parsedActions?.flag === true;
     const stepUp = parseStepUp(get('step_up'), action, item, field, at);
 
     const detectorNode = get('detector');
@@ -278,16 +286,22 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
       if (on === 'vulnerability' && action && action !== 'monitor') {
         at(get('action'), `${field}.action`, 'vulnerability findings are reported, never acted on; use `action: monitor` (or `on: attack`)');
       }
+      if (get('risk')) at(get('risk'), `${field}.risk`, '`risk` belongs to policy rules (with `when`)');
       if (problems.length === before && detector && action && on) {
-        rules.push({ type: 'detection', meta, action, stepUp, examples, detector, on });
+        rules.push({ type: 'detection', meta, action, stepUp, examples, detector, on, ...(flag ? { flag } : {}) });
       }
     } else if (whenNode) {
       if (get('on')) at(get('on'), `${field}.on`, '`on` belongs to detection rules; in a policy rule use `when.finding`');
       const when = parseWhen(whenNode, field, at);
-      if (problems.length === before && when && action) rules.push({ type: 'policy', meta, action, stepUp, examples, when });
+      const risk = get('risk') ? parseRisk(get('risk')!, get('act_at'), field, at) : undefined;
+      if (!get('risk') && get('act_at')) at(get('act_at'), `${field}.act_at`, '`act_at` needs a `risk:` list of signals');
+      if (stepUp?.acrByLevel && !risk) at(get('step_up'), `${field}.step_up.acr_values`, 'acr_values per level need a `risk:` list of signals; use a plain list otherwise');
+      if (problems.length === before && when && action) {
+        rules.push({ type: 'policy', meta, action, stepUp, examples, when, ...(risk ? { risk } : {}), ...(flag ? { flag } : {}) });
+      }
     }
   });
-  return { rules, problems };
+  return login ? { rules, problems, login } : { rules, problems };
 }
 
 type At = (node: YamlNode | Pair | null | undefined, field: string, message: string) => void;
@@ -310,14 +324,19 @@ function parseStepUp(node: YamlNode | undefined, action: Action | undefined, par
   }
   const acrNode = node.get('acr_values', true) as YamlNode | undefined;
   let acrValues: string[] = [ACR.otp];
-  if (acrNode !== undefined) {
+  let acrByLevel: StepUpRequirement['acrByLevel'];
+  if (isMap(acrNode)) {
+    acrByLevel = parseAcrByLevel(acrNode, `${field}.step_up.acr_values`, at);
+    acrValues = [...(acrByLevel?.low ?? acrByLevel?.medium ?? acrByLevel?.high ?? acrValues)];
+  } else if (acrNode !== undefined) {
     const raw = (acrNode as { toJSON?: () => unknown }).toJSON?.();
     const list = typeof raw === 'string' ? raw.split(/\s+/).filter(Boolean) : raw;
     if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && /^[\x21-\x7e]+$/.test(v) && !v.includes('"'))) {
       at(acrNode, `${field}.step_up.acr_values`, 'expected a non-empty list of ACR values without spaces or quotes, e.g. [otp], [phr] or [urn:stepguard:acr:otp]');
     } else acrValues = (list as string[]).map(expandAcr); // short tier names (otp, phr) → their URNs
   }
-  return typeof maxAge === 'number' ? { acrValues, maxAge } : undefined;
+  if (typeof maxAge !== 'number') return undefined;
+  return acrByLevel ? { acrValues, maxAge, acrByLevel } : { acrValues, maxAge };
 }
 
 function parseWhen(node: YamlNode, field: string, at: At): PolicyConditions | undefined {
@@ -399,8 +418,20 @@ function parseExamples(node: YamlNode | undefined, field: string, file: string, 
     if (typeof inputs !== 'object' || Array.isArray(inputs) || !Object.values(inputs as object).every((v) => typeof v === 'string')) {
       return at(item.get('inputs', true) as YamlNode, `${f}.inputs`, 'expected a mapping of input path to string, e.g. `{ query.id: "1 OR 1=1" }`');
     }
+    const signals = (item.get('signals', true) as { toJSON?: () => unknown } | undefined)?.toJSON?.();
+    if (signals !== undefined && (typeof signals !== 'object' || signals === null || Array.isArray(signals))) {
+      return at(item.get('signals', true) as YamlNode, `${f}.signals`, 'expected a mapping of signal facts, e.g. `{ new_device: true, frequency: 3 }`');
+    }
+    const level = item.get('level', true) ? enumValue(item.get('level', true) as YamlNode, item, `${f}.level`, ['low', 'medium', 'high'], at) : undefined;
     if (expect) {
-      out.push({ event: event as Record<string, unknown>, inputs: inputs as Record<string, string>, expect: expect as 'match' | 'no_match', origin: `${file}:${lc.linePos(nodeOffset(item)).line}` });
+      out.push({
+        event: event as Record<string, unknown>,
+        inputs: inputs as Record<string, string>,
+        expect: expect as 'match' | 'no_match',
+        origin: `${file}:${lc.linePos(nodeOffset(item)).line}`,
+        ...(signals ? { signals: signals as Record<string, unknown> } : {}),
+        ...(level ? { level: level as 'low' | 'medium' | 'high' } : {}),
+      });
     }
   });
   return out;

@@ -1,5 +1,6 @@
 import type { SinkKind } from '../events.js';
 import type { FindingKind } from '../detectors/types.js';
+import type { RiskLevel, RiskPolicy } from '../risk/types.js';
 
 /** Ordered weakest → strongest: the strongest matching action wins. */
 export const ACTIONS = ['monitor', 'step_up', 'block'] as const;
@@ -28,6 +29,8 @@ export interface StepUpRequirement {
   readonly acrValues: readonly string[];
   /** Seconds a grant stays valid (RFC 9470 `max_age`). */
   readonly maxAge: number;
+  /** Adaptive step-up: the ACR values asked for at each risk level (falls back to `acrValues`). */
+  readonly acrByLevel?: Partial<Record<RiskLevel, readonly string[]>>;
 }
 
 /** A compiled text pattern: `*` matches any run of characters, case-insensitive, linear time. */
@@ -55,6 +58,10 @@ export interface RuleExample {
   readonly inputs: Record<string, string>;
   readonly expect: 'match' | 'no_match';
   readonly origin: string;
+  /** Signal facts the example states (`signals: { new_device: true, frequency: 3 }`). */
+  readonly signals?: Readonly<Record<string, unknown>>;
+  /** Expected risk level, when the example states one. */
+  readonly level?: RiskLevel;
 }
 
 interface RuleBase {
@@ -62,6 +69,8 @@ interface RuleBase {
   readonly action: Action;
   readonly stepUp: StepUpRequirement | undefined;
   readonly examples: readonly RuleExample[];
+  /** Action `flag` (alone or with another action): the account is flagged when the rule matches. */
+  readonly flag?: boolean;
 }
 
 export interface DetectionRule extends RuleBase {
@@ -74,11 +83,25 @@ export interface DetectionRule extends RuleBase {
 export interface PolicyRule extends RuleBase {
   readonly type: 'policy';
   readonly when: PolicyConditions;
+  /** Adaptive step-up: risk signals and the level from which the rule applies. */
+  readonly risk?: RiskPolicy;
 }
 
 export type Rule = DetectionRule | PolicyRule;
 
+/** The login route the agent watches for failed logins (a rule file's top-level `login:`). */
+export interface LoginWatch {
+  readonly route: Pattern;
+  readonly methods: readonly string[];
+  /** Response statuses that mean "failed login". */
+  readonly failureStatus: readonly number[];
+  /** The input naming the account, e.g. `body.username`. */
+  readonly account: string;
+  readonly origin: string;
+}
+
 export interface RuleSet {
   readonly rules: readonly Rule[];
   readonly files: readonly string[];
+  readonly login?: LoginWatch;
 }

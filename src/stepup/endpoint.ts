@@ -160,7 +160,9 @@ export class VerifyEndpoint {
     state.event(ctx, 'verified', claims.rule, { user: claims.sub });
     const secure = (ctx.req.socket as { encrypted?: boolean }).encrypted === true || ctx.req.headers['x-forwarded-proto'] === 'https';
     const cookie = `${GRANT_COOKIE_PREFIX}${claims.rule}=${grant}; Path=/; Max-Age=${claims.max_age}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
-    return grantResponse(grant, claims.rule, claims.max_age, cookie);
+    // The device is trusted from now on; a store failure only costs the device cookie, never the grant.
+    const device = state.onVerified ? await state.onVerified(ctx, claims.sub).catch(() => undefined) : undefined;
+    return grantResponse(grant, claims.rule, claims.max_age, device ? [cookie, device] : cookie);
   }
 
   private async rejectCode(ctx: RequestContext, keys: LockoutKeys, rule: string, user: string, reason: string): Promise<StandardResponse> {

@@ -23,7 +23,10 @@ export class StepUpSinkGate {
   constructor(private readonly state: StepUpState) {}
 
   require(ctx: RequestContext, match: RuleMatch, event: SinkEvent, incidentId: string): Verdict {
-    return this.demand(ctx, match.rule.meta.id, match.rule.stepUp ?? { acrValues: [DEFAULT_ACR], maxAge: 300 }, event.op, incidentId);
+    const requirement = match.rule.stepUp ?? { acrValues: [DEFAULT_ACR], maxAge: 300 };
+    // Adaptive rules ask for the method tier their risk level maps to (`acr_values: { medium: [otp], high: [phr] }`).
+    const byLevel = match.risk ? requirement.acrByLevel?.[match.risk.level] : undefined;
+    return this.demand(ctx, match.rule.meta.id, byLevel ? { acrValues: byLevel, maxAge: requirement.maxAge } : requirement, event.op, incidentId);
   }
 
   /**

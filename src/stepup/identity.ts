@@ -2,6 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { IdentifyFunction } from '../config.js';
 import { warnOnce, errorMessage } from '../log.js';
 
+/** The adaptive step-up device cookie (src/risk/device.ts); not part of the session. */
+export const DEVICE_COOKIE = 'sg_device';
+
 /**
  * Who is making the request. Read at the sink — after the app's own authentication middleware ran —
  * from `identify(req)` in the config file, else from the common conventions below.
@@ -77,7 +80,7 @@ export function sessionMaterial(req: IncomingMessage, sessionCookies: readonly s
     const eq = part.indexOf('=');
     if (eq === -1) continue;
     const name = part.slice(0, eq).trim();
-    if (name.startsWith(grantCookiePrefix)) continue; // our own grants are not the session
+    if (name.startsWith(grantCookiePrefix) || name === DEVICE_COOKIE) continue; // our own grants and device cookie are not the session
     const value = part.slice(eq + 1).trim();
     cookies.set(name, value);
     others.push(`${name}=${value}`);

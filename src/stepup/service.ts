@@ -54,6 +54,19 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
     return this.state.identityOf(ctx);
   }
 
+  bindingOf(ctx: RequestContext): string {
+    return this.state.bindingOf(ctx);
+  }
+
+  /** HMAC under the session-binding key (device cookies). */
+  mac(material: string): string {
+    return this.state.signer.bindingHash(material);
+  }
+
+  set onVerified(fn: ((ctx: RequestContext, user: string) => Promise<string | undefined>) | undefined) {
+    this.state.onVerified = fn;
+  }
+
   userIdOf(ctx: RequestContext): string | undefined {
     return this.state.userIdOf(ctx);
   }

@@ -35,6 +35,8 @@ export class StepUpState {
   readonly settings: Config['stepUp'];
   private readonly knownAddresses = new Map<string, Set<string>>();
   private opened: { store: StepUpStore; box: SecretBox } | undefined;
+  /** After a successful verification: an extra cookie to set (adaptive step-up's device cookie). */
+  onVerified: ((ctx: RequestContext, user: string) => Promise<string | undefined>) | undefined;
 
   constructor(readonly options: StepUpOptions) {
     this.settings = options.config.stepUp;

@@ -6,6 +6,7 @@ export const SPAN_FINDING = 'stepguard.finding';
 export const SPAN_STEP_UP = 'stepguard.step_up';
 export const SPAN_RULES_RELOAD = 'stepguard.rules.reload';
 export const SPAN_ANOMALY = 'stepguard.anomaly';
+export const SPAN_FLAG = 'stepguard.flag';
 
 export const ATTR = {
   // security_rule.* (semconv, Development)
@@ -65,6 +66,17 @@ export const ATTR = {
   ANOMALY_OBSERVED: 'stepguard.anomaly.observed',
   ANOMALY_FACTOR: 'stepguard.anomaly.factor',
   ANOMALY_WINDOW: 'stepguard.anomaly.window_seconds',
+  // adaptive step-up (src/risk)
+  /** low, medium or high: the level of the adaptive rule's signals. */
+  RISK_LEVEL: 'stepguard.risk.level',
+  /** The signals that fired, as labels (`frequency(per=user, window=600s, at_least=4)`). */
+  RISK_SIGNALS: 'stepguard.risk.signals',
+  /** The ACR values the challenge asked for at that level. */
+  RISK_ACR: 'stepguard.risk.acr_values',
+  /** true when the rule flagged the account (action `flag`). */
+  RISK_FLAGGED: 'stepguard.risk.flagged',
+  /** The flag span: the rule's title as the reason. */
+  FLAG_REASON: 'stepguard.flag.reason',
 } as const;
 
 /** Resource attributes (semconv) of the agent's private tracer provider. */
@@ -73,4 +85,4 @@ export const RESOURCE = {
 } as const;
 
 /** Outcome of a finding: what the agent actually did. */
-export type Outcome = 'blocked' | 'challenged' | 'reported' | 'allowed';
+export type Outcome = 'blocked' | 'challenged' | 'reported' | 'allowed' | 'unavailable';

@@ -79,7 +79,7 @@ function report(
   }
   const rule = match?.rule.meta;
   const attributes = findingAttributes(reporter.mode, request, event, finding, match, action, outcome, incidentId, allFindings);
-  reporter.telemetry.span(SPAN_FINDING, attributes, outcome === 'blocked' || outcome === 'challenged' ? { message: outcome } : undefined);
+  reporter.telemetry.span(SPAN_FINDING, attributes, outcome === 'blocked' || outcome === 'challenged' || outcome === 'unavailable' ? { message: outcome } : undefined);
   if (reporter.logFindings) {
     const what = !finding ? 'policy' : finding.kind === 'input-limit' ? `input-limit (${finding.reason})` : `${finding.kind} ${finding.detector}`;
     log.info(
@@ -118,6 +118,13 @@ export function findingAttributes(
     if (rule.description) attributes[ATTR.RULE_DESCRIPTION] = rule.description;
     if (rule.reference) attributes[ATTR.RULE_REFERENCE] = rule.reference;
   }
+  if (match?.risk) {
+    attributes[ATTR.RISK_LEVEL] = match.risk.level;
+    attributes[ATTR.RISK_SIGNALS] = match.risk.signals.filter((s) => s.fired).map((s) => s.label);
+    const acr = match.rule.stepUp?.acrByLevel?.[match.risk.level];
+    if (acr) attributes[ATTR.RISK_ACR] = [...acr];
+  }
+  if (match?.rule.flag) attributes[ATTR.RISK_FLAGGED] = true;
   if (finding) {
     attributes[ATTR.KIND] = finding.kind;
     attributes[ATTR.DETECTOR] = finding.detector;

@@ -11,9 +11,9 @@ const rule = (extra: string) => `ruleset: custom\nrules:\n  - id: my-rule\n    t
 
 describe('rules lint: mistakes and their messages', () => {
   it.each([
-    ['unknown field, with a suggestion', rule('    detector: sql-injection\n    action: block\n    acton: monitor\n'), 'rules/custom.yaml:8:5: rules[0].acton: unknown field (did you mean "action"?); allowed: id, uuid, title, category, version, description, reference, detector, on, when, action, step_up, examples'],
-    ['wrong type', rule('    detector: sql-injection\n    action: [block]\n'), 'rules/custom.yaml:7:13: rules[0].action: expected a non-empty string, got a list'],
-    ['unknown action, with a suggestion', rule('    detector: sql-injection\n    action: blok\n'), 'rules/custom.yaml:7:13: rules[0].action: expected one of monitor, step_up, block, got "blok" (did you mean "block"?)'],
+    ['unknown field, with a suggestion', rule('    detector: sql-injection\n    action: block\n    acton: monitor\n'), 'rules/custom.yaml:8:5: rules[0].acton: unknown field (did you mean "action"?); allowed: id, uuid, title, category, version, description, reference, detector, on, when, risk, act_at, action, step_up, examples'],
+    ['wrong type', rule('    detector: sql-injection\n    action: { do: block }\n'), 'rules/custom.yaml:7:13: rules[0].action: expected one of monitor, step_up, block, flag or a list of them (at most one besides flag), got {"do":"block"}'],
+    ['unknown action, with a suggestion', rule('    detector: sql-injection\n    action: blok\n'), 'rules/custom.yaml:7:13: rules[0].action: expected one of monitor, step_up, block, flag or a list of them (at most one besides flag), got "blok" (did you mean "block"?)'],
     ['unknown detector', rule('    detector: sqli\n    action: block\n'), 'rules/custom.yaml:6:15: rules[0].detector: unknown detector "sqli"; known: sql-injection, command-injection'],
     ['missing required field', 'rules:\n  - id: x\n    category: c\n    detector: sql-injection\n    action: block\n', 'rules/custom.yaml:2:5: rules[0].title: missing required field `title`'],
     ['duplicate id', rule('    detector: sql-injection\n    action: block\n') + '  - id: my-rule\n    title: Again\n    category: c\n    detector: sql-injection\n    action: monitor\n', 'rules/custom.yaml:8:9: rules[1].id: duplicate id "my-rule" (first defined on line 3); ids must be unique'],
