@@ -42,6 +42,7 @@ export type CommandInjectionReason =
   | 'parameter' // $0…$9: a positional parameter (empty or the script's own arguments)
   | 'comment' // a # that starts a comment: the rest of the line is dropped
   | 'unbalanced-quote' // opens or closes a quote, but the command after it keeps its structure (or fails to parse)
+  | 'parenthesis' // a lone ( or ) (`:)`): the shell fails to parse, nothing more runs
   // attack: the input adds a command, an operator, a substitution, a redirection or an option that runs code
   | 'breaks-quote' // closes/opens a quote so that the app's own text after it becomes commands or operators
   | 'substitution' // $( ) ` ` $(( )) ${ } $name
@@ -143,9 +144,16 @@ export function classifyShellSpan(scanOrJudge: ShellScan | ShellJudge, s: number
 
   // 1. Shell syntax inside the span that adds a command, an operator, a redirection or a substitution.
   //    `$1` is a positional parameter: `$5` in a price, data (reported below).
+  //    A parenthesis alone (`:)`, `:(`) runs nothing: the shell fails to parse. It is an attack only when a
+  //    word after it becomes a command (step 2) or the app's text after it changes structure (step 3).
+  let parens = false;
   for (const [cls, reason] of ATTACK_CLASSES) {
     if (scan.count(cls, s, e) === 0) continue;
     if (cls === SyntaxClass.Substitution && onlyPositional(scan, s, e)) continue;
+    if (cls === SyntaxClass.Operator && onlyParentheses(scan, s, e)) {
+      parens = true;
+      continue;
+    }
     return { attack: true, reason };
   }
 
@@ -160,7 +168,7 @@ export function classifyShellSpan(scanOrJudge: ShellScan | ShellJudge, s: number
       return { attack: true, reason: 'command-word', programWord: scan.tokenOf[e - 1] === first };
     }
   }
-  if (scan.count(SyntaxClass.Gap, s, e) > 0) {
+  if (parens || scan.count(SyntaxClass.Gap, s, e) > 0) {
     let from = first;
     for (let p = s; from < 0 && p < e; p++) from = scan.tokenOf[p]!;
     for (let t = Math.max(from, 0); t < scan.tokens.length && scan.tokens[t]!.start < e; t++) {
@@ -190,7 +198,7 @@ export function classifyShellSpan(scanOrJudge: ShellScan | ShellJudge, s: number
   // A trailing backslash that escapes the command's next character (a closing quote, a blank, a newline).
   // `\\` is exempt: that is how an app escapes a backslash, and the value's `\` is then the escaped one.
   if ((flags[e - 1]! & CharFlag.Escape) !== 0 && scan.source[e] !== '\\') unbalanced = true;
-  if (unbalanced && judge.changesRest(s, e)) return { attack: true, reason: 'breaks-quote' };
+  if ((unbalanced || parens) && judge.changesRest(s, e)) return { attack: true, reason: unbalanced ? 'breaks-quote' : 'operator' };
 
   // 4. Options that run code or write files, and programs run by a wrapper (`sudo {}`), in the words the
   //    input starts.
@@ -201,10 +209,17 @@ export function classifyShellSpan(scanOrJudge: ShellScan | ShellJudge, s: number
 
   // 5. Data. The reason says what the input does to the command's arguments.
   if (unbalanced) return { attack: false, reason: 'unbalanced-quote' };
+  if (parens) return { attack: false, reason: 'parenthesis' };
   for (const [cls, reason] of ARGUMENT_CLASSES) if (scan.count(cls, s, e) > 0) return { attack: false, reason };
   if (scan.count(SyntaxClass.Substitution, s, e) > 0) return { attack: false, reason: 'parameter' };
   const q = quoteOf[qs]!;
   return { attack: false, reason: q !== 0 && quoteOpen[q]! < qs ? 'quoted' : 'word' };
+}
+
+/** Every operator character in [s, e) is a parenthesis. */
+function onlyParentheses(scan: ShellScan, s: number, e: number): boolean {
+  for (let p = s; p < e; p++) if (scan.syntax[p] === SyntaxClass.Operator && scan.source[p] !== '(' && scan.source[p] !== ')') return false;
+  return true;
 }
 
 /** Every substitution character in [s, e) is the `$` of `$0`…`$9` (not `${1}`: braces may hold code). */

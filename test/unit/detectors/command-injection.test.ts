@@ -98,7 +98,8 @@ describe('command-injection: decisions', () => {
     ['echo {}', 'x || y', 'operator'],
     ['echo {}', 'x | y', 'operator'],
     ['echo {}', 'x |& y', 'operator'],
-    ['echo {}', '(x)', 'operator'],
+    ['echo {}', '(x)', 'command-word'], // a subshell running x
+    ['echo {} x', ':(', 'operator'], // the app's x becomes a command
     ['echo {}', 'x > y', 'redirection'],
     ['echo {}', 'x 2>&1', 'redirection'],
     ['echo {}', 'x <<EOF', 'redirection'],
@@ -192,6 +193,8 @@ describe('command-injection: decisions', () => {
     ['echo "{}"', 'price $1.99', 'parameter'],
     ['echo {}', '#hashtag', 'comment'],
     ['echo {}', 'smile 🙂 please', 'words'],
+    ['echo {}', ':-)', 'parenthesis'],
+    ['echo {}', 'sad :(', 'parenthesis'],
     ['echo "$(cat "{}")"', 'a b', 'quoted'],
     ['echo x # {}', 'a; b', 'word'], // inside the app's own comment
     ['cat <<EOF\n{}\nEOF', 'hello world "x" \'y\'', 'quoted'],
