@@ -14,6 +14,8 @@ import { log, warnOnce, errorMessage } from './log.js';
 import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
 import { measureInspection } from './telemetry/metrics.js';
 
+const ANONYMOUS_SENSITIVE: Finding = Object.freeze({ detector: 'insecure-config', kind: 'vulnerability', start: 0, end: 0, reason: 'anonymous-sensitive-operation' });
+
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
 const MAX_DETECTOR_FAILURES = 10;
 
@@ -91,6 +93,11 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdic
     outcome = verdict ? 'challenged' : 'allowed';
   }
   reportDecision(reporter, request, event, findings, decision, outcome, incidentId);
+  // A sensitive operation the request reached without any identity: the gate refused it, and the route is an
+  // access-control gap worth reporting (once per route) — the app should have asked for a login before.
+  if (decision.action === 'step_up' && verdict && runtime.stepUp && runtime.stepUp.userIdOf(ctx) === undefined) {
+    reportUnmatched(reporter, request, event, [ANONYMOUS_SENSITIVE]);
+  }
   return verdict;
 }
 
