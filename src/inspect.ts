@@ -37,7 +37,12 @@ export function inspect(event: SinkEvent): Verdict {
     // One library call often reaches several wrapped layers (exec → execFile → ChildProcess#spawn,
     // Pool.query → Client.query): the same sink text is judged once per request. Only when some policy rule
     // distinguishes operations does the operation take part in the key.
-    const target = event.kind === 'http.out' ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : targetOf(event);
+    const target =
+      event.kind === 'http.out'
+        ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}`
+        : event.kind === 'config'
+          ? `${event.check}\0${event.text}\0${event.data ?? ''}\0${event.https === true}\0${event.randomCookies?.join('\0') ?? ''}` // two digests in one request differ by data
+          : targetOf(event);
     const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
     const verdict = measureInspection(event.kind, decide, runtime, ctx, event);
