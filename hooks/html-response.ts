@@ -58,6 +58,7 @@ export const htmlResponse = defineHook({
       wrap(proto, method, (original) =>
         function (this: ServerResponse, chunk: unknown, encoding: unknown) {
           if (!shouldInspect()) return original.apply(this, arguments as unknown as unknown[]);
+          judgeHeadOnce(this);
           const html = htmlChunk(this, chunk, encoding);
           if (html === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // `writeHead` composes the head without flushing it: until the first body byte leaves, the agent can
@@ -83,5 +84,126 @@ export const htmlResponse = defineHook({
         },
       );
     }
+  },
+});
+
+// --- Insecure configuration of responses (issue #12 B6) -----------------------------------------------------
+/*
+ * Before a response's first body byte (its first `write`/`end`, the same wrappers as above) the head about to
+ * be sent is read — only `Set-Cookie`, `Content-Type` and the security headers — and, when it sets a cookie
+ * or is HTML, handed to the `insecure-config` detector as a `config` event. Cookie values never leave this
+ * file: the event says `name=…; attributes`. Never refuses: the verdict is ignored (the shipped rule only
+ * monitors). A response answered with no `write`/`end` at all (a destroyed socket) sends no head to judge.
+ *
+ * `Math.random()` tokens: `Math.random` is wrapped to keep its last RING outputs in a typed array (one store
+ * per call, no allocation, no context lookup). Only when a response sets a cookie are they compared with the
+ * cookie's value, in the forms apps write them: `toString(36)`, `toString(16)`, decimal digits (8 characters
+ * of each after `0.`). A cookie that holds one is a predictable token.
+ */
+
+const RING = 32;
+const recent = new Float64Array(RING);
+let next = 0;
+
+const SECURITY_HEADERS = ['content-security-policy', 'x-content-type-options', 'strict-transport-security'] as const;
+
+/**
+ * Values of header `name` in the head about to be sent: the composed head when `writeHead` already built it
+ * (its headers argument lives only there), otherwise what `setHeader` stored.
+ */
+function valuesOf(res: ServerResponse, composed: string | undefined, name: string): string[] {
+  const out: string[] = [];
+  if (composed !== undefined) {
+    for (const line of composed.split('\r\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) out.push(line.slice(colon + 1).trim());
+    }
+    return out;
+  }
+  const v = res.getHeader(name);
+  if (Array.isArray(v)) for (const x of v) out.push(String(x));
+  else if (v !== undefined && v !== null) out.push(String(v));
+  return out;
+}
+
+/** `sid=abc; Path=/; HttpOnly` → `sid=…; Path=/; HttpOnly`, plus the value for the Math.random check. */
+function splitCookie(cookie: string): { shown: string; value: string } {
+  const eq = cookie.indexOf('=');
+  const semi = cookie.indexOf(';');
+  const end = semi < 0 ? cookie.length : semi;
+  if (eq < 0 || eq > end) return { shown: cookie.slice(0, end) + '=…' + cookie.slice(end), value: '' };
+  return { shown: `${cookie.slice(0, eq + 1)}…${cookie.slice(end)}`, value: cookie.slice(eq + 1, end).trim() };
+}
+
+/** Does `value` hold one of the recent Math.random outputs, written as apps write tokens? */
+function holdsRecentRandom(value: string): boolean {
+  if (value.length < 8) return false;
+  let decoded = value;
+  try {
+    decoded = decodeURIComponent(value);
+  } catch {
+    // keep the raw value
+  }
+  for (let k = 0; k < RING; k++) {
+    const r = recent[k]!;
+    if (r === 0) continue;
+    for (const text of [r.toString(36), r.toString(16), String(r)]) {
+      const digits = text.slice(2, 10); // after `0.`
+      if (digits.length === 8 && decoded.includes(digits)) return true;
+    }
+  }
+  return false;
+}
+
+function isHttps(res: ServerResponse): boolean {
+  const req = (res as unknown as { req?: { socket?: { encrypted?: boolean }; headers?: Record<string, unknown> } }).req;
+  if (req?.socket?.encrypted === true) return true;
+  const proto = req?.headers?.['x-forwarded-proto'];
+  return typeof proto === 'string' && proto.split(',')[0]!.trim().toLowerCase() === 'https';
+}
+
+const headJudged = new WeakSet<ServerResponse>();
+
+/** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
+function judgeHeadOnce(res: ServerResponse): void {
+  try {
+    if (res.headersSent || headJudged.has(res)) return;
+    headJudged.add(res);
+    const sent = (res as unknown as { _header?: unknown })._header;
+    const headers = typeof sent === 'string' ? sent : undefined;
+    const cookies = valuesOf(res, headers, 'set-cookie');
+    const type = valuesOf(res, headers, 'content-type')[0] ?? '';
+    const lower = type.trimStart().toLowerCase();
+    const html = lower.startsWith('text/html') || lower.startsWith('application/xhtml+xml');
+    if (cookies.length === 0 && !html) return;
+    const lines: string[] = [];
+    if (type) lines.push(`content-type: ${type}`);
+    const randomCookies: string[] = [];
+    for (const cookie of cookies) {
+      const { shown, value } = splitCookie(cookie);
+      lines.push(`set-cookie: ${shown}`);
+      if (holdsRecentRandom(value)) randomCookies.push(shown.slice(0, shown.indexOf('=')));
+    }
+    if (html) for (const name of SECURITY_HEADERS) for (const v of valuesOf(res, headers, name)) lines.push(`${name}: ${v}`);
+    inspect({ kind: 'config', op: 'res.writeHead', check: 'response', text: lines.join('\n'), https: isHttps(res), randomCookies });
+  } catch {
+    // a configuration report is never worth breaking a response
+  }
+}
+
+/** `Math.random`, recording its outputs for the token check above. */
+export const mathRandom = defineHook({
+  module: 'Math.random',
+  global: true,
+  patch(global) {
+    const math = (global as { Math: Record<string, AnyFunction> }).Math;
+    wrap(math, 'random', (original) =>
+      function random(this: unknown) {
+        const r = original.apply(this, arguments as unknown as unknown[]) as number;
+        recent[next] = r;
+        next = (next + 1) % RING;
+        return r;
+      },
+    );
   },
 });

@@ -38,6 +38,9 @@ export const HOOKS: readonly HookLine[] = [
   // issue #12 part B: response and parser sinks
   { name: 'redirect', module: 'http', builtin: true, load: () => (require('./redirect.js') as typeof import('./redirect.js')).redirect },
   { name: 'html-response', module: 'http', builtin: true, load: () => (require('./html-response.js') as typeof import('./html-response.js')).htmlResponse },
+  // issue #12 B6: insecure configuration (reported, never refused)
+  { name: 'html-response', module: 'Math.random', global: true, load: () => (require('./html-response.js') as typeof import('./html-response.js')).mathRandom },
+  { name: 'crypto-hash', module: 'crypto', builtin: true, load: () => (require('./crypto-hash.js') as typeof import('./crypto-hash.js')).cryptoHash },
   { name: 'node-serialize', module: 'node-serialize', versions: SUPPORTED_VERSIONS['node-serialize'].range, load: () => (require('./node-serialize.js') as typeof import('./node-serialize.js')).nodeSerialize },
   { name: 'js-yaml', module: 'js-yaml', versions: SUPPORTED_VERSIONS['js-yaml'].range, load: () => (require('./js-yaml.js') as typeof import('./js-yaml.js')).jsYaml },
   { name: 'libxmljs', module: 'libxmljs2', versions: SUPPORTED_VERSIONS.libxmljs2.range, load: () => (require('./libxmljs.js') as typeof import('./libxmljs.js')).libxmljs2 },

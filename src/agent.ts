@@ -52,7 +52,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   const { installHooks } = require('./instrument/install.js') as typeof import('./instrument/install.js');
   const { createStepUp } = require('./stepup/setup.js') as typeof import('./stepup/setup.js');
   const { installEsmHooks, startedFromEsmEntry } = require('./instrument/esm.js') as typeof import('./instrument/esm.js');
-  const { HOOKS, HOOK_NAMES, enabledHooks } = require('../hooks/index.js') as typeof import('../hooks/index.js');
+  const { HOOKS, HOOK_NAMES, UNCOVERED_RISKY_PACKAGES, enabledHooks } = require('../hooks/index.js') as typeof import('../hooks/index.js');
 
   const problems = configProblems.map((p) => `${p.where}: ${p.message}`);
   const { hooks, unknown } = enabledHooks(loaded.disabledHooks);
@@ -104,9 +104,27 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   process.once('beforeExit', () => void telemetry.flush());
   log.info(
     `active: mode=${config.mode}, ${ruleSet.rules.length} rules from ${ruleSet.files.length} files, ` +
-      `telemetry ${telemetry.active ? 'on' : 'off'}${stacksLine()}`,
+      `telemetry ${telemetry.active ? 'on' : 'off'}${stacksLine()}${uncoveredNote(UNCOVERED_RISKY_PACKAGES)}`,
   );
   return { runtime, problems };
+}
+
+/**
+ * `; NOT covered by any hook: vm2@3.9.19 (sandbox with known escapes), …` for the start-up line, or '' when the
+ * app has none of the risky packages no hook covers installed. Resolved from the app's entry script (or the
+ * working directory): a dozen failed lookups, once, at start.
+ */
+function uncoveredNote(table: Readonly<Record<string, string>>): string {
+  try {
+    const { uncoveredPackages } = require('./installed.js') as typeof import('./installed.js');
+    const { dirname, resolve } = require('node:path') as typeof import('node:path');
+    const entry = process.argv[1];
+    const found = uncoveredPackages(entry ? dirname(resolve(entry)) : process.cwd(), table);
+    if (found.length === 0) return '';
+    return `; NOT covered by any hook: ${found.map((p) => `${p.module}@${p.version} (${p.risk})`).join(', ')} — see stepguard doctor`;
+  } catch {
+    return '';
+  }
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -113,6 +113,27 @@ export interface XmlEvent {
   readonly externalEntities: boolean;
 }
 
+/**
+ * Insecure configuration (issue #12 B6): not a sink of request input but a fact about how the app answers or
+ * stores secrets. `response`: the head of a response about to be sent, as `name: value` lines with lower-case
+ * names and cookie *values* left out (`set-cookie: sid=…; Path=/; HttpOnly`); `hash`: a weak digest
+ * (`crypto.createHash('md5'|'sha1')`) of `data`.
+ */
+export interface ConfigEvent {
+  readonly kind: 'config';
+  /** `res.writeHead`, `crypto.createHash`. */
+  readonly op: string;
+  readonly check: 'response' | 'hash';
+  /** response: the head lines; hash: the algorithm. */
+  readonly text: string;
+  /** response: the request arrived over TLS (or a proxy said so with `X-Forwarded-Proto: https`). */
+  readonly https?: boolean;
+  /** hash: the text hashed (first 256 characters). */
+  readonly data?: string;
+  /** response: names of cookies whose value holds a recent `Math.random()` output. */
+  readonly randomCookies?: readonly string[];
+}
+
 export type ResponseSinkEvent = RedirectEvent | HtmlEvent | DeserializeEvent | XmlEvent;
 export const RESPONSE_SINK_KINDS = ['redirect', 'html', 'deserialize', 'xml'] as const satisfies readonly ResponseSinkEvent['kind'][];
 
@@ -132,7 +153,7 @@ export interface UserInput {
 /** `undefined` = let the call proceed. Otherwise the hook fails the call the library's own way with `error`. */
 export type Verdict = undefined | { readonly error: Error };
 
-export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent | CodeEvent | ResponseSinkEvent;
+export type SinkEvent = SqlEvent | ExecEvent | FsEvent | HttpOutEvent | CodeEvent | ResponseSinkEvent | ConfigEvent;
 export type SinkKind = SinkEvent['kind'];
 
-export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out', 'code', ...RESPONSE_SINK_KINDS];
+export const SINK_KINDS: readonly SinkKind[] = ['sql', 'exec', 'fs', 'http.out', 'code', ...RESPONSE_SINK_KINDS, 'config'];

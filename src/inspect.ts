@@ -19,6 +19,8 @@ import { resolve } from 'node:path';
 /** The agent's own files, left out of stale-context stacks. */
 const OWN_DIR = resolve(__dirname, '..');
 
+const ANONYMOUS_SENSITIVE: Finding = Object.freeze({ detector: 'insecure-config', kind: 'vulnerability', start: 0, end: 0, reason: 'anonymous-sensitive-operation' });
+
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
 const MAX_DETECTOR_FAILURES = 10;
 
@@ -40,7 +42,12 @@ export function inspect(event: SinkEvent): Verdict {
     // One library call often reaches several wrapped layers (exec → execFile → ChildProcess#spawn,
     // Pool.query → Client.query): the same sink text is judged once per request. Only when some policy rule
     // distinguishes operations does the operation take part in the key.
-    const target = event.kind === 'http.out' ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}` : targetOf(event);
+    const target =
+      event.kind === 'http.out'
+        ? `${event.url}\0${event.address ?? ''}\0${event.redirectFrom ?? ''}`
+        : event.kind === 'config'
+          ? `${event.check}\0${event.text}\0${event.data ?? ''}\0${event.https === true}\0${event.randomCookies?.join('\0') ?? ''}` // two digests in one request differ by data
+          : targetOf(event);
     const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
     if (ctx.finished) {
       // A request that was already answered: its cached verdicts are never reused (the call may come from another
@@ -125,6 +132,11 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
     outcome = verdict === undefined ? 'allowed' : verdict.error instanceof BlockedError ? 'blocked' : 'challenged';
   }
   reportDecision(reporter, request, event, findings, decision, outcome, incidentId);
+  // A sensitive operation the request reached without any identity: the gate refused it, and the route is an
+  // access-control gap worth reporting (once per route) — the app should have asked for a login before.
+  if (decision.action === 'step_up' && verdict && runtime.stepUp && runtime.stepUp.userIdOf(ctx) === undefined) {
+    reportUnmatched(reporter, request, event, [ANONYMOUS_SENSITIVE]);
+  }
   return verdict;
 }
 

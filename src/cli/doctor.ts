@@ -1,12 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import semver from 'semver';
 import { loadConfig } from '../config.js';
 import { DETECTOR_IDS } from '../detectors/index.js';
 import { loadRules, formatProblem } from '../rules/load.js';
 import { FRAMEWORKS, HOOKS, HOOK_NAMES, STACKS, UNCOVERED_RISKY_PACKAGES, enabledHooks } from '../../hooks/index.js';
 import { recognisedStacks } from '../stacks.js';
+import { installedVersion, uncoveredPackages } from '../installed.js';
 
 const HELP = `stepguard doctor [--json] [--dir DIR]
 
@@ -69,7 +69,7 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   };
   const failing = !nodeOk || report.settingProblems.length > 0 || report.ruleProblems.length > 0 || modules.some((m) => m.state === 'unsupported');
 
-  const uncovered = uncoveredPackages(dir);
+  const uncovered = uncoveredPackages(dir, UNCOVERED_RISKY_PACKAGES);
   const stacks = recognisedStacks(dir, STACKS).map((s) => ({ module: s.module, kind: s.kind, version: s.version, propagation: s.isCovered ? 'covered' : 'not verified', covered: s.covered, how: s.how }));
   const frameworks = inspectFrameworks(dir, new Set(config.disabledHooks));
   if (json) {
@@ -172,35 +172,6 @@ function inspectModules(dir: string, disabled: ReadonlySet<string>): ModuleRepor
     reports.push({ module: name, hook: hook.name, version, supported, state });
   }
   return reports;
-}
-
-/** Installed packages that run code or fetch resources from their input and that no hook covers. */
-function uncoveredPackages(dir: string): { module: string; version: string; risk: string }[] {
-  const requireFromApp = createRequire(join(dir, 'noop.js'));
-  const found: { module: string; version: string; risk: string }[] = [];
-  for (const [module, risk] of Object.entries(UNCOVERED_RISKY_PACKAGES)) {
-    const version = installedVersion(requireFromApp, module);
-    if (version !== undefined) found.push({ module, version, risk });
-  }
-  return found;
-}
-
-/** The package's version; packages whose `exports` hide package.json (`postgres`) are found from their main file. */
-function installedVersion(requireFromApp: NodeJS.Require, name: string): string | undefined {
-  try {
-    return (requireFromApp(`${name}/package.json`) as { version?: string }).version;
-  } catch {
-    // not installed, or package.json not exported: try the main file
-  }
-  try {
-    const main = requireFromApp.resolve(name);
-    const marker = `${sep}node_modules${sep}${name.split('/').join(sep)}${sep}`;
-    const at = main.lastIndexOf(marker);
-    if (at < 0) return undefined;
-    return (JSON.parse(readFileSync(`${main.slice(0, at + marker.length)}package.json`, 'utf8')) as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
 }
 
 /** `mysql/lib/Connection` → `mysql`, `@scope/pkg/x` → `@scope/pkg`. */

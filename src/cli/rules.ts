@@ -214,7 +214,7 @@ function explain(args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStr
   }
   line('findings:');
   if (evaluation.findings.length === 0) line('  none');
-  for (const f of evaluation.findings) line(`  ${f.kind} ${f.detector} (${f.reason}) from ${f.input.path} at ${f.start}..${f.end}`);
+  for (const f of evaluation.findings) line(`  ${f.kind} ${f.detector} (${f.reason}) ${f.input ? `from ${f.input.path} at ${f.start}..${f.end}` : '(configuration)'}`);
   line('rules:');
   if (d.matches.length === 0) line('  none');
   for (const m of d.matches) line(`  ${m.rule.meta.id} → ${m.action}${m.finding ? ` (on ${m.finding.kind} ${m.finding.detector})` : ' (policy)'}   ${m.rule.meta.origin}`);

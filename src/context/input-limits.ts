@@ -176,5 +176,6 @@ export function applyInputLimitPolicy(decision: Decision, findings: readonly Fin
 /** The text a sink's inputs can occur in: its target, and for a redirect hop the first URL of the chain. */
 export function searchTextOf(event: SinkEvent): string {
   if (event.kind === 'http.out') return event.redirectFrom ? `${event.url}\n${event.redirectFrom}` : event.url;
+  if (event.kind === 'config' && event.data !== undefined) return event.data;
   return targetOf(event);
 }

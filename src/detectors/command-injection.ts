@@ -2,8 +2,9 @@ import type { ExecEvent, UserInput } from '../events.js';
 import type { Detector, Finding } from './types.js';
 import { CharFlag, scanShell, SyntaxClass, type ShellScan, type ShellToken } from '../grammar/shell-tokenizer.js';
 import { forEachOccurrence } from '../grammar/occurrences.js';
-import { NESTING_PROGRAMS, shellScriptOf } from './shell-programs.js';
-import { isCoincidence } from './coincidence.js';
+import { NESTING_PROGRAMS, programName, shellScriptOf, WRAPPER_NAMES, wrappedPrograms } from './shell-programs.js';
+import { DANGEROUS_OPTIONS, dangerousOption, dangerousScript } from './dangerous-options.js';
+import { isCoincidence, isProgramCoincidence } from './coincidence.js';
 
 /**
  * Shell command injection: find each request value inside the command line a shell will parse, and ask the
@@ -32,20 +33,24 @@ import { isCoincidence } from './coincidence.js';
  */
 
 export type CommandInjectionReason =
-  // vulnerability
+  // vulnerability: the input only adds or changes arguments
   | 'word' // inside one unquoted (or self-quoted) word
   | 'quoted' // inside one quoted region of the command ('…', "…", $'…', here-document body)
-  | 'program' // no shell: the input is the program that is executed
-  // attack
-  | 'breaks-quote' // closes/opens a quote (or escapes a template character) it doesn't balance
+  | 'program' // no shell: the input is the program that is executed (or the one a wrapper runs)
+  | 'words' // several words: more arguments
+  | 'expansion' // unquoted * ? [ ~ {a,b}: a word becomes file names or several words
+  | 'parameter' // $0…$9: a positional parameter (empty or the script's own arguments)
+  | 'comment' // a # that starts a comment: the rest of the line is dropped
+  | 'unbalanced-quote' // opens or closes a quote, but the command after it keeps its structure (or fails to parse)
+  | 'parenthesis' // a lone ( or ) (`:)`): the shell fails to parse, nothing more runs
+  // attack: the input adds a command, an operator, a substitution, a redirection or an option that runs code
+  | 'breaks-quote' // closes/opens a quote so that the app's own text after it becomes commands or operators
   | 'substitution' // $( ) ` ` $(( )) ${ } $name
   | 'separator' // ; & newline ;;
   | 'operator' // && || | |& ( )
   | 'redirection' // < > >> << >& …
-  | 'comment' // # that starts a comment
-  | 'expansion' // unquoted * ? [ ~ {a,b}
-  | 'spans-tokens' // covers blanks between words
-  | 'command-word'; // names the program of a command
+  | 'command-word' // names the program of a command (or the program a wrapper such as sudo runs)
+  | 'option'; // an option that runs code or writes files (dangerous-options.ts), or such an awk/sed script
 
 /** At most this many findings of each kind are reported per input (an input can occur very many times). */
 export const MAX_FINDINGS_PER_INPUT = 16;
@@ -57,21 +62,75 @@ const ATTACK_CLASSES: readonly [Exclude<SyntaxClass, 0>, CommandInjectionReason]
   [SyntaxClass.Separator, 'separator'],
   [SyntaxClass.Operator, 'operator'],
   [SyntaxClass.Redirect, 'redirection'],
-  [SyntaxClass.Comment, 'comment'],
-  [SyntaxClass.Expansion, 'expansion'],
-  [SyntaxClass.Gap, 'spans-tokens'],
 ];
+/** Syntax that only changes arguments: reported, in this order, as the vulnerability's reason. */
+const ARGUMENT_CLASSES: readonly [Exclude<SyntaxClass, 0>, CommandInjectionReason][] = [
+  [SyntaxClass.Comment, 'comment'],
+  [SyntaxClass.Gap, 'words'],
+  [SyntaxClass.Expansion, 'expansion'],
+];
+/** Classes that, appearing in the app's own text because of a quote the input broke, make it an attack. */
+const STRUCTURE = new Set<number>([SyntaxClass.Separator, SyntaxClass.Operator, SyntaxClass.Redirect, SyntaxClass.Substitution, SyntaxClass.QuoteBreak]);
 
 export interface ShellSpanVerdict {
   readonly attack: boolean;
   readonly reason: CommandInjectionReason;
+  /** The span is the whole program name of a command: an attack unless the value is the app's own text (see detect). */
+  readonly programWord?: boolean;
 }
+
+/** How many occurrences per command get the re-scan that decides whether a broken quote changed the rest. */
+const MAX_RESCANS = 16;
+
+/** Per-command state shared by the occurrences judged in it. */
+export class ShellJudge {
+  private rescans = 0;
+  private words: boolean | undefined;
+  constructor(readonly scan: ShellScan) {}
+
+  /** Worth looking at programs and options: the command names a wrapper or a program with dangerous options. */
+  mayPickProgram(): boolean {
+    return (this.words ??= MAY_PICK_PROGRAM.test(this.scan.source));
+  }
+
+  /**
+   * Does replacing [s, e) with inert text change the structure of the rest of the command? The input broke a
+   * quote; what matters is whether the app's own text after it now holds commands, operators, redirections
+   * or substitutions. One re-scan per occurrence, at most MAX_RESCANS per command (then: yes).
+   */
+  changesRest(s: number, e: number): boolean {
+    if (this.rescans++ >= MAX_RESCANS) return true;
+    const { scan } = this;
+    const src = scan.source;
+    const base = scanShell(src.slice(0, s) + 'a'.repeat(e - s) + src.slice(e));
+    for (let p = 0; p < src.length; p++) {
+      if (p === s) {
+        p = e - 1;
+        continue;
+      }
+      const cls = scan.syntax[p]!;
+      if (cls !== base.syntax[p] && STRUCTURE.has(cls)) return true;
+      const t = scan.tokenOf[p]!;
+      if (t >= 0 && scan.tokens[t]!.start === p && scan.tokens[t]!.commandWord) {
+        const b = base.tokenOf[p]!;
+        if (!(b >= 0 && base.tokens[b]!.start === p && base.tokens[b]!.commandWord)) return true;
+      }
+    }
+    return false;
+  }
+}
+
+const MAY_PICK_PROGRAM = new RegExp(
+  `(?:^|[\\s/;&|(\`'"])(?:${[...DANGEROUS_OPTIONS.keys(), ...WRAPPER_NAMES].join('|')})(?:$|[\\s;&|)\`'"])`,
+);
 
 /**
  * Judge the occurrence [s, e) of some input inside the scanned command.
  * Exported for tests and for other detectors that embed shell text.
  */
-export function classifyShellSpan(scan: ShellScan, s: number, e: number): ShellSpanVerdict {
+export function classifyShellSpan(scanOrJudge: ShellScan | ShellJudge, s: number, e: number): ShellSpanVerdict {
+  const judge = scanOrJudge instanceof ShellJudge ? scanOrJudge : new ShellJudge(scanOrJudge);
+  const scan = judge.scan;
   const { flags, quoteOf, quoteOpen, syntax } = scan;
 
   // 0. Blanks at the edges that only widen a gap the command already has (`report.pdf ` before a blank,
@@ -83,11 +142,48 @@ export function classifyShellSpan(scan: ShellScan, s: number, e: number): ShellS
   while (s < e && syntax[s] === SyntaxClass.Gap && widens(syntax[s - 1])) s++;
   if (s === e) return { attack: false, reason: 'word' };
 
-  // 1. Quote boundaries (see `crossesQuote`). An app that quotes correctly writes a `'` inside single
+  // 1. Shell syntax inside the span that adds a command, an operator, a redirection or a substitution.
+  //    `$1` is a positional parameter: `$5` in a price, data (reported below).
+  //    A parenthesis alone (`:)`, `:(`) runs nothing: the shell fails to parse. It is an attack only when a
+  //    word after it becomes a command (step 2) or the app's text after it changes structure (step 3).
+  let parens = false;
+  for (const [cls, reason] of ATTACK_CLASSES) {
+    if (scan.count(cls, s, e) === 0) continue;
+    if (cls === SyntaxClass.Substitution && onlyPositional(scan, s, e)) continue;
+    if (cls === SyntaxClass.Operator && onlyParentheses(scan, s, e)) {
+      parens = true;
+      continue;
+    }
+    return { attack: true, reason };
+  }
+
+  // 2. The input reaches a command position: a word that starts inside the span is the program of a command
+  //    (`FOO={} cmd` with `x id`), or the span is a whole path segment (`{}`, `/usr/bin/{}`, `./{}.sh`) of a
+  //    command word. Partial segments (`no` in `node`) are left as data: they are far more often a chance
+  //    match of a short value than an attack, and can't pick an arbitrary program.
+  const first = scan.tokenOf[s]!;
+  if (first >= 0) {
+    const token = scan.tokens[first]!;
+    if (token.commandWord && (flags[s]! & CharFlag.SegmentStart) !== 0 && (scan.tokenOf[e - 1] !== first || (flags[e - 1]! & CharFlag.SegmentEnd) !== 0)) {
+      return { attack: true, reason: 'command-word', programWord: scan.tokenOf[e - 1] === first };
+    }
+  }
+  if (parens || scan.count(SyntaxClass.Gap, s, e) > 0) {
+    let from = first;
+    for (let p = s; from < 0 && p < e; p++) from = scan.tokenOf[p]!;
+    for (let t = Math.max(from, 0); t < scan.tokens.length && scan.tokens[t]!.start < e; t++) {
+      const token = scan.tokens[t]!;
+      if (token.start > s && token.commandWord) return { attack: true, reason: 'command-word' };
+    }
+  }
+
+  // 3. Quote boundaries (see `crossesQuote`). An app that quotes correctly writes a `'` inside single
   //    quotes as '\'' or '"'"'; a value with a quote at its edge ('90s, James') then matches the text with
   //    one of those delimiters instead of the escaped quote. Trimming such an edge delimiter recovers the
-  //    occurrence the app actually wrote.
+  //    occurrence the app actually wrote. A quote the input really breaks (`O'Brien` unquoted) is an attack
+  //    only when the app's own text after it changes structure (`echo {} '; rm x'` with `'`).
   let qs = s;
+  let unbalanced = false;
   if (crossesQuote(scan, s, e)) {
     const lead = idiomaticQuote(scan, s) ? 1 : 0;
     const trail = e - 1 > s && idiomaticQuote(scan, e - 1) ? 1 : 0;
@@ -96,33 +192,132 @@ export function classifyShellSpan(scan: ShellScan, s: number, e: number): ShellS
     if (trail) candidates.push([s, e - 1]);
     if (lead && trail && e - s > 2) candidates.push([s + 1, e - 1]);
     const ok = candidates.find(([a, b]) => !crossesQuote(scan, a, b));
-    if (!ok) return { attack: true, reason: 'breaks-quote' };
-    qs = ok[0];
+    if (ok) qs = ok[0];
+    else unbalanced = true;
   }
   // A trailing backslash that escapes the command's next character (a closing quote, a blank, a newline).
   // `\\` is exempt: that is how an app escapes a backslash, and the value's `\` is then the escaped one.
-  if ((flags[e - 1]! & CharFlag.Escape) !== 0 && scan.source[e] !== '\\') return { attack: true, reason: 'breaks-quote' };
+  if ((flags[e - 1]! & CharFlag.Escape) !== 0 && scan.source[e] !== '\\') unbalanced = true;
+  if ((unbalanced || parens) && judge.changesRest(s, e)) return { attack: true, reason: unbalanced ? 'breaks-quote' : 'operator' };
 
-  // 2. Any shell syntax inside the span.
-  for (const [cls, reason] of ATTACK_CLASSES) {
-    if (scan.count(cls, s, e) > 0) return { attack: true, reason };
+  // 4. Options that run code or write files, and programs run by a wrapper (`sudo {}`), in the words the
+  //    input starts.
+  if (judge.mayPickProgram()) {
+    const risk = wordRisk(scan, s, e);
+    if (risk) return { attack: true, reason: risk };
   }
 
-  // 3. One word now (words are always separated by blanks or syntax). Defensive check nonetheless.
-  const t = scan.tokenOf[s]!;
-  if (t < 0 || scan.tokenOf[e - 1] !== t) return { attack: true, reason: 'spans-tokens' };
-
-  // 4. The user names the program: the span is a whole path segment (`{}`, `/usr/bin/{}`, `./{}.sh`) of a
-  //    command word. Partial segments (`no` in `node`) are left as data: they are far more often a chance
-  //    match of a short value than an attack, and can't pick an arbitrary program.
-  const token = scan.tokens[t]!;
-  if (token.commandWord && (flags[s]! & CharFlag.SegmentStart) !== 0 && (flags[e - 1]! & CharFlag.SegmentEnd) !== 0) {
-    return { attack: true, reason: 'command-word' };
-  }
-
-  // 5. Data. Quoted when the span sits inside a quoted region the command opened before it.
+  // 5. Data. The reason says what the input does to the command's arguments.
+  if (unbalanced) return { attack: false, reason: 'unbalanced-quote' };
+  if (parens) return { attack: false, reason: 'parenthesis' };
+  for (const [cls, reason] of ARGUMENT_CLASSES) if (scan.count(cls, s, e) > 0) return { attack: false, reason };
+  if (scan.count(SyntaxClass.Substitution, s, e) > 0) return { attack: false, reason: 'parameter' };
   const q = quoteOf[qs]!;
   return { attack: false, reason: q !== 0 && quoteOpen[q]! < qs ? 'quoted' : 'word' };
+}
+
+/** Every operator character in [s, e) is a parenthesis. */
+function onlyParentheses(scan: ShellScan, s: number, e: number): boolean {
+  for (let p = s; p < e; p++) if (scan.syntax[p] === SyntaxClass.Operator && scan.source[p] !== '(' && scan.source[p] !== ')') return false;
+  return true;
+}
+
+/** Every substitution character in [s, e) is the `$` of `$0`…`$9` (not `${1}`: braces may hold code). */
+function onlyPositional(scan: ShellScan, s: number, e: number): boolean {
+  const { source, syntax } = scan;
+  for (let p = s; p < e; p++) {
+    if (syntax[p] !== SyntaxClass.Substitution) continue;
+    // The scanner marks both characters of `$5`.
+    const digitAt = (k: number): boolean => source.charCodeAt(k) >= 48 && source.charCodeAt(k) <= 57;
+    if (source[p] === '$' && digitAt(p + 1)) p++;
+    else if (!(digitAt(p) && source[p - 1] === '$' && syntax[p - 1] === SyntaxClass.Substitution)) return false;
+  }
+  return true;
+}
+
+/**
+ * The words of the simple command holding token `t` (its program first), after quote removal, with for each
+ * the offset of its first content character. Redirection targets and nested commands are left out.
+ */
+function simpleCommand(scan: ShellScan, t: number): { texts: string[]; starts: number[]; ends: number[] } {
+  const { tokens } = scan;
+  const depth = tokens[t]!.depth;
+  let first = t;
+  for (let k = t; k >= 0; k--) {
+    const tok = tokens[k]!;
+    if (tok.depth !== depth || tok.kind === 'heredoc' || tok.kind === 'comment') continue;
+    if (tok.kind === 'separator' || tok.kind === 'operator') break;
+    if (tok.kind === 'word') first = k;
+    if (tok.commandWord) break;
+  }
+  const texts: string[] = [];
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let skip = false;
+  for (let k = first; k < tokens.length && texts.length < 256; k++) {
+    const tok = tokens[k]!;
+    if (tok.depth !== depth || tok.kind === 'heredoc' || tok.kind === 'comment') continue;
+    if (tok.kind === 'separator' || tok.kind === 'operator') break;
+    if (tok.kind === 'redirect') {
+      skip = true;
+      continue;
+    }
+    if (skip) {
+      skip = false;
+      continue;
+    }
+    // Options and program names are short; a long word is neither (and unquoting it would cost).
+    const lit = tok.end - tok.start <= 4096 ? literalText(scan, tok, k) : { text: '', map: [tok.start] };
+    texts.push(lit.text);
+    starts.push(lit.map[0] ?? tok.start);
+    ends.push(tok.end);
+  }
+  return { texts, starts, ends };
+}
+
+/** What the input does to the words it starts: picks a wrapped program, or adds a dangerous option. */
+function wordRisk(scan: ShellScan, s: number, e: number): 'command-word' | 'option' | undefined {
+  let t = scan.tokenOf[s]!;
+  if (t < 0) {
+    // The span starts with a blank: the first token inside it.
+    for (let p = s; p < e && t < 0; p++) t = scan.tokenOf[p]!;
+    if (t < 0) return undefined;
+  }
+  const { texts, starts, ends } = simpleCommand(scan, t);
+  const value = scan.source.slice(s, e);
+  return argvRisk(
+    texts,
+    (i) => starts[i]! >= s && starts[i]! < e,
+    (i) => ends[i]! > s && starts[i]! < e,
+    value,
+  );
+}
+
+/**
+ * An argv (program first) where the request controls some words: `controls(i)` when it writes word i's first
+ * character, `touches(i)` when it writes any of it. `command-word`: it names a program a wrapper runs;
+ * `option`: it adds an option of dangerous-options.ts, or code to an awk/sed script. Shared by the shell and
+ * the no-shell paths.
+ */
+export function argvRisk(
+  words: readonly string[],
+  controls: (i: number) => boolean,
+  touches: (i: number) => boolean,
+  value: string,
+): 'command-word' | 'option' | undefined {
+  if (words.length < 2) return undefined;
+  const chain = wrappedPrograms(words[0]!, words.slice(1)).map((i) => i + 1);
+  if (chain.some(controls)) return 'command-word';
+  const at = chain.length > 0 ? chain[chain.length - 1]! : 0;
+  const spec = DANGEROUS_OPTIONS.get(programName(words[at]!));
+  if (!spec) return undefined;
+  for (let i = at + 1; i < words.length; i++) {
+    if (controls(i) && dangerousOption(spec, words[i]!, words[i + 1])) return 'option';
+    // `-o ProxyCommand=…` where the request wrote only the value.
+    if (spec.valued && controls(i) && i > at + 1 && words[i - 1] === `-${spec.valued.option}` && dangerousOption(spec, words[i - 1]!, words[i])) return 'option';
+    if (spec.script && touches(i) && !words[i]!.startsWith('-') && dangerousScript(spec.script, value)) return 'option';
+  }
+  return undefined;
 }
 
 /**
@@ -195,15 +390,17 @@ const MAY_NEST = new RegExp(`\\b(?:eval|${NESTING_PROGRAMS.join('|')})\\b|<<`);
 function judgeCommand(command: string, values: readonly string[], depth: number): Map<string, Occurrence[]> {
   const result = new Map<string, Occurrence[]>();
   let scan: ShellScan | undefined;
+  let shellJudge: ShellJudge | undefined;
   for (const value of values) {
     if (!worthChecking(value, command)) continue;
     const first = command.indexOf(value);
     if (first < 0) continue;
     scan ??= scanShell(command);
+    shellJudge ??= new ShellJudge(scan);
     const found: Occurrence[] = [];
     let attacks = 0;
     let data = 0;
-    const shell = scan;
+    const shell = shellJudge;
     forEachOccurrence(command, value, first, (start) => {
       const end = start + value.length;
       const verdict = classifyShellSpan(shell, start, end);
@@ -373,20 +570,41 @@ function literalText(scan: ShellScan, t: ShellToken, index: number): Fragment {
 }
 
 /**
- * No shell: argv can't change structure. If an input *is* the program (or its last path segment), the
- * request chooses which binary runs — reported as a vulnerability (`program`), offsets into `event.file`.
+ * No shell: argv can't change structure. If an input *is* the program (or its last path segment), or the
+ * program a wrapper runs (`execFile('sudo', ['-u', 'app', prog])`), the request chooses which binary runs —
+ * reported as a vulnerability (`program`), offsets into `event.file`. An input that starts an argument with
+ * an option that runs code or writes files (`git clone --upload-pack=…`, dangerous-options.ts) is an attack
+ * (`option`), offsets into the argv joined by blanks.
  */
 function detectProgram(event: ExecEvent, inputs: readonly UserInput[]): Finding[] {
   const file = event.file;
   const findings: Finding[] = [];
   const seen = new Set<UserInput>();
+  const words = [file, ...event.args];
   for (const input of inputs) {
     const v = input.value;
-    if (v.length < 2 || v.length > file.length || seen.has(input) || isCoincidence(input, false)) continue;
+    if (v.length < 2 || seen.has(input)) continue;
     seen.add(input);
+    const risk = argvRisk(words, (i) => i > 0 && words[i]!.startsWith(v), (i) => i > 0 && words[i]!.includes(v), v);
+    if (risk === 'option') {
+      // The first argument the input starts (or touches, for a script) holds the offsets.
+      const i = words.findIndex((w, k) => k > 0 && w.startsWith(v));
+      const arg = i > 0 ? i : Math.max(1, words.findIndex((w, k) => k > 0 && w.includes(v)));
+      // Offsets into the argv joined by blanks (`targetOf(event)` without a shell).
+      let start = words[arg]!.indexOf(v);
+      for (let k = 0; k < arg; k++) start += words[k]!.length + 1;
+      findings.push({ detector: 'command-injection', kind: 'attack', input, start, end: start + v.length, reason: 'option' });
+      continue;
+    }
+    if (isCoincidence(input, false)) continue;
     const start = file.length - v.length;
-    if (file.endsWith(v) && (start === 0 || file[start - 1] === '/' || file[start - 1] === '\\')) {
+    if (v.length <= file.length && file.endsWith(v) && (start === 0 || file[start - 1] === '/' || file[start - 1] === '\\')) {
       findings.push({ detector: 'command-injection', kind: 'vulnerability', input, start, end: file.length, reason: 'program' });
+    } else if (risk === 'command-word' && !isProgramCoincidence(input, false)) {
+      const i = words.findIndex((w, k) => k > 0 && w.startsWith(v));
+      let at = 0;
+      for (let k = 0; k < i; k++) at += words[k]!.length + 1;
+      findings.push({ detector: 'command-injection', kind: 'vulnerability', input, start: at, end: at + v.length, reason: 'program' });
     }
   }
   return findings;
@@ -412,9 +630,12 @@ export const commandInjection: Detector<ExecEvent> = {
     for (const input of unique.values()) {
       let a = 0;
       let v = 0;
-      for (const o of judged.get(input.value) ?? []) {
+      const occurrences = judged.get(input.value) ?? [];
+      const alsoData = occurrences.some((o) => !o.verdict.attack);
+      for (const o of occurrences) {
         const attack = o.verdict.attack;
         if (!attack && isCoincidence(input, o.verdict.reason === 'word')) continue;
+        if (o.verdict.programWord && isProgramCoincidence(input, alsoData)) continue;
         if (attack ? a++ >= MAX_FINDINGS_PER_INPUT : v++ >= MAX_FINDINGS_PER_INPUT) continue;
         (attack ? attacks : vulns).push({
           detector: 'command-injection',

@@ -9,6 +9,7 @@ import { compileRedirectAllowList, createOpenRedirectDetector } from './open-red
 import { xss } from './xss.js';
 import { unsafeDeserialization } from './unsafe-deserialization.js';
 import { xxe } from './xxe.js';
+import { insecureConfig } from './insecure-config.js';
 
 /** The configuration detectors take (passed in, never read from module state). */
 export interface DetectorSettings {
@@ -30,6 +31,7 @@ export function createDetectors(settings: DetectorSettings): readonly AnyDetecto
     xss as AnyDetector,
     unsafeDeserialization as AnyDetector,
     xxe as AnyDetector,
+    insecureConfig as AnyDetector,
   ];
 }
 

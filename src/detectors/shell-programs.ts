@@ -54,6 +54,9 @@ const WRAPPERS: ReadonlyMap<string, WrapperSpec> = new Map<string, WrapperSpec>(
   ['exec', { valueOptions: 'a' }],
 ]);
 
+/** Names of the programs that run the rest of their argv as a program. */
+export const WRAPPER_NAMES: readonly string[] = [...WRAPPERS.keys()];
+
 /** Programs that join their remaining operands into one command line for a shell. */
 const JOINING: ReadonlyMap<string, WrapperSpec> = new Map<string, WrapperSpec>([
   ['ssh', { valueOptions: 'BbcDEeFIiJLlmOopQRSWw', operands: 1 }],
@@ -201,6 +204,27 @@ function programIndex(args: readonly string[], from: number, spec: WrapperSpec):
     return i;
   }
   return undefined;
+}
+
+/**
+ * Indices in `args` of the programs a wrapper chain starting at `file` runs: for `sudo -u x env A=1 find .`
+ * the indices of `env` and `find`. Empty when `file` wraps nothing. The last one is the program whose
+ * options matter (dangerous-options.ts); an input that *is* one of them picks the program that runs.
+ */
+export function wrappedPrograms(file: string, args: readonly string[]): number[] {
+  const out: number[] = [];
+  let name = programName(file);
+  let from = 0;
+  for (let depth = 0; depth < MAX_WRAPPERS; depth++) {
+    const spec = WRAPPERS.get(name);
+    if (!spec) break;
+    const i = programIndex(args, from, spec);
+    if (i === undefined) break;
+    out.push(i);
+    name = programName(args[i]!);
+    from = i + 1;
+  }
+  return out;
 }
 
 /** Names, for a cheap pre-check of a command line that may nest a shell (`sudo su -c '…'` inside `sh -c`). */

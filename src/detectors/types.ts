@@ -13,8 +13,12 @@ export type FindingKind = 'attack' | 'vulnerability' | 'input-limit';
 export interface Finding {
   readonly detector: string;
   readonly kind: FindingKind;
-  /** The request value that was found in the sink. */
-  readonly input: UserInput;
+  /**
+   * The request value that was found in the sink. Absent for findings about the app's configuration that no
+   * request value caused (a cookie without HttpOnly, a missing security header): those are reported once per
+   * route (src/telemetry/findings.ts).
+   */
+  readonly input?: UserInput;
   /** Offsets of the occurrence inside the sink text (half-open). */
   readonly start: number;
   readonly end: number;
@@ -31,6 +35,8 @@ export interface Detector<E extends SinkEvent = SinkEvent> {
   /** Equal to the file name, e.g. `sql-injection`. */
   readonly id: string;
   readonly kinds: readonly E['kind'][];
+  /** `false`: runs even when the request has no input at all (configuration checks). */
+  readonly needsInputs?: boolean;
   /** Pure: no I/O, no globals. Returns every finding, attacks first. */
   detect(event: E, inputs: readonly UserInput[]): Finding[];
 }

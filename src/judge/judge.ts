@@ -39,7 +39,7 @@ export function judge(call: JudgeCall): Judgement {
   for (const detector of call.detectors) {
     if (!detector.kinds.includes(event.kind)) continue;
     inputs ??= call.inputs();
-    if (inputs.length === 0) break;
+    if (inputs.length === 0 && detector.needsInputs !== false) continue;
     try {
       for (const finding of detector.detect(event, inputs)) findings.push(finding);
     } catch (error) {

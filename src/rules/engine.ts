@@ -143,6 +143,8 @@ export function targetOf(event: SinkEvent): string {
       return event.text;
     case 'xml':
       return event.xml;
+    case 'config':
+      return event.text;
     default: {
       const unreachable: never = event;
       return String(unreachable);

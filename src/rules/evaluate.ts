@@ -119,6 +119,13 @@ function responseSinkEventFrom(raw: Record<string, unknown>): SinkEvent | undefi
       const xml = str('xml');
       return xml === undefined ? undefined : { kind: 'xml', op: str('op') ?? 'libxmljs2.parseXml', xml, externalEntities: raw.external_entities !== false };
     }
+    case 'config': {
+      const text = str('text');
+      if (text === undefined) return undefined;
+      const check = str('check') === 'hash' ? 'hash' : 'response';
+      const randomCookies = Array.isArray(raw.random_cookies) ? raw.random_cookies.map(String) : [];
+      return { kind: 'config', op: str('op') ?? (check === 'hash' ? 'crypto.createHash' : 'res.writeHead'), check, text, https: raw.https === true, data: str('data'), randomCookies };
+    }
     default:
       return undefined;
   }
@@ -168,7 +175,7 @@ export function runExample(rule: Rule, example: RuleExample, allRules: readonly 
   const levelOk = example.level === undefined || example.level === level;
   const passed = matched === (example.expect === 'match') && levelOk;
   if (!levelOk) return { rule, example, passed, matched, detail: `expected level ${example.level}, got ${level ?? 'none (no risk signals assessed)'}` };
-  const findings = evaluation.findings.map((f) => `${f.kind} ${f.detector} (${f.reason}) on ${f.input.path}`).join('; ') || 'no findings';
+  const findings = evaluation.findings.map((f) => `${f.kind} ${f.detector} (${f.reason}) on ${f.input?.path ?? 'the configuration'}`).join('; ') || 'no findings';
   const detail = passed ? '' : `expected ${example.expect === 'match' ? 'a match' : 'no match'}, got ${matched ? 'a match' : 'no match'} — ${findings}`;
   return { rule, example, passed, matched, detail };
 }

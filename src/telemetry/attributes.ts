@@ -35,6 +35,8 @@ export const ATTR = {
   DESERIALIZE_TEXT: 'stepguard.deserialize.text',
   /** XXE: the first 1 KiB of the parsed document, the input replaced by `?`. */
   XML_TEXT: 'stepguard.xml',
+  /** Insecure configuration: the response head (cookie values left out) or the digest algorithm. */
+  CONFIG_TEXT: 'stepguard.config',
   // request
   HTTP_METHOD: 'http.request.method',
   HTTP_ROUTE: 'http.route',

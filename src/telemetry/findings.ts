@@ -73,7 +73,10 @@ function report(
   allFindings: readonly Finding[],
 ): void {
   if (finding?.kind === 'vulnerability' && outcome === 'reported') {
-    const key = `${finding.detector}|${event.op}|${finding.input.path}|${redactRanges(targetOf(event), [finding])}`;
+    // Configuration findings carry no input: one report per route and reason.
+    const key = finding.input
+      ? `${finding.detector}|${event.op}|${finding.input.path}|${redactRanges(targetOf(event), [finding])}`
+      : `${finding.detector}|${finding.reason}|${request.method ?? ''} ${request.route ?? request.urlPath}`;
     if (reportedVulnerabilities.has(key)) return;
     if (reportedVulnerabilities.size < MAX_REPORTED_VULNERABILITIES) reportedVulnerabilities.add(key);
   }
@@ -83,7 +86,7 @@ function report(
   if (reporter.logFindings) {
     const what = !finding ? 'policy' : finding.kind === 'input-limit' ? `input-limit (${finding.reason})` : `${finding.kind} ${finding.detector}`;
     log.info(
-      `${what} ${outcome}${rule ? ` rule=${rule.id}` : ''} op=${event.op}${finding ? ` source=${finding.input.path} payload=${JSON.stringify(maskPayload(finding.input.value))}` : ''} ${request.method ?? ''} ${request.route ?? request.urlPath}${incidentId ? ` incident=${incidentId}` : ''}`,
+      `${what} ${outcome}${rule ? ` rule=${rule.id}` : ''} op=${event.op}${finding?.input ? ` source=${finding.input.path} payload=${JSON.stringify(maskPayload(finding.input.value))}` : ''}${finding && !finding.input ? ` reason=${finding.reason}` : ''} ${request.method ?? ''} ${request.route ?? request.urlPath}${incidentId ? ` incident=${incidentId}` : ''}`,
     );
   }
 }
@@ -129,8 +132,10 @@ export function findingAttributes(
     attributes[ATTR.KIND] = finding.kind;
     attributes[ATTR.DETECTOR] = finding.detector;
     attributes[ATTR.REASON] = finding.reason;
-    attributes[ATTR.SOURCE] = finding.input.path;
-    attributes[ATTR.PAYLOAD] = maskPayload(finding.input.value);
+    if (finding.input) {
+      attributes[ATTR.SOURCE] = finding.input.path;
+      attributes[ATTR.PAYLOAD] = maskPayload(finding.input.value);
+    }
   }
   addSinkAttributes(attributes, event, findings);
   attributes[ATTR.HTTP_METHOD] = request.method ?? '_OTHER';
@@ -181,6 +186,10 @@ function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: r
       return;
     case 'xml':
       attributes[ATTR.XML_TEXT] = text.slice(0, 1024);
+      return;
+    case 'config':
+      // Head lines without cookie values, or a digest's algorithm: nothing secret.
+      attributes[ATTR.CONFIG_TEXT] = text.slice(0, 1024);
       return;
     default: {
       const unreachable: never = event;

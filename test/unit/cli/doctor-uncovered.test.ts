@@ -52,3 +52,32 @@ describe('stepguard doctor: risky packages no hook covers', () => {
     expect(report.modules).toContainEqual(expect.objectContaining({ module: 'node-serialize', state: 'protected' }));
   });
 });
+
+describe('start-up line: risky packages no hook covers', () => {
+  const startLine = async (dir: string): Promise<string> => {
+    const { spawn } = await import('node:child_process');
+    const { REGISTER } = await import('../../helpers/app.js');
+    writeFileSync(join(dir, 'app.js'), 'setTimeout(() => {}, 1);');
+    const child = spawn(process.execPath, ['--require', REGISTER, join(dir, 'app.js')], {
+      cwd: tmpdir(),
+      env: { ...process.env, STEPGUARD_RULES: '', OTEL_TRACES_EXPORTER: 'none' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += String(c)));
+    await new Promise((r) => child.on('close', r));
+    return err.split('\n').filter((l) => l.includes('active:')).join('\n');
+  };
+
+  it('names them on the one start-up line, resolved from the app entry script', async () => {
+    const line = await startLine(appWith({ vm2: '3.9.19', 'expr-eval': '2.0.2' }));
+    expect(line.split('\n')).toHaveLength(1);
+    expect(line).toContain('NOT covered by any hook: expr-eval@2.0.2 (expression evaluator), vm2@3.9.19 (sandbox with known escapes)');
+  }, 60_000);
+
+  it('says nothing of them when none is installed', async () => {
+    const line = await startLine(appWith({ lodash: '4.17.21' }));
+    expect(line).toContain('active:');
+    expect(line).not.toContain('NOT covered');
+  }, 60_000);
+});

@@ -89,6 +89,15 @@ describe('stepguard rules lint / explain', () => {
     expect(json.findings).toHaveLength(1);
   });
 
+  it('explain judges shell input like the agent: more words are a vulnerability, a dangerous option an attack', async () => {
+    const words = await run('rules', 'explain', '--command', 'echo hello world #tag', '--input', 'body.m=hello world #tag', '--input', 'path.0=echo');
+    expect(words.out).toContain('vulnerability command-injection (comment) from body.m');
+    expect(words.out).not.toContain('attack');
+    expect(words.out).toContain('decision: monitor');
+    const option = JSON.parse((await run('rules', 'explain', '--command', 'find . -name x -delete', '--input', 'query.n=x -delete', '--json')).out) as { action: string };
+    expect(option.action).toBe('block');
+  });
+
   it('explain judges like the agent: a URL path segment equal to a table, a key equal to a column are no finding', async () => {
     const statement = 'SELECT id, name FROM users WHERE name = $1';
     const coincidence = JSON.parse((await run('rules', 'explain', '--sql', statement, '--input', 'path.0=users', '--input', 'key:query.name=name', '--json')).out) as {

@@ -98,12 +98,11 @@ describe('command-injection: decisions', () => {
     ['echo {}', 'x || y', 'operator'],
     ['echo {}', 'x | y', 'operator'],
     ['echo {}', 'x |& y', 'operator'],
-    ['echo {}', '(x)', 'operator'],
+    ['echo {}', '(x)', 'command-word'], // a subshell running x
+    ['echo {} x', ':(', 'operator'], // the app's x becomes a command
     ['echo {}', 'x > y', 'redirection'],
     ['echo {}', 'x 2>&1', 'redirection'],
     ['echo {}', 'x <<EOF', 'redirection'],
-    ['echo {}', 'x #y', 'comment'],
-    ['echo {}', 'a b', 'spans-tokens'],
     ['echo {}', '$(id)', 'substitution'],
     ['echo {}', '`id`', 'substitution'],
     ['echo {}', '$((1+1))', 'substitution'],
@@ -113,19 +112,7 @@ describe('command-injection: decisions', () => {
     ['echo "{}"', '$(id)', 'substitution'],
     ['echo "{}"', '`id`', 'substitution'],
     ['echo "{}"', '$HOME', 'substitution'],
-    ['echo "{}"', 'a" "b', 'breaks-quote'],
-    ['echo "{}"', 'abc\\', 'breaks-quote'], // escapes the closing quote
-    ['echo {} x', 'abc\\', 'breaks-quote'], // escapes the blank: joins two words
-    ["echo '{}'", "a' 'b", 'breaks-quote'],
-    ['echo {}', "'abc", 'breaks-quote'], // opens a quote that swallows the rest
     ['echo {}', "$'\\'; id; \\''", 'breaks-quote'], // bash and dash disagree about \' in $'…'
-    ['ls {}', '~', 'expansion'],
-    ['ls {}', '~root', 'expansion'],
-    ['ls {}', '*.txt', 'expansion'],
-    ['ls {}', 'file?', 'expansion'],
-    ['ls {}', '[ab]', 'expansion'],
-    ['echo {}', '{a,b}', 'expansion'],
-    ['echo {}', '{1..3}', 'expansion'],
     ['{}', 'reboot', 'command-word'],
     ['{} --now', 'reboot', 'command-word'],
     ['"{}" --now', 'reboot', 'command-word'],
@@ -137,6 +124,32 @@ describe('command-injection: decisions', () => {
     ['true && {} x', 'reboot', 'command-word'],
     ['if {}; then :; fi', 'reboot', 'command-word'],
     ['echo $({} x)', 'id', 'command-word'],
+    // The input reaches a new command position, or a quote it breaks turns the app's text into commands.
+    ['FOO={} cmd', 'x id', 'command-word'],
+    ['sudo -u app {}', 'id', 'command-word'],
+    ['timeout 5 {} x', 'reboot', 'command-word'],
+    ["echo {} '; id'", "x'", 'breaks-quote'],
+    ['echo "{}" "; id; echo "', 'abc\\', 'breaks-quote'],
+    // Options that run code or write files (dangerous-options.ts), quoted or not.
+    ['find /srv -name {}', 'x -delete', 'option'],
+    ['find /srv -name {}', 'x -exec touch /tmp/m {} +', 'option'],
+    ['tar cf /tmp/a.tar {}', 'x --checkpoint=1 --checkpoint-action=exec=id', 'option'],
+    ['tar xf {}', 'a.tar -I id', 'option'],
+    ['git {}', '--upload-pack=touch /tmp/m', 'option'],
+    ['git clone "{}"', '--upload-p=id', 'option'], // an abbreviation getopt accepts
+    ['git {} log', '-c core.pager=id', 'option'],
+    ['ssh {} host', '-oProxyCommand=id', 'option'],
+    ['ssh {}', '-o ProxyCommand=id host', 'option'],
+    ['curl {}', '-o /tmp/m http://example.com', 'option'],
+    ['curl "{}"', '-K/tmp/cfg', 'option'],
+    ['wget {}', '-O /tmp/m http://example.com', 'option'],
+    ['wget {}', "-e 'use_proxy=on' http://x", 'option'],
+    ['rsync {} /tmp/d', "-e 'sh -c id' h:/x", 'option'],
+    ['zip /tmp/a.zip {}', 'f -T --unzip-command=id', 'option'],
+    ["awk '{}' /etc/hosts", 'BEGIN{system("id")}', 'option'],
+    ["sed '{}' /etc/hosts", 's/a/id/e', 'option'],
+    ["sed '{}' /etc/hosts", '1e id', 'option'],
+    ['sudo find . -name {}', 'x -delete', 'option'],
   ])('%s with %j → attack (%s)', (template, value, reason) => {
     const start = template.indexOf('{}');
     expect(judge(template, value)).toEqual({ kind: 'attack', reason, start, end: start + value.length });
@@ -151,7 +164,7 @@ describe('command-injection: decisions', () => {
     ['echo {}', 'C:\\temp', 'word'],
     ['echo {}', '-rf', 'word'], // argument injection is not a structure change
     ['echo \\{}', ';x', 'word'], // the template escapes the first character
-    ['echo {}', 'a=~', 'expansion'], // bash expands ~ after `=`: an attack, not data
+    ['echo {}', 'a=~', 'expansion'], // bash expands ~ after `=`: more text, still an argument
     ['echo "{}"', 'rock & roll', 'quoted'],
     ['echo "{}"', "O'Brien", 'quoted'],
     ['echo "{}"', '*.txt ~ {a,b} #x', 'quoted'],
@@ -160,6 +173,28 @@ describe('command-injection: decisions', () => {
     ['echo "${X:-{}}"', 'a b', 'quoted'],
     ['echo ${X:-{}}', 'ab', 'word'],
     ['echo $(cat {})', 'file.txt', 'word'],
+    // Ordinary text that only adds or changes arguments: a vulnerability, never an attack.
+    ['echo {}', 'x #y', 'comment'],
+    ['echo {}', 'a b', 'words'],
+    ['echo "{}"', 'a" "b', 'unbalanced-quote'],
+    ['echo "{}"', 'abc\\', 'unbalanced-quote'], // escapes the closing quote; the rest stays text
+    ['echo {} x', 'abc\\', 'unbalanced-quote'], // escapes the blank: joins two words
+    ["echo '{}'", "a' 'b", 'unbalanced-quote'],
+    ['echo {}', "'abc", 'unbalanced-quote'], // opens a quote that swallows the rest: the shell fails
+    ['echo {}', "O'Brien", 'unbalanced-quote'],
+    ['ls {}', '~root', 'expansion'],
+    ['ls {}', '*.txt', 'expansion'],
+    ['ls {}', 'file?', 'expansion'],
+    ['ls {}', '[ab]', 'expansion'],
+    ['ping6 -c 1 {}', '[::1]', 'expansion'],
+    ['echo {}', '{a,b}', 'expansion'],
+    ['echo {}', '{1..3}', 'expansion'],
+    ['echo {}', '$5', 'parameter'],
+    ['echo "{}"', 'price $1.99', 'parameter'],
+    ['echo {}', '#hashtag', 'comment'],
+    ['echo {}', 'smile 🙂 please', 'words'],
+    ['echo {}', ':-)', 'parenthesis'],
+    ['echo {}', 'sad :(', 'parenthesis'],
     ['echo "$(cat "{}")"', 'a b', 'quoted'],
     ['echo x # {}', 'a; b', 'word'], // inside the app's own comment
     ['cat <<EOF\n{}\nEOF', 'hello world "x" \'y\'', 'quoted'],
@@ -174,7 +209,7 @@ describe('command-injection: decisions', () => {
     const start = template.indexOf('{}');
     const pos = start >= 0 ? start : templates.fill(template, '').indexOf(value);
     const v = judge(template, value);
-    const kind = reason === 'word' || reason === 'quoted' ? 'vulnerability' : 'attack';
+    const kind = 'vulnerability';
     expect(v).toEqual({ kind, reason, start: pos, end: pos + value.length });
   });
 
@@ -182,10 +217,11 @@ describe('command-injection: decisions', () => {
     expect(judge('ls -la /tmp/sg-files/{}', 'report.pdf ')?.kind).toBe('vulnerability');
     expect(judge('ls {} -l', '  report.pdf\t')?.kind).toBe('vulnerability');
     expect(judge('ls {}; pwd', 'report.pdf ')?.kind).toBe('vulnerability');
-    expect(judge('ls /tmp/{}', ' x')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' }); // a second argument
-    expect(judge('ls {}.txt', 'x ')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' });
-    expect(judge('echo {}#tag', 'x ')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' }); // turns #tag into a comment
-    expect(judge('echo {}>f', '2 ')).toMatchObject({ kind: 'attack', reason: 'spans-tokens' }); // 2> is not 2 >
+    // Where they do, they add arguments: reported, not refused.
+    expect(judge('ls /tmp/{}', ' x')).toMatchObject({ kind: 'vulnerability', reason: 'words' }); // a second argument
+    expect(judge('ls {}.txt', 'x ')).toMatchObject({ kind: 'vulnerability', reason: 'words' });
+    expect(judge('echo {}#tag', 'x ')).toMatchObject({ kind: 'vulnerability', reason: 'words' }); // turns #tag into a comment
+    expect(judge('echo {}>f', '2 ')).toMatchObject({ kind: 'vulnerability', reason: 'words' }); // 2> is not 2 >
   });
 
   it('inside double quotes only $, backquote, backslash and the closing quote matter', () => {
@@ -193,7 +229,10 @@ describe('command-injection: decisions', () => {
     expect(judge('echo "{}"', 'a\\$b')?.kind).toBe('vulnerability');
     expect(judge('echo "{}"', '$ 100')?.kind).toBe('vulnerability'); // a lone $ is literal
     expect(judge('echo "{}"', '${x}')?.reason).toBe('substitution');
-    expect(judge('echo "{}"', '$1')?.reason).toBe('substitution');
+    expect(judge('echo "{}"', '$1')).toMatchObject({ kind: 'vulnerability', reason: 'parameter' }); // positional: empty
+    expect(judge('echo "{}"', '$10')).toMatchObject({ kind: 'vulnerability', reason: 'parameter' });
+    expect(judge('echo "{}"', '${1}')?.reason).toBe('substitution');
+    expect(judge('echo "{}"', '$$')?.reason).toBe('substitution');
   });
 
   it('quotes escaped the way apps escape them are data, wherever the value matches', () => {
@@ -228,7 +267,7 @@ describe('command-injection: decisions', () => {
 
   it('nested shell: values only the inner shell sees after quote removal', () => {
     // The app escapes for the outer shell; the inner shell still parses the value.
-    const value = "it's; touch /tmp/m";
+    const value = "it''s; touch /tmp/m";
     const command = `sh -c ${shellQuote(`echo ${value}`)}`;
     expect(command.includes(value)).toBe(false);
     const f = detect(command, value);
@@ -256,7 +295,7 @@ describe('command-injection: decisions', () => {
   it('skips values shorter than two characters, except ~', () => {
     expect(detect('echo a; b', ';')).toEqual([]);
     expect(detect('echo a & b', '&')).toEqual([]);
-    expect(detect('ls ~', '~')).toEqual([expect.objectContaining({ kind: 'attack', reason: 'expansion', start: 3, end: 4 })]);
+    expect(detect('ls ~', '~')).toEqual([expect.objectContaining({ kind: 'vulnerability', reason: 'expansion', start: 3, end: 4 })]);
     expect(detect("ls '~'", '~')).toEqual([expect.objectContaining({ kind: 'vulnerability', reason: 'quoted' })]);
   });
 
@@ -265,24 +304,23 @@ describe('command-injection: decisions', () => {
   });
 
   it('reports every occurrence, attacks first, deduplicated per (input, occurrence)', () => {
-    const command = 'echo "ab"; echo ab|ab';
-    const same = input('ab');
-    const findings = commandInjection.detect(shell(command), [same, same, input('ab', 'body.other'), input('zz')]);
-    // Per input: `ab|` … the last `ab` is a command word (after `|`) → attack; the other two are data.
+    const command = 'echo "a|b"; echo a|b';
+    const same = input('a|b');
+    const findings = commandInjection.detect(shell(command), [same, same, input('a|b', 'body.other'), input('zz')]);
+    // Per input: the unquoted `a|b` pipes → attack; the quoted one is data.
     const forQuery = findings.filter((f) => f.input.path === 'query.q');
     expect(forQuery.map((f) => [f.kind, f.start, f.reason])).toEqual([
-      ['attack', 19, 'command-word'],
+      ['attack', 17, 'operator'],
       ['vulnerability', 6, 'quoted'],
-      ['vulnerability', 16, 'word'],
     ]);
-    expect(findings.filter((f) => f.input.path === 'body.other')).toHaveLength(3);
+    expect(findings.filter((f) => f.input.path === 'body.other')).toHaveLength(2);
     const kinds = findings.map((f) => f.kind);
     expect(kinds.lastIndexOf('attack')).toBeLessThan(kinds.indexOf('vulnerability'));
   });
 
   it('caps findings per input, keeping attacks', () => {
-    const command = `echo ${'ab '.repeat(100)}; ${'x;ab;'.repeat(100)}`;
-    const findings = detect(command, 'ab');
+    const command = `echo ${'"a;b" '.repeat(100)}; ${'echo a;b;'.repeat(100)}`;
+    const findings = detect(command, 'a;b');
     expect(findings.filter((f) => f.kind === 'attack')).toHaveLength(MAX_FINDINGS_PER_INPUT);
     expect(findings.filter((f) => f.kind === 'vulnerability')).toHaveLength(MAX_FINDINGS_PER_INPUT);
     expect(findings[0]!.kind).toBe('attack');
@@ -412,7 +450,7 @@ describe('pathological input (100 KB)', () => {
     ['backslashes', '\\'.repeat(N), 'vulnerability'],
     ['operators', ';&|<>()'.repeat(N / 7), 'attack'],
     ['heredocs', '<<E '.repeat(N / 4) + '\n', 'attack'],
-    ['braces', '{a,'.repeat(N / 3) + '}', 'attack'],
+    ['braces', '{a,'.repeat(N / 3) + '}', 'vulnerability'],
   ] as const)('%s: scans and judges', (_name, body, kind) => {
     const command = `echo ${body}`;
     const scan = scanShell(command);
@@ -445,5 +483,58 @@ describe('pathological input (100 KB)', () => {
     const value = `x; ${'touch /tmp/m; '.repeat(N / 15)}`;
     const findings = detect(`ls -la /tmp/sg-files/${value}`, value);
     expect(findings).toEqual([expect.objectContaining({ kind: 'attack', reason: 'separator', start: 21, end: 21 + value.length })]);
+  });
+});
+
+describe('command-injection: the app\'s own constant text is not evidence', () => {
+  const run = (command: string, value: string, source: UserInput['source'] = 'query', isKey?: boolean): string[] =>
+    commandInjection.detect(shell(command), [{ source, path: `${source}.x`, value, ...(isKey ? { isKey } : {}) }]).map((f) => `${f.kind}:${f.reason}`);
+
+  it('a URL path segment naming the program (a /ping route running ping)', () => {
+    expect(run('ping -c 1 example.com', 'ping', 'path')).toEqual([]);
+    expect(run('ping -c 1 example.com', 'ping', 'query', true)).toEqual([]); // ?ping=example.com
+    // A router parameter (/run/:prog) is the request's choice.
+    expect(run('ping -c 1 example.com', 'ping', 'params')).toEqual(['attack:command-word']);
+    expect(run('ping -c 1 example.com', 'ping')).toEqual(['attack:command-word']);
+    // Path segments still count when they carry syntax.
+    expect(run('ping -c 1 x;id', 'x;id', 'path')).toEqual(['attack:separator']);
+  });
+
+  it('an input equal to the program name that the command echoes back', () => {
+    expect(run('echo echo', 'echo')).toEqual(['vulnerability:word']);
+    expect(run('ping -c 1 ping', 'ping')).toEqual(['vulnerability:word']);
+    expect(run('echo x; echo', 'echo')).toEqual(['attack:command-word', 'attack:command-word']); // only as a program
+  });
+});
+
+describe('command-injection: no shell, options that run code', () => {
+  const argv = (file: string, args: string[], value: string): Finding[] =>
+    commandInjection.detect({ kind: 'exec', op: 'child_process.execFile', file, args, shell: undefined }, [input(value)]);
+
+  it.each([
+    ['git', ['clone', '--upload-pack=touch /tmp/m', 'repo'], '--upload-pack=touch /tmp/m'],
+    ['git', ['ls-remote', '-u', 'touch /tmp/m', 'repo'], '-u'],
+    ['curl', ['-o/tmp/m', 'http://x'], '-o/tmp/m'],
+    ['find', ['.', '-name', 'x', '-delete'], '-delete'],
+    ['ssh', ['-oProxyCommand=id', 'host'], '-oProxyCommand=id'],
+    ['sudo', ['-u', 'app', 'tar', 'xf', 'a.tar', '--to-command=id'], '--to-command=id'],
+  ])('%s %j → attack (option)', (file, args, value) => {
+    const f = argv(file, args, value);
+    expect(f).toEqual([expect.objectContaining({ kind: 'attack', reason: 'option' })]);
+    const line = `${file} ${args.join(' ')}`;
+    expect(line.slice(f[0]!.start, f[0]!.end)).toBe(value);
+  });
+
+  it.each([
+    ['git', ['clone', 'https://example.com/r.git'], 'https://example.com/r.git'],
+    ['curl', ['http://x/-o'], 'http://x/-o'],
+    ['ls', ['-la', '--color=always'], '--color=always'],
+    ['ping', ['-c', '1', '-5'], '-5'],
+  ])('%s %j → no attack', (file, args, value) => {
+    expect(argv(file, args, value).filter((f) => f.kind === 'attack')).toEqual([]);
+  });
+
+  it('an input that is the program a wrapper runs is the program (vulnerability)', () => {
+    expect(argv('sudo', ['-u', 'app', 'reboot'], 'reboot')).toEqual([expect.objectContaining({ kind: 'vulnerability', reason: 'program' })]);
   });
 });

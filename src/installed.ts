@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, sep } from 'node:path';
+
+/**
+ * Which packages an app has installed, resolved the way the app's own `require` would. Shared by
+ * `stepguard doctor` and the agent's start-up line (which names risky packages no hook covers).
+ */
+
+export interface UncoveredPackage {
+  module: string;
+  version: string;
+  risk: string;
+}
+
+/** Installed packages that run code or fetch resources from their input and that no hook covers. */
+export function uncoveredPackages(dir: string, table: Readonly<Record<string, string>>): UncoveredPackage[] {
+  const requireFromApp = createRequire(join(dir, 'noop.js'));
+  const found: UncoveredPackage[] = [];
+  for (const [module, risk] of Object.entries(table)) {
+    const version = installedVersion(requireFromApp, module);
+    if (version !== undefined) found.push({ module, version, risk });
+  }
+  return found;
+}
+
+/** The package's version; packages whose `exports` hide package.json (`postgres`) are found from their main file. */
+export function installedVersion(requireFromApp: NodeJS.Require, name: string): string | undefined {
+  try {
+    return (requireFromApp(`${name}/package.json`) as { version?: string }).version;
+  } catch {
+    // not installed, or package.json not exported: try the main file
+  }
+  try {
+    const main = requireFromApp.resolve(name);
+    const marker = `${sep}node_modules${sep}${name.split('/').join(sep)}${sep}`;
+    const at = main.lastIndexOf(marker);
+    if (at < 0) return undefined;
+    return (JSON.parse(readFileSync(`${main.slice(0, at + marker.length)}package.json`, 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+

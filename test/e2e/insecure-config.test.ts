@@ -1,0 +1,74 @@
+/**
+ * End-to-end: insecure configuration findings (issue #12 B6) on a real Express app in block mode. Each is a
+ * vulnerability: reported once per route and reason, never refused — every response is the app's own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { call, fixture, REPO, startApp, type RunningApp } from '../helpers/app.js';
+
+let app: RunningApp;
+const dir = mkdtempSync(join(tmpdir(), 'sg-config-'));
+
+beforeAll(async () => {
+  app = await startApp(fixture('config-app.cjs'), {
+    env: {
+      STEPGUARD_MODE: 'block',
+      STEPGUARD_RULES: join(REPO, 'test/fixtures/rules/config-wipe.yaml'),
+      STEPGUARD_STORE_DIR: dir,
+      STEPGUARD_SECRET: 'config-test-secret-with-at-least-32-chars!!',
+      SG_CONFIG_DIR: dir,
+    },
+  });
+});
+
+afterAll(async () => {
+  await app?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The findings log lines of the insecure-config detector, waiting a little for them to be written. */
+async function configLines(expected: number): Promise<string[]> {
+  const lines = (): string[] => app.stderr().split('\n').filter((l) => l.includes('vulnerability insecure-config'));
+  for (let i = 0; i < 40 && lines().length < expected; i++) await new Promise((r) => setTimeout(r, 50));
+  return lines();
+}
+
+describe('insecure configuration (block mode: reported, never refused)', () => {
+  it('weak routes are reported, once per route and reason; strong routes are not', async () => {
+    for (let i = 0; i < 3; i++) {
+      const [weak, strong] = await Promise.all([call(app, 'GET', '/weak/page'), call(app, 'GET', '/strong/page')]);
+      expect(weak.status).toBe(200);
+      expect(strong.status).toBe(200);
+      expect(weak.text).toContain('<h1>Welcome</h1>');
+    }
+    for (const [route, body] of [
+      ['/weak/register', { username: 'ann', password: 'correct horse battery' }],
+      ['/strong/register', { username: 'bob', password: 'correct horse battery' }],
+      ['/weak/register', { username: 'cid', password: 'another-password' }],
+    ] as const) {
+      expect((await call(app, 'POST', route, { body })).status).toBe(200);
+    }
+    const lines = await configLines(6);
+    const reasons = lines.map((l) => `${/reason=(\S+)/.exec(l)?.[1] ?? /source=(\S+)/.exec(l)?.[1]} ${/ (GET|POST) (\S+)/.exec(l)?.slice(1).join(' ')}`).sort();
+    expect(reasons).toEqual([
+      'body.password POST /weak/register',
+      'cookie-without-httponly GET /weak/page',
+      'cookie-without-samesite GET /weak/page',
+      'missing-csp GET /weak/page',
+      'missing-nosniff GET /weak/page',
+      'predictable-token GET /weak/page',
+    ]);
+    // The weak hash names its input, masked; cookie values never reach the log.
+    expect(lines.join('\n')).not.toContain('correct horse battery');
+  });
+
+  it('a sensitive operation reached without identity: refused by the step-up gate and the route reported', async () => {
+    const reply = await call(app, 'POST', '/admin/wipe');
+    expect(reply.status).toBe(403);
+    expect((reply.json() as { title: string }).title).toBe('Authentication required');
+    const lines = await configLines(7);
+    expect(lines.some((l) => l.includes('reason=anonymous-sensitive-operation') && l.includes('POST /admin/wipe'))).toBe(true);
+  });
+});
