@@ -32,6 +32,9 @@ export function inspect(event: SinkEvent): Verdict {
   const runtime = getRuntime();
   if (!ctx || !runtime) return undefined;
   try {
+    // Nothing could judge this call — no detector of its kind applies to it, no policy rule looks at its kind
+    // (an HTML chunk without `<`): no key, no cache entry, no input gathered, no inspection measured.
+    if (!runtime.engine.hasPolicyFor(event.kind) && !someDetectorApplies(runtime.detectorsByKind.get(event.kind), event)) return undefined;
     // One library call often reaches several wrapped layers (exec → execFile → ChildProcess#spawn,
     // Pool.query → Client.query): the same sink text is judged once per request. Only when some policy rule
     // distinguishes operations does the operation take part in the key.
@@ -92,6 +95,12 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdic
   }
   reportDecision(reporter, request, event, findings, decision, outcome, incidentId);
   return verdict;
+}
+
+function someDetectorApplies(slots: readonly DetectorSlot[] | undefined, event: SinkEvent): boolean {
+  if (!slots) return false;
+  for (const slot of slots) if (!slot.disabled && (!slot.detector.applies || slot.detector.applies(event))) return true;
+  return false;
 }
 
 function healthy(slots: readonly DetectorSlot[]): AnyDetector[] {
