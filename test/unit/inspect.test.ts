@@ -73,6 +73,19 @@ describe('inspect', () => {
     expect(JSON.stringify(span)).not.toContain('1=');
   });
 
+  it('an HTML chunk without `<` is not inspected: no input gathered, nothing cached; with `<` it is judged', async () => {
+    const payload = '<img src=x onerror=alert(1)>';
+    const ctx = request(`/hello?q=${encodeURIComponent(payload)}`);
+    const gathered = vi.spyOn(ctx, 'inputsFor');
+    expect(runInContext(ctx, () => inspect({ kind: 'html', op: 'res.end', html: 'hello, plain text & more' }))).toBeUndefined();
+    expect(gathered).not.toHaveBeenCalled();
+    expect(ctx.judged.size).toBe(0);
+    const verdict = runInContext(ctx, () => inspect({ kind: 'html', op: 'res.end', html: `<p>${payload}</p>` }));
+    expect(gathered).toHaveBeenCalledTimes(1);
+    expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE } });
+    expect(ctx.findings).toEqual([expect.objectContaining({ kind: 'attack', detector: 'xss' })]);
+  });
+
   it('monitor mode: the same attack is reported, the call proceeds', async () => {
     start('monitor');
     expect(runInContext(request(attackUrl), () => inspect(attackSql))).toBeUndefined();
