@@ -11,7 +11,7 @@ import { forbiddenResponse, newIncidentId, refuse } from './enforce/index.js';
 import { reportDecision, reportUnmatched, type FindingReporter, type RequestView } from './telemetry/findings.js';
 import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
-import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
+import { applyInputLimitPolicy, INSPECTION_BUDGET, inputLimitFindingFor, inspectionBudgetMs, searchTextOf } from './context/input-limits.js';
 import { measureInspection } from './telemetry/metrics.js';
 
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
@@ -55,11 +55,14 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdic
   // A request larger than what the agent gathers up front: the values that occur in this sink's text are
   // judged all the same; what could not be searched at all becomes one `input-limit` finding (src/context/input-limits.ts).
   let limitFinding: Finding | undefined;
+  const text = searchTextOf(event);
+  // A large sink text is judged against the hard budget (INSPECTION_BUDGET): going over it is reported, never silent.
+  const started = text.length >= INSPECTION_BUDGET.checkChars ? process.cpuUsage() : undefined;
   const judged = judge({
     event,
     detectors: healthy(slots),
     inputs: () => {
-      const { inputs, limitExceeded } = ctx.inputsFor(searchTextOf(event));
+      const { inputs, limitExceeded } = ctx.inputsFor(text);
       if (limitExceeded) limitFinding = inputLimitFindingFor(ctx, limitExceeded, runtime.config, event);
       return inputs;
     },
@@ -67,6 +70,12 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdic
     facts: () => requestFacts(ctx, runtime),
     onDetectorError: (detector, error) => detectorFailed(slots, detector, error),
   });
+  if (started && !limitFinding) {
+    const used = process.cpuUsage(started);
+    if ((used.user + used.system) / 1000 >= inspectionBudgetMs(text.length)) {
+      limitFinding = inputLimitFindingFor(ctx, { reason: 'budget', path: '' }, runtime.config, event);
+    }
+  }
   const findings = limitFinding ? [limitFinding, ...judged.findings] : judged.findings;
   const decision = limitFinding ? applyInputLimitPolicy(judged.decision, findings, runtime.config) : judged.decision;
   if (findings.length === 0 && decision.matches.length === 0) return undefined;

@@ -18,7 +18,7 @@ import { decodeText, hasDecodedForms, InputCollector, isBinary, SNIFF_BYTES } fr
  *    the agent says so: one `input-limit` finding per request, and STEPGUARD_ON_INPUT_LIMIT decides.
  */
 
-export type InputLimitReason = 'count' | 'bytes' | 'depth' | 'raw-body';
+export type InputLimitReason = 'count' | 'bytes' | 'depth' | 'raw-body' | 'budget';
 
 export interface InputLimitExceeded {
   readonly reason: InputLimitReason;
@@ -30,6 +30,21 @@ export interface InputsForSink {
   readonly inputs: readonly UserInput[];
   /** Set when part of the request could not be judged for this sink. */
   readonly limitExceeded: InputLimitExceeded | undefined;
+}
+
+/**
+ * The hard budget of one inspection, in CPU time: BUDGET_BASE_MS plus BUDGET_MS_PER_KB per KB of sink text.
+ * Every tokenizer and detector is linear (test/fuzz/complexity.test.ts), so a judgement costs a few ms per
+ * 100 KB; an inspection over this budget means the request made the agent work far beyond that (or the
+ * process was starved) and is reported as an `input-limit` finding (reason `budget`), refused under
+ * STEPGUARD_ON_INPUT_LIMIT=block in block mode. Only sink texts of at least BUDGET_CHECK_CHARS are timed:
+ * shorter ones cannot come near it, and the two clock reads cost about a microsecond.
+ */
+export const INSPECTION_BUDGET = { baseMs: 100, msPerKb: 1, checkChars: 16 * 1024 };
+
+/** CPU milliseconds allowed to judge a sink text of `chars` characters. */
+export function inspectionBudgetMs(chars: number): number {
+  return INSPECTION_BUDGET.baseMs + (INSPECTION_BUDGET.msPerKb * chars) / 1024;
 }
 
 /** Hard caps of the search pass: nesting it walks, and request values it looks at per sink. */
