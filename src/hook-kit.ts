@@ -3,17 +3,42 @@
  * `SinkEvent`, asks `inspect`, and either calls the original or fails the call the library's own way.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestContext } from './context/request-context.js';
+import type { SinkEvent, Verdict } from './events.js';
 import { currentContext, runInContext } from './context/store.js';
-import { RequestContext } from './context/request-context.js';
 import { getRuntime } from './runtime.js';
 import { log, warnOnce, errorMessage } from './log.js';
-import { inspect, shouldInspect } from './inspect.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
 import type { InputSource } from './events.js';
 
 export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
 export type { AnyFunction } from './instrument/wrap.js';
-export { inspect, shouldInspect, wrap, unwrap };
+export { wrap, unwrap };
+
+/*
+ * The judging side (inspect → judge, detectors, enforcement, telemetry) and the request context load at their
+ * first use — the first sink call, the first request — not when the hooks are installed at start.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, off the start-up path */
+let inspectImpl: ((event: SinkEvent) => Verdict) | undefined;
+let contextClass: typeof RequestContext | undefined;
+
+/** Judges one sink call (src/inspect.ts); never throws. */
+export function inspect(event: SinkEvent): Verdict {
+  inspectImpl ??= (require('./inspect.js') as typeof import('./inspect.js')).inspect;
+  return inspectImpl(event);
+}
+
+function newRequestContext(...args: ConstructorParameters<typeof RequestContext>): RequestContext {
+  contextClass ??= (require('./context/request-context.js') as typeof import('./context/request-context.js')).RequestContext;
+  return new contextClass(...args);
+}
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** The hot-path gate every wrapper calls first: one AsyncLocalStorage read, nothing allocated. */
+export function shouldInspect(): boolean {
+  return currentContext() !== undefined && getRuntime() !== undefined;
+}
 export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type OutgoingCall } from './instrument/outgoing.js';
 
 /** The local address and port the request being served arrived on (undefined outside a real HTTP request). */
@@ -146,7 +171,7 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
   if (!runtime || !req || typeof req !== 'object') return handle();
   let ctx: RequestContext;
   try {
-    ctx = new RequestContext(req, res, runtime.config);
+    ctx = newRequestContext(req, res, runtime.config);
     if (hasBody(req)) {
       tapBody(req, ctx);
       bindEvents(req, ctx);

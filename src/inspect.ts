@@ -11,7 +11,7 @@ import { forbiddenResponse, newIncidentId, refuse, stepUpUnavailableResponse } f
 import { reportDecision, reportUnmatched, type FindingReporter, type RequestView } from './telemetry/findings.js';
 import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
-import { applyInputLimitPolicy, inputLimitFindingFor, searchTextOf } from './context/input-limits.js';
+import { applyInputLimitPolicy, INSPECTION_BUDGET, inputLimitFindingFor, inspectionBudgetMs, searchTextOf } from './context/input-limits.js';
 import { measureInspection } from './telemetry/metrics.js';
 import { reportStaleContext } from './context/stale.js';
 import { resolve } from 'node:path';
@@ -39,6 +39,9 @@ export function inspect(event: SinkEvent): Verdict {
   const runtime = getRuntime();
   if (!ctx || !runtime) return undefined;
   try {
+    // Nothing could judge this call — no detector of its kind applies to it, no policy rule looks at its kind
+    // (an HTML chunk without `<`): no key, no cache entry, no input gathered, no inspection measured.
+    if (!runtime.engine.hasPolicyFor(event.kind) && !someDetectorApplies(runtime.detectorsByKind.get(event.kind), event)) return undefined;
     // One library call often reaches several wrapped layers (exec → execFile → ChildProcess#spawn,
     // Pool.query → Client.query): the same sink text is judged once per request. Only when some policy rule
     // distinguishes operations does the operation take part in the key.
@@ -83,11 +86,14 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   // A request larger than what the agent gathers up front: the values that occur in this sink's text are
   // judged all the same; what could not be searched at all becomes one `input-limit` finding (src/context/input-limits.ts).
   let limitFinding: Finding | undefined;
+  const text = searchTextOf(event);
+  // A large sink text is judged against the hard budget (INSPECTION_BUDGET): going over it is reported, never silent.
+  const started = text.length >= INSPECTION_BUDGET.checkChars ? process.cpuUsage() : undefined;
   const judged = judge({
     event,
     detectors: healthy(slots),
     inputs: () => {
-      const { inputs, limitExceeded } = ctx.inputsFor(searchTextOf(event));
+      const { inputs, limitExceeded } = ctx.inputsFor(text);
       if (limitExceeded) limitFinding = inputLimitFindingFor(ctx, limitExceeded, runtime.config, event);
       return inputs;
     },
@@ -95,6 +101,12 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
     facts: () => (stale ? NO_REQUEST_FACTS : requestFacts(ctx, runtime)),
     onDetectorError: (detector, error) => detectorFailed(slots, detector, error),
   });
+  if (started && !limitFinding) {
+    const used = process.cpuUsage(started);
+    if ((used.user + used.system) / 1000 >= inspectionBudgetMs(text.length)) {
+      limitFinding = inputLimitFindingFor(ctx, { reason: 'budget', path: '' }, runtime.config, event);
+    }
+  }
   const findings = limitFinding ? [limitFinding, ...judged.findings] : judged.findings;
   const decision = limitFinding ? applyInputLimitPolicy(judged.decision, findings, runtime.config) : judged.decision;
   if (runtime.risk && (findings.length > 0 || decision.assessed || decision.matches.some((m) => m.rule.flag))) runtime.risk.after(ctx, event, findings, decision);
@@ -138,6 +150,12 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
     reportUnmatched(reporter, request, event, [ANONYMOUS_SENSITIVE]);
   }
   return verdict;
+}
+
+function someDetectorApplies(slots: readonly DetectorSlot[] | undefined, event: SinkEvent): boolean {
+  if (!slots) return false;
+  for (const slot of slots) if (!slot.disabled && (!slot.detector.applies || slot.detector.applies(event))) return true;
+  return false;
 }
 
 function healthy(slots: readonly DetectorSlot[]): AnyDetector[] {

@@ -3,21 +3,22 @@ import type { Finding } from '../detectors/types.js';
 import type { DetectionRule } from '../rules/types.js';
 import { targetOf, type Decision } from '../rules/engine.js';
 import type { InputSource } from '../events.js';
-import { decodeText, InputCollector, isBinary, SNIFF_BYTES } from './user-input.js';
+import { decodeText, hasDecodedForms, InputCollector, isBinary, SNIFF_BYTES } from './user-input.js';
 
 /**
  * What happens when a request carries more than the agent gathers up front (STEPGUARD_MAX_INPUTS,
  * STEPGUARD_MAX_INPUT_BYTES, nesting depth 32):
  *
- * 1. At each sink, the search pass walks the whole request (hard caps below) and hands the detectors the
- *    values that occur in the sink's text — so an attack placed after padding is judged like any other, and a
- *    padded request costs one linear walk per sink, not a detector run per value.
+ * 1. The first sink walks the whole request once (hard caps below) into a flat list of its values
+ *    (RequestLeaves); at each sink the search pass hands the detectors the values of that list that occur in the
+ *    sink's text — so an attack placed after padding is judged like any other, and a padded request costs one
+ *    walk per request and one linear scan of its values per sink, not a detector run per value.
  * 2. When even that cannot see everything — the raw body of an app without a body parser was cut at
  *    STEPGUARD_MAX_BODY_BYTES, nesting deeper than SEARCH_MAX_DEPTH, more than SEARCH_MAX_VALUES values —
  *    the agent says so: one `input-limit` finding per request, and STEPGUARD_ON_INPUT_LIMIT decides.
  */
 
-export type InputLimitReason = 'count' | 'bytes' | 'depth' | 'raw-body';
+export type InputLimitReason = 'count' | 'bytes' | 'depth' | 'raw-body' | 'budget';
 
 export interface InputLimitExceeded {
   readonly reason: InputLimitReason;
@@ -31,6 +32,21 @@ export interface InputsForSink {
   readonly limitExceeded: InputLimitExceeded | undefined;
 }
 
+/**
+ * The hard budget of one inspection, in CPU time: BUDGET_BASE_MS plus BUDGET_MS_PER_KB per KB of sink text.
+ * Every tokenizer and detector is linear (test/fuzz/complexity.test.ts), so a judgement costs a few ms per
+ * 100 KB; an inspection over this budget means the request made the agent work far beyond that (or the
+ * process was starved) and is reported as an `input-limit` finding (reason `budget`), refused under
+ * STEPGUARD_ON_INPUT_LIMIT=block in block mode. Only sink texts of at least BUDGET_CHECK_CHARS are timed:
+ * shorter ones cannot come near it, and the two clock reads cost about a microsecond.
+ */
+export const INSPECTION_BUDGET = { baseMs: 100, msPerKb: 1, checkChars: 16 * 1024 };
+
+/** CPU milliseconds allowed to judge a sink text of `chars` characters. */
+export function inspectionBudgetMs(chars: number): number {
+  return INSPECTION_BUDGET.baseMs + (INSPECTION_BUDGET.msPerKb * chars) / 1024;
+}
+
 /** Hard caps of the search pass: nesting it walks, and request values it looks at per sink. */
 export const SEARCH_MAX_DEPTH = 1000;
 export const SEARCH_MAX_VALUES = 200_000;
@@ -41,10 +57,57 @@ const MIN_SEARCHED_LENGTH = 2;
 const MAX_ENCODED_RATIO = 9;
 
 /**
- * The search pass for one sink: walks the whole request like the budget pass (the same sources, the same
- * decoded forms) but keeps only values the sink text contains and the budget does not hold. Nothing is kept
- * for values that are not in the text, values too long to be in it are not decoded, and a Buffer is decoded
- * only when the text is long enough to hold it: a padded request costs one linear walk per sink.
+ * Every value of the request as sent (keys, values, Buffers), walked once per request under the search pass's
+ * hard caps and kept by reference in parallel arrays (no object per value): each later sink of the request
+ * searches this list instead of walking the request again (a 10,000-key body cost one full walk per sink).
+ * Decoded forms are derived per sink, and only for values short enough to be in its text.
+ */
+const LEAF_PLAIN = 0;
+const LEAF_KEY = 1;
+const LEAF_DECODES = 2;
+const LEAF_BUFFER = 3;
+
+export class RequestLeaves extends InputCollector {
+  readonly sources: InputSource[] = [];
+  readonly paths: string[] = [];
+  readonly values: Array<string | Buffer> = [];
+  /** LEAF_* per value: what the search pass must do with it beyond a plain substring test. */
+  readonly kinds: number[] = [];
+  private visited = 0;
+
+  constructor() {
+    super({ maxInputs: Number.MAX_SAFE_INTEGER, maxInputBytes: Number.MAX_SAFE_INTEGER, maxDepth: SEARCH_MAX_DEPTH });
+  }
+
+  get length(): number {
+    return this.values.length;
+  }
+
+  override add(source: InputSource, path: string, value: string, isKey = false): void {
+    if (this.full) return;
+    if (++this.visited > SEARCH_MAX_VALUES) return this.skip('count', path);
+    this.push(source, path, value, isKey);
+  }
+
+  override addBuffer(source: InputSource, path: string, buffer: Buffer): void {
+    if (this.full || buffer.length === 0) return;
+    if (++this.visited > SEARCH_MAX_VALUES) return this.skip('count', path);
+    this.push(source, path, buffer, false);
+  }
+
+  private push(source: InputSource, path: string, value: string | Buffer, isKey: boolean): void {
+    this.sources.push(source);
+    this.paths.push(path);
+    this.values.push(value);
+    this.kinds.push(typeof value !== 'string' ? LEAF_BUFFER : isKey ? LEAF_KEY : hasDecodedForms(value) ? LEAF_DECODES : LEAF_PLAIN);
+  }
+}
+
+/**
+ * The search pass for one sink: goes through the request's leaves (RequestLeaves, the same sources and the
+ * same decoded forms as the budget pass) but keeps only values the sink text contains and the budget does not
+ * hold. Nothing is kept for values that are not in the text, values too long to be in it are not decoded, and
+ * a Buffer is decoded only when the text is long enough to hold it.
  */
 export class SearchCollector extends InputCollector {
   readonly found: UserInput[] = [];
@@ -59,6 +122,23 @@ export class SearchCollector extends InputCollector {
     private readonly max: number,
   ) {
     super({ maxInputs: Number.MAX_SAFE_INTEGER, maxInputBytes: Number.MAX_SAFE_INTEGER, maxDepth: SEARCH_MAX_DEPTH });
+  }
+
+  /** Searches every leaf of the request (walked once per request) for this sink. */
+  searchLeaves(leaves: RequestLeaves): void {
+    const { sources, paths, values, kinds } = leaves;
+    const text = this.sinkText;
+    for (let i = 0; i < values.length && !this.full; i++) {
+      const value = values[i]!;
+      const kind = kinds[i]!;
+      if (kind === LEAF_BUFFER) this.addBuffer(sources[i]!, paths[i]!, value as Buffer);
+      else if (kind === LEAF_DECODES) this.add(sources[i]!, paths[i]!, value as string);
+      else {
+        // Most values have no decoded form: one substring test, and the bookkeeping only for those it finds.
+        const v = value as string;
+        if (v.length >= MIN_SEARCHED_LENGTH && v.length <= text.length && text.includes(v)) this.add(sources[i]!, paths[i]!, v, kind === LEAF_KEY);
+      }
+    }
   }
 
   override add(source: InputSource, path: string, value: string, isKey = false): void {
@@ -80,7 +160,7 @@ export class SearchCollector extends InputCollector {
   protected override addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
     if (this.full) return false;
     const v = value;
-    if (v.length >= MIN_SEARCHED_LENGTH && v.length <= this.sinkText.length && !this.foundValues.has(v) && !this.budget.has(v) && this.sinkText.includes(v)) {
+    if (v.length >= MIN_SEARCHED_LENGTH && v.length <= this.sinkText.length && this.sinkText.includes(v) && !this.foundValues.has(v) && !this.budget.has(v)) {
       if (this.found.length >= this.max) {
         this.overflow = true;
         this.skip('count', path);

@@ -2,14 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserInput } from '../events.js';
 import type { Finding } from '../detectors/types.js';
 import { BUDGET_MAX_DEPTH, InputCollector, type InputLimits } from './user-input.js';
-import { SearchCollector, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
+import { RequestLeaves, SearchCollector, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
 import { clientAddress, type TrustedProxies } from './client-address.js';
 import { addDocumentLiterals, addGraphqlInputs } from './graphql-input.js';
 
-/** One request's input within the budget. */
+/** One request's input within the budget; every value of it, for the search pass, once a sink needed them. */
 interface Gathered {
   readonly budget: InputCollector;
   readonly inputs: UserInput[];
+  leaves?: RequestLeaves;
 }
 
 /**
@@ -91,11 +92,23 @@ export class RequestContext {
     const gathered = this.gather();
     const raw = this.rawBodyLimit();
     if (gathered.budget.skipped === undefined) return { inputs: gathered.inputs, limitExceeded: raw };
+    const leaves = (gathered.leaves ??= this.walkLeaves());
     const search = new SearchCollector(sinkText, gathered.budget, this.limits.maxInputs);
-    collectInputs(this, search);
+    search.searchLeaves(leaves);
     let limitExceeded: InputLimitExceeded | undefined = raw;
+    if (leaves.skipped) limitExceeded ??= { reason: leaves.skipped, path: leaves.skippedAt ?? '' };
     if (search.skipped) limitExceeded ??= { reason: search.skipped, path: search.skippedAt ?? '' };
     return { inputs: search.found.length === 0 ? gathered.inputs : [...gathered.inputs, ...search.found], limitExceeded };
+  }
+
+  /** Walks of the whole request for the search pass (one per parsed body, whatever the number of sinks). */
+  leafWalks = 0;
+
+  private walkLeaves(): RequestLeaves {
+    this.leafWalks++;
+    const leaves = new RequestLeaves();
+    collectInputs(this, leaves);
+    return leaves;
   }
 
   /** Gathers again when the framework parsed more since (e.g. the body, after a first sink in a middleware). */

@@ -58,7 +58,7 @@ export class InputCollector {
     }
   }
 
-  /** Adds a value and the forms an app is likely to decode it into. */
+  /** Adds a value and the forms an app is likely to decode it into (see hasDecodedForms). */
   add(source: InputSource, path: string, value: string, isKey = false): void {
     if (!this.addExact(source, path, value, isKey)) return;
     if (value.includes('%')) this.addUrlDecoded(source, path, value);
@@ -175,6 +175,13 @@ export class InputCollector {
     if (decoded.length < 2 || decoded.includes('\uFFFD') || hasBinaryControl(decoded)) return;
     this.addExact(source, `${path}.base64`, decoded);
   }
+}
+
+/** Whether `add` would try decoded forms of this value (percent-decoding, JWT claims, base64): false for most. */
+export function hasDecodedForms(value: string): boolean {
+  if (value.includes('%')) return true;
+  if (value.length < 8) return false;
+  return value.startsWith('eyJ') || value.startsWith('Bearer eyJ') || (value.length <= 64 * 1024 && isBase64Like(value));
 }
 
 function tryJson(text: string): unknown {

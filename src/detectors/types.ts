@@ -37,6 +37,11 @@ export interface Detector<E extends SinkEvent = SinkEvent> {
   readonly kinds: readonly E['kind'][];
   /** `false`: runs even when the request has no input at all (configuration checks). */
   readonly needsInputs?: boolean;
+  /**
+   * Optional cheap precondition, checked before the request's input is gathered: false means no input could
+   * make this event a finding of this detector (`detect` is then not called).
+   */
+  readonly applies?: (event: SinkEvent) => boolean;
   /** Pure: no I/O, no globals. Returns every finding, attacks first. */
   detect(event: E, inputs: readonly UserInput[]): Finding[];
 }

@@ -38,26 +38,41 @@ export {
   type ShellTokenKind,
 } from './shell/syntax.js';
 
-const CLASS_COUNT = 8; // classes 1..8 get prefix sums
+/**
+ * Per-class prefix counts in 1 byte per character: `low[k]` counts the class's characters in [block start, k)
+ * (at most 255 inside a 256-character block) and `base[k >> 8]` those before the block, so
+ * count(0, k) = base[k >> 8] + low[k], exact and O(1). Built on the first query of each class (a benign span
+ * queries every class, an attack stops at the first class found): at most 8 bytes per character in all,
+ * against 32 for one Int32 row of 8 counts per character.
+ */
+interface ClassCounts {
+  readonly low: Uint8Array;
+  readonly base: Int32Array;
+}
+
+function classCounts(syntax: Uint8Array, cls: number): ClassCounts {
+  const n = syntax.length;
+  const low = new Uint8Array(n + 1);
+  const base = new Int32Array((n >>> 8) + 1);
+  let total = 0;
+  let blockStart = 0;
+  for (let k = 0; k <= n; k++) {
+    if ((k & 255) === 0) {
+      base[k >>> 8] = total;
+      blockStart = total;
+    }
+    low[k] = total - blockStart;
+    if (k < n && syntax[k] === cls) total++;
+  }
+  return { low, base };
+}
 
 /** Scan a command line once. Never throws; linear in its length. */
 export function scanShell(command: string): ShellScan {
   const s = new Scanner(command);
   s.run();
   const { syntax } = s;
-  const n = command.length;
-  let prefix: Int32Array | undefined;
-  const build = (): Int32Array => {
-    // Row k holds, for each class 1..8, how many characters before offset k have that class.
-    const p = new Int32Array((n + 1) * CLASS_COUNT);
-    for (let k = 0; k < n; k++) {
-      const row = k * CLASS_COUNT;
-      for (let c = 0; c < CLASS_COUNT; c++) p[row + CLASS_COUNT + c] = p[row + c]!;
-      const cls = syntax[k]!;
-      if (cls !== 0) p[row + CLASS_COUNT + cls - 1]!++;
-    }
-    return p;
-  };
+  const byClass: Array<ClassCounts | undefined> = [];
   return {
     source: command,
     tokens: s.tokens,
@@ -68,8 +83,8 @@ export function scanShell(command: string): ShellScan {
     quoteOpen: s.quoteOpen,
     quoteClose: s.quoteClose,
     count(cls, start, end) {
-      prefix ??= build();
-      return prefix[end * CLASS_COUNT + cls - 1]! - prefix[start * CLASS_COUNT + cls - 1]!;
+      const c = (byClass[cls] ??= classCounts(syntax, cls));
+      return c.base[end >>> 8]! + c.low[end]! - (c.base[start >>> 8]! + c.low[start]!);
     },
   };
 }

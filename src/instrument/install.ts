@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Module from 'node:module';
-import { Hook } from 'require-in-the-middle';
+import type { Hook } from 'require-in-the-middle';
 import type { LazyHook, ModuleHook } from '../hook-kit.js';
 import { log, errorMessage } from '../log.js';
 
@@ -42,18 +42,108 @@ function codeOf(hook: InstallableHook): ModuleHook {
 const nameOf = (hook: InstallableHook): string | undefined => ('name' in hook && typeof hook.name === 'string' ? hook.name : undefined);
 
 /**
- * One require-in-the-middle Hook for every module the registry names. Builtins are patched eagerly
- * (and the ESM named-export view re-synced) so `import { exec } from 'node:child_process'` is covered.
+ * Builtins are patched in place at start (and the ESM named-export view re-synced) so
+ * `import { exec } from 'node:child_process'` is covered; globals too. Packages go through one
+ * require-in-the-middle Hook for every module the registry names, set up at the first `require` that could
+ * load one of them (see watchForPackages): an app that never requires pg or mysql2 never loads it.
  * Each patch runs in try/catch: a failing patch leaves that module untouched and says so once.
  */
 export function installHooks(hooks: readonly InstallableHook[], disabled: readonly InstallableHook[] = []): void {
   for (const hook of disabled) statuses.push({ module: hook.module, hook: nameOf(hook), version: undefined, state: 'disabled' });
+  const packages = hooks.filter((h) => !h.global && !h.builtin);
+  if (packages.length > 0) watchForPackages(packages);
+
+  for (const hook of hooks) {
+    if (!hook.builtin) continue;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- eager load of a builtin, patched in place
+      const exports = require(hook.module) as unknown;
+      const result = applyHook(hook, exports, undefined);
+      if (result !== exports) log.error(`${hook.module} is NOT protected: a builtin can only be patched in place`);
+    } catch (error) {
+      log.warn(`could not load builtin ${hook.module}: ${errorMessage(error)}`);
+    }
+  }
+  for (const hook of hooks) if (hook.global) patchGlobal(hook);
+  try {
+    Module.syncBuiltinESMExports();
+  } catch {
+    // very old runtimes: ESM named imports of builtins stay unpatched (documented)
+  }
+}
+
+type RequireFn = (this: unknown, id: string) => unknown;
+const moduleProto = Module.prototype as unknown as { require: RequireFn };
+let trampoline: RequireFn | undefined;
+let requireBefore: RequireFn | undefined;
+
+/**
+ * require-in-the-middle (and its `debug` dependency) costs a measurable part of the start: it is set up at the
+ * first `require` whose specifier names a hooked package — bare (`pg`, `mysql2/promise`) or as a path through
+ * `node_modules/<package>` (a resolved or absolute require) — before that module loads, so it sees the package
+ * and everything the package requires after. Until then the only cost per `require` is one string test.
+ */
+function watchForPackages(packages: readonly InstallableHook[]): void {
+  const roots = new Set(packages.flatMap((h) => [h.module, ...(h.entryPoints ?? [])]).map(packageRoot));
+  const viaPath = [...roots].map((root) => `node_modules/${root}`);
+  const original = moduleProto.require;
+  requireBefore = original;
+  let started = false;
+  const start = () => {
+    started = true;
+    // Step aside when nobody wrapped require after us; otherwise stay as a pass-through.
+    if (moduleProto.require === trampoline) moduleProto.require = original;
+    trampoline = undefined;
+    requireBefore = undefined;
+    startRitm(packages);
+  };
+  trampoline = function require(this: unknown, id: string): unknown {
+    if (!started && typeof id === 'string' && namesPackage(id, roots, viaPath)) {
+      try {
+        start();
+      } catch (error) {
+        log.error(`packages (${[...roots].join(', ')}) are NOT protected: ${errorMessage(error)}`);
+      }
+      return moduleProto.require.call(this, id);
+    }
+    return original.call(this, id);
+  };
+  moduleProto.require = trampoline;
+}
+
+/** `pg` for `pg`, `mysql` for `mysql/lib/Connection`, `@scope/name` for `@scope/name/sub`. */
+function packageRoot(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+function namesPackage(id: string, roots: ReadonlySet<string>, viaPath: readonly string[]): boolean {
+  const c = id.charCodeAt(0);
+  if (c !== 46 /* . */ && c !== 47 /* / */ && !id.includes(':') && !id.includes('\\')) {
+    const slash = id.indexOf('/', c === 64 /* @ */ ? id.indexOf('/') + 1 : 0);
+    return roots.has(slash === -1 ? id : id.slice(0, slash));
+  }
+  if (!id.includes('node_modules')) return false;
+  const path = id.replaceAll('\\', '/');
+  for (const prefix of viaPath) {
+    let at = path.indexOf(prefix);
+    while (at !== -1) {
+      const next = path.charCodeAt(at + prefix.length);
+      if (Number.isNaN(next) || next === 47 /* / */) return true;
+      at = path.indexOf(prefix, at + 1);
+    }
+  }
+  return false;
+}
+
+/** The require-in-the-middle Hook for every package the registry names (and their subpath entry points). */
+function startRitm(packages: readonly InstallableHook[]): void {
   const byModule = new Map<string, InstallableHook[]>();
-  for (const hook of hooks) if (!hook.global) byModule.set(hook.module, [...(byModule.get(hook.module) ?? []), hook]);
-
-  const entryPoints = new Set(hooks.flatMap((h) => h.entryPoints ?? []));
-
-  ritm = new Hook([...byModule.keys(), ...entryPoints], (exports, name, basedir) => {
+  for (const hook of packages) byModule.set(hook.module, [...(byModule.get(hook.module) ?? []), hook]);
+  const entryPoints = new Set(packages.flatMap((h) => h.entryPoints ?? []));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded at the first require of a hooked package
+  const { Hook: RitmHook } = require('require-in-the-middle') as typeof import('require-in-the-middle');
+  ritm = new RitmHook([...byModule.keys(), ...entryPoints], (exports, name, basedir) => {
     if (entryPoints.has(name)) {
       loadMainOf(name, basedir);
       return exports;
@@ -71,22 +161,6 @@ export function installHooks(hooks: readonly InstallableHook[], disabled: readon
     }
     return result as typeof exports;
   });
-
-  for (const hook of hooks) {
-    if (!hook.builtin) continue;
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- eager load of a builtin through the hook above
-      require(hook.module);
-    } catch (error) {
-      log.warn(`could not load builtin ${hook.module}: ${errorMessage(error)}`);
-    }
-  }
-  for (const hook of hooks) if (hook.global) patchGlobal(hook);
-  try {
-    Module.syncBuiltinESMExports();
-  } catch {
-    // very old runtimes: ESM named imports of builtins stay unpatched (documented)
-  }
 }
 
 /**
@@ -117,6 +191,14 @@ function patchGlobal(hook: InstallableHook): void {
 export function uninstallHooks(): void {
   ritm?.unhook();
   ritm = undefined;
+  if (trampoline && moduleProto.require === trampoline && requireBefore) moduleProto.require = requireBefore;
+  trampoline = undefined;
+  requireBefore = undefined;
+}
+
+/** Whether require-in-the-middle was set up (tests: an app that requires no hooked package never loads it). */
+export function packageHookStarted(): boolean {
+  return ritm !== undefined;
 }
 
 const PATCHED = Symbol.for('stepguard.patched-exports');

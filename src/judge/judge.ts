@@ -38,6 +38,7 @@ export function judge(call: JudgeCall): Judgement {
   let inputs: readonly UserInput[] | undefined;
   for (const detector of call.detectors) {
     if (!detector.kinds.includes(event.kind)) continue;
+    if (detector.applies && !detector.applies(event)) continue;
     inputs ??= call.inputs();
     if (inputs.length === 0 && detector.needsInputs !== false) continue;
     try {

@@ -153,3 +153,43 @@ describe('an agent with nothing to report', () => {
     }
   });
 });
+
+describe('start-up loads what every app needs, the rest at first use (issue #8)', () => {
+  const LAZY_PROBE = `
+    const files = () => Object.keys(require.cache);
+    const has = (part) => files().some((f) => f.includes(part));
+    const snapshot = () => ({
+      sqlDetector: has('/dist/src/detectors/sql-injection.js'),
+      pathDetector: has('/dist/src/detectors/path-traversal.js'),
+      grammar: has('/dist/src/grammar/sql-tokenizer.js') || has('/dist/src/grammar/shell/'),
+      stepUpService: has('/dist/src/stepup/service.js'),
+      inspect: has('/dist/src/inspect.js'),
+      ritm: has('/node_modules/require-in-the-middle/'),
+    });
+    const atStart = { ...snapshot(), ours: files().filter((f) => f.includes('/dist/')).length };
+    require('express');
+    const afterExpress = snapshot();
+    require('pg');
+    const afterPg = snapshot();
+    const { runWithContext } = require('./dist/src/index.js');
+    runWithContext({ url: '/read?file=package.json' }, () => require('fs').readFileSync('package.json'));
+    process.stdout.write(JSON.stringify({ atStart, afterExpress, afterPg, afterSink: snapshot() }));
+  `;
+  const none = { sqlDetector: false, pathDetector: false, grammar: false, stepUpService: false, inspect: false, ritm: false };
+
+  it('no detector, grammar, step-up service, inspect or require-in-the-middle at start; each when first needed', async () => {
+    const r = (await underAgent(LAZY_PROBE)) as Record<string, Record<string, unknown>>;
+    expect(r.atStart).toEqual({ ...none, ours: expect.any(Number) });
+    expect(r.atStart!.ours).toBeLessThanOrEqual(45);
+    expect(r.afterExpress).toEqual(none); // no hooked package among express and its dependencies
+    expect(r.afterPg).toEqual({ ...none, ritm: true });
+    expect(r.afterSink).toMatchObject({ pathDetector: true, sqlDetector: false, inspect: true, ritm: true });
+  });
+
+  it('a switched-off agent loads three files of ours', async () => {
+    const r = (await underAgent(`process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((f) => f.includes('/dist/')).map((f) => f.split('/dist/')[1])))`, {
+      STEPGUARD_ENABLED: 'false',
+    })) as unknown as string[];
+    expect(r.sort()).toEqual(['src/agent.js', 'src/log.js', 'src/register.js']);
+  });
+});

@@ -17,6 +17,7 @@ import { tokenizeSql } from '../../src/grammar/sql-tokenizer.js';
 import { Telemetry } from '../../src/telemetry/telemetry.js';
 import { ATTR } from '../../src/telemetry/attributes.js';
 import { RequestContext } from '../../src/context/request-context.js';
+import { INSPECTION_BUDGET } from '../../src/context/input-limits.js';
 import { runInContext } from '../../src/context/store.js';
 import { BLOCKED_CODE } from '../../src/errors.js';
 import type { ExecEvent, SqlEvent } from '../../src/events.js';
@@ -71,6 +72,41 @@ describe('inspect', () => {
     expect(span).toMatchObject({ [ATTR.OUTCOME]: 'blocked', [ATTR.ACTION]: 'block', [ATTR.RULE_NAME]: 'sql-injection', [ATTR.SOURCE]: 'query.name' });
     expect(span![ATTR.DB_QUERY_TEXT]).toBe('SELECT * FROM users WHERE name = ?');
     expect(JSON.stringify(span)).not.toContain('1=');
+  });
+
+  it('an HTML chunk without `<` is not inspected: no input gathered, nothing cached; with `<` it is judged', async () => {
+    const payload = '<img src=x onerror=alert(1)>';
+    const ctx = request(`/hello?q=${encodeURIComponent(payload)}`);
+    const gathered = vi.spyOn(ctx, 'inputsFor');
+    expect(runInContext(ctx, () => inspect({ kind: 'html', op: 'res.end', html: 'hello, plain text & more' }))).toBeUndefined();
+    expect(gathered).not.toHaveBeenCalled();
+    expect(ctx.judged.size).toBe(0);
+    const verdict = runInContext(ctx, () => inspect({ kind: 'html', op: 'res.end', html: `<p>${payload}</p>` }));
+    expect(gathered).toHaveBeenCalledTimes(1);
+    expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE } });
+    expect(ctx.findings).toEqual([expect.objectContaining({ kind: 'attack', detector: 'xss' })]);
+  });
+
+  it('an inspection over the hard CPU budget is an input-limit finding (budget), refused under STEPGUARD_ON_INPUT_LIMIT=block', async () => {
+    const big = sql(`SELECT * FROM notes WHERE body = '${'benign text '.repeat(2000)}'`); // 24 KB: timed
+    const saved = { ...INSPECTION_BUDGET };
+    try {
+      // Within the budget (the default): nothing to report.
+      expect(runInContext(request('/notes?q=hello'), () => inspect(big))).toBeUndefined();
+      // A budget nothing can meet stands in for a request that made the agent work too long.
+      Object.assign(INSPECTION_BUDGET, { baseMs: -1, msPerKb: 0 });
+      const monitorCtx = request('/notes?q=hello');
+      expect(runInContext(monitorCtx, () => inspect(big))).toBeUndefined(); // policy monitor (the default): reported only
+      expect(monitorCtx.findings).toEqual([expect.objectContaining({ kind: 'input-limit', reason: 'budget' })]);
+      const engine = new RuleEngine(shipped, 'block');
+      const config: Config = Object.freeze({ ...DEFAULT_CONFIG, mode: 'block', onInputLimit: 'block', logFindings: false, respond: 'app' as const });
+      setRuntime({ config, engine, detectorsByKind: detectorSlots(engine, config), telemetry, stepUp: undefined, endpoints: undefined });
+      expect(runInContext(request('/notes?q=hello'), () => inspect(big))).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'stepguard.input-limit' } });
+      // A short sink text is not timed at all.
+      expect(runInContext(request('/notes?q=hello'), () => inspect(sql("SELECT 'benign'")))).toBeUndefined();
+    } finally {
+      Object.assign(INSPECTION_BUDGET, saved);
+    }
   });
 
   it('monitor mode: the same attack is reported, the call proceeds', async () => {

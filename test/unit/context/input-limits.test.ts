@@ -80,6 +80,38 @@ describe('values past the budget are searched for in the sink text', () => {
   });
 });
 
+describe('the search pass walks the request once, whatever the number of sinks (issue #14)', () => {
+  it('10,000 keys and five distinct sink texts: one walk, each sink still finds what it contains', () => {
+    const ctx = context({ body: { ...padded(10_000), q: ATTACK, name: 'v9999x' } });
+    const sinks = [SQL, `SELECT 1 FROM t WHERE a = '${ATTACK}' AND b = 2`, "SELECT 'v9999x'", 'SELECT 42', `${SQL} LIMIT 1`];
+    const found = sinks.map((sink) => ctx.inputsFor(sink).inputs.filter((i) => i.source === 'body' && !ctx.inputs().includes(i)).map((i) => i.value));
+    expect(ctx.leafWalks).toBe(1);
+    expect(found[0]).toContain(ATTACK);
+    expect(found[1]).toContain(ATTACK);
+    expect(found[2]).toContain('v9999x');
+    expect(found[3]).toEqual([]);
+    expect(found[4]).toContain(ATTACK);
+  });
+
+  it('a request within the budget is never walked for the search pass', () => {
+    const ctx = context({ body: { q: ATTACK } });
+    for (let i = 0; i < 3; i++) ctx.inputsFor(`${SQL} -- ${i}`);
+    expect(ctx.leafWalks).toBe(0);
+  });
+
+  it('a body parsed after the first sink is walked again, once', () => {
+    const req = request({ body: undefined, query: padded(3000) });
+    const ctx = new RequestContext(req, undefined, DEFAULT_CONFIG);
+    ctx.inputsFor(SQL);
+    ctx.inputsFor(`${SQL} `);
+    expect(ctx.leafWalks).toBe(1);
+    (req as unknown as { body: unknown }).body = { q: ATTACK };
+    expect(ctx.inputsFor(SQL).inputs.find((i) => i.value === ATTACK)?.path).toBe('body.q');
+    ctx.inputsFor(`${SQL}  `);
+    expect(ctx.leafWalks).toBe(2);
+  });
+});
+
 describe('what the agent cannot see: limitExceeded', () => {
   it('nesting deeper than the search walks', () => {
     const { limitExceeded } = context({ body: nested(1200, { q: ATTACK }) }).inputsFor(SQL);
