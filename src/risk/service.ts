@@ -175,7 +175,7 @@ export class RiskService {
   private async load(ctx: RequestContext, snap: Snapshot, candidates: readonly PolicyRule[]): Promise<void> {
     const binding = this.options.who.bindingOf(ctx);
     let user = this.options.who.userOnArrival(ctx.req);
-    const address = clientAddress(ctx);
+    const address = clientAddress(ctx) ?? '';
     const first = new Batches();
     const session = binding ? subjectTag('s', binding) : undefined;
     if (!user && session) first.read(session, 'session-user', ['get', 'user']);

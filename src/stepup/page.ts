@@ -196,7 +196,7 @@ export class VerificationPage {
       return { status: 303, headers: { location: returnTo, 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8', ...(cookie ? { 'set-cookie': cookie } : {}) }, body: 'Verified.\n' };
     }
     const retry = answer.headers['retry-after'];
-    return this.verifyPage(ctx, challengeId, returnTo, detailOf(answer), answer.status, retry ? { 'retry-after': retry } : {});
+    return this.verifyPage(ctx, challengeId, returnTo, detailOf(answer), answer.status, retry ? { 'retry-after': String(retry) } : {});
   }
 
   // ---- JSON routes for the page's script ---------------------------------------------------------------------
