@@ -7,7 +7,7 @@ import { getRuntime } from './runtime.js';
 import { DEFAULT_ACR, type StepUpService } from './stepup/service.js';
 import { AlreadyEnrolledError, enrollUser, isEnrolled } from './stepup/enrollment.js';
 import { issueRecoveryCodes } from './stepup/recovery-codes.js';
-import { ACR } from './stepup/tiers.js';
+import { ACR, methodsFor } from './stepup/tiers.js';
 import { relyingParty, registrationTicket } from './stepup/verify-support.js';
 import type { Identity } from './stepup/identity.js';
 import { BlockedError, StepUpRequiredError } from './errors.js';
@@ -201,7 +201,7 @@ export const stepUp = {
    */
   responseFor(error: unknown): StandardResponse | undefined {
     const incident = newIncidentId();
-    if (error instanceof StepUpRequiredError) return challengeResponse(error, getRuntime()?.config.stepUp.verifyPath ?? '/.well-known/stepguard/step-up', incident);
+    if (error instanceof StepUpRequiredError) return challengeResponse(error, getRuntime()?.config.stepUp.verifyPath ?? '/.well-known/stepguard/step-up', incident, methodsFor(error.acrValues));
     if (error instanceof BlockedError) return forbiddenResponse(incident);
     return undefined;
   },
