@@ -1,7 +1,6 @@
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
 import { ACTIONS, type Action, type LoginWatch, type StepUpRequirement } from './types.js';
 import { compilePattern, patternProblem } from './pattern.js';
-import { didYouMean } from './load.js';
 import { labelOf, RISK_LEVELS, SIGNAL_NAMES, SUBJECTS, type RiskCondition, type RiskLevel, type RiskPolicy, type SignalCondition, type Subject } from '../risk/types.js';
 
 /**
@@ -30,7 +29,7 @@ const MAX_QUIET_SECONDS = 365 * 86_400;
 const MAX_COUNT = 100_000;
 
 /** `action: step_up`, `action: flag`, `action: [flag, step_up]` → the enforcing action and whether to flag. */
-export function parseActions(node: YamlNode | undefined, parent: YamlNode, field: string, at: At): { action: Action; flag: boolean } | undefined {
+export function parseActions(node: YamlNode | undefined, parent: YamlNode, field: string, at: At, didYouMean: (value: string, options: readonly string[]) => string): { action: Action; flag: boolean } | undefined {
   const allowed = [...ACTIONS, 'flag'];
   if (node === undefined) {
     at(parent, field, 'missing required field `action` (monitor, step_up, block, flag, or a list such as [flag, step_up])');
