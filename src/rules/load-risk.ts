@@ -38,8 +38,9 @@ export function parseActions(node: YamlNode | undefined, parent: YamlNode, field
   const raw = json(node);
   const list = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(list) || list.length === 0 || !list.every((a) => typeof a === 'string' && allowed.includes(a))) {
-    const suggestion = typeof raw === 'string' ? didYouMean(raw, allowed) : '';
-    at(node, field, `expected one of ${allowed.join(', ')} or a list of them (at most one besides flag), got ${JSON.stringify(raw)}${suggestion}`);
+    // A single unknown word keeps the message every other enum field uses; `flag` and lists are the extensions.
+    if (typeof raw === 'string') at(node, field, `expected one of ${ACTIONS.join(', ')}, got ${JSON.stringify(raw)}${didYouMean(raw, allowed)}; or flag, or a list such as [flag, step_up]`);
+    else at(node, field, `expected one of ${allowed.join(', ')} or a list of them (at most one besides flag), got ${JSON.stringify(raw)}`);
     return undefined;
   }
   const enforcing = list.filter((a) => a !== 'flag') as Action[];
