@@ -79,8 +79,10 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up' || (r.type === 'policy' && r.risk !== undefined)));
   const { usesRisk, createRisk } = require('./risk/setup.js') as typeof import('./risk/setup.js');
   const { getRuntime } = require('./runtime.js') as typeof import('./runtime.js');
-  // Adaptive step-up reads the rule set in force (reloads included) through the runtime.
-  const risk = stepUp && usesRisk(ruleSet) ? createRisk(config, env, stepUp, telemetry, () => getRuntime()?.engine.ruleSet ?? ruleSet) : undefined;
+  // Adaptive step-up reads the rule set in force through the runtime, so a reload that adds adaptive rules
+  // works; with reloading on it is always there (a request no adaptive rule concerns costs a plan lookup).
+  const reloads = config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup);
+  const risk = stepUp && (usesRisk(ruleSet) || reloads) ? createRisk(config, env, stepUp, telemetry, () => getRuntime()?.engine.ruleSet ?? ruleSet) : undefined;
   const runtime: Runtime = {
     config,
     engine,

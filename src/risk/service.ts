@@ -25,7 +25,8 @@ export interface RiskIdentity {
 }
 
 export interface RiskServiceOptions {
-  readonly store: RiskStore;
+  /** Opened on first use: an app whose rules use no signal never connects. */
+  readonly store: () => RiskStore;
   readonly who: RiskIdentity;
   readonly rules: () => RuleSet;
   /** `STEPGUARD_APP_VERSION`, default the app's package.json version: a new version clears vulnerable routes. */
@@ -64,8 +65,10 @@ export class RiskService {
     this.now = options.now ?? Date.now;
   }
 
+  private opened: RiskStore | undefined;
+
   get store(): RiskStore {
-    return this.options.store;
+    return (this.opened ??= this.options.store());
   }
 
   /** Called as a request arrives; a promise when the request must wait for its facts (never rejects). */

@@ -40,9 +40,8 @@ export function createRiskStore(redisUrl: string | undefined): RiskStore {
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export function createRisk(config: Config, env: NodeJS.ProcessEnv, stepUp: StepUpService, telemetry: Telemetry, rules: () => RuleSet): RiskService {
-  const store = createRiskStore(config.stepUp.redisUrl);
   const service = new RiskService({
-    store,
+    store: () => createRiskStore(config.stepUp.redisUrl),
     rules,
     appVersion: appVersion(env),
     blocking: () => config.mode !== 'monitor',

@@ -2,7 +2,6 @@ import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
 import { expandAcr } from '../stepup/tiers.js';
 import { ACTIONS, type Action, type LoginWatch, type StepUpRequirement } from './types.js';
 import { compilePattern, patternProblem } from './pattern.js';
-import { didYouMean } from './load.js';
 import { labelOf, RISK_LEVELS, SIGNAL_NAMES, SUBJECTS, type RiskCondition, type RiskLevel, type RiskPolicy, type SignalCondition, type Subject } from '../risk/types.js';
 
 /**
@@ -26,7 +25,7 @@ const MAX_QUIET_SECONDS = 365 * 86_400;
 const MAX_COUNT = 100_000;
 
 /** `action: step_up`, `action: flag`, `action: [flag, step_up]` → the enforcing action and whether to flag. */
-export function parseActions(node: YamlNode | undefined, parent: YamlNode, field: string, at: At): { action: Action; flag: boolean } | undefined {
+export function parseActions(node: YamlNode | undefined, parent: YamlNode, field: string, at: At, didYouMean: (value: string, options: readonly string[]) => string): { action: Action; flag: boolean } | undefined {
   const allowed = [...ACTIONS, 'flag'];
   if (node === undefined) {
     at(parent, field, 'missing required field `action` (monitor, step_up, block, flag, or a list such as [flag, step_up])');
@@ -35,8 +34,9 @@ export function parseActions(node: YamlNode | undefined, parent: YamlNode, field
   const raw = json(node);
   const list = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(list) || list.length === 0 || !list.every((a) => typeof a === 'string' && allowed.includes(a))) {
-    const suggestion = typeof raw === 'string' ? didYouMean(raw, allowed) : '';
-    at(node, field, `expected one of ${allowed.join(', ')} or a list of them (at most one besides flag), got ${JSON.stringify(raw)}${suggestion}`);
+    // A single unknown word keeps the message every other enum field uses; `flag` and lists are the extensions.
+    if (typeof raw === 'string') at(node, field, `expected one of ${ACTIONS.join(', ')}, got ${JSON.stringify(raw)}${didYouMean(raw, allowed)}; or flag, or a list such as [flag, step_up]`);
+    else at(node, field, `expected one of ${allowed.join(', ')} or a list of them (at most one besides flag), got ${JSON.stringify(raw)}`);
     return undefined;
   }
   const enforcing = list.filter((a) => a !== 'flag') as Action[];

@@ -253,7 +253,7 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
     if (uuid !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) {
       at(get('uuid'), `${field}.uuid`, 'expected a UUID such as 3f2b8c1e-0d4a-4c8e-9a51-2b7c6d8e9f01 (or leave it out: one is derived from ruleset and id)');
     }
-    const parsedActions = parseActions(get('action'), item, `${field}.action`, at);
+    const parsedActions = parseActions(get('action'), item, `${field}.action`, at, didYouMean);
     const action = parsedActions?.action;
     const flag = parsedActions?.flag === true;
     const stepUp = parseStepUp(get('step_up'), action, item, field, at);
