@@ -164,7 +164,7 @@ describe('code-injection: verdicts', () => {
   it('judges each distinct value once, reporting it for every input that carries it', () => {
     const source = fn('return 1; process.exit()');
     const findings = codeInjection.detect(event(source), [input('process.exit()', 'query.a'), input('process.exit()', 'body.b')]);
-    expect(findings.map((f) => f.input.path)).toEqual(['query.a', 'body.b']);
+    expect(findings.map((f) => f.input?.path)).toEqual(['query.a', 'body.b']);
   });
 
   it('ignores inputs that do not occur or are longer than the source', () => {

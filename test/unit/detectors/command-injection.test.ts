@@ -54,7 +54,7 @@ describe('command-injection: attack corpus', () => {
     const findings = detect(templates.fill(template, value), value);
     const start = template.indexOf('{}');
     expect(findings[0]).toMatchObject({ detector: 'command-injection', kind: 'attack', start, end: start + value.length });
-    expect(findings[0]!.input.value).toBe(value);
+    expect(findings[0]!.input?.value).toBe(value);
   });
 });
 
@@ -308,12 +308,12 @@ describe('command-injection: decisions', () => {
     const same = input('a|b');
     const findings = commandInjection.detect(shell(command), [same, same, input('a|b', 'body.other'), input('zz')]);
     // Per input: the unquoted `a|b` pipes → attack; the quoted one is data.
-    const forQuery = findings.filter((f) => f.input.path === 'query.q');
+    const forQuery = findings.filter((f) => f.input?.path === 'query.q');
     expect(forQuery.map((f) => [f.kind, f.start, f.reason])).toEqual([
       ['attack', 17, 'operator'],
       ['vulnerability', 6, 'quoted'],
     ]);
-    expect(findings.filter((f) => f.input.path === 'body.other')).toHaveLength(2);
+    expect(findings.filter((f) => f.input?.path === 'body.other')).toHaveLength(2);
     const kinds = findings.map((f) => f.kind);
     expect(kinds.lastIndexOf('attack')).toBeLessThan(kinds.indexOf('vulnerability'));
   });

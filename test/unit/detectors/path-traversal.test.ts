@@ -271,7 +271,7 @@ describe('path-traversal: vulnerabilities', () => {
   it('reports attacks first, then vulnerabilities, one finding per input', () => {
     const path = '/srv/files/report/../../../etc/passwd';
     const findings = judge(path, [input('report', 'query'), input('../../../etc/passwd', 'body')]);
-    expect(findings.map((f) => [f.kind, f.input.source])).toEqual([
+    expect(findings.map((f) => [f.kind, f.input?.source])).toEqual([
       ['attack', 'body'],
       ['vulnerability', 'query'],
     ]);

@@ -363,7 +363,7 @@ describe('sqlInjection', () => {
   it('lists attacks before vulnerabilities, one finding per input and occurrence', () => {
     const sql = "SELECT * FROM t WHERE a = 'hello world' AND b = 'x' OR 'y'='y'";
     const findings = detect(sql, 'postgres', 'hello world', "x' OR 'y'='y", 'hello world');
-    expect(findings.map((f) => [f.kind, f.input.path])).toEqual([
+    expect(findings.map((f) => [f.kind, f.input?.path])).toEqual([
       ['attack', 'query.v1'],
       ['vulnerability', 'query.v0'],
       ['vulnerability', 'query.v2'],
@@ -554,7 +554,7 @@ describe('sqlInjection', () => {
       for (const d of DIALECTS) {
         const { sql, at } = build('string', payload);
         const findings = detect(sql, d, payload, "'--", "''", '--', "-'");
-        const mine = findings.filter((f) => f.input.path === 'query.v0');
+        const mine = findings.filter((f) => f.input?.path === 'query.v0');
         expect(mine[0]).toMatchObject({ kind: 'attack', start: at, end: at + payload.length });
         expect(findings.length).toBeLessThanOrEqual(5 * 8);
       }
@@ -565,7 +565,7 @@ describe('sqlInjection', () => {
       for (const d of DIALECTS) {
         // `''` alone is too short to report as a vulnerability; the others are data inside the literal.
         const findings = detect(sql, d, "'".repeat(50_000), "''", "'".repeat(3), "'".repeat(4));
-        expect(findings.map((f) => [f.input.path, f.kind, f.reason])).toEqual([
+        expect(findings.map((f) => [f.input?.path, f.kind, f.reason])).toEqual([
           ['query.v0', 'vulnerability', 'literal'],
           ['query.v2', 'vulnerability', 'literal'],
           ['query.v3', 'vulnerability', 'literal'],
