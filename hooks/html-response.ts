@@ -167,9 +167,11 @@ const headJudged = new WeakSet<ServerResponse>();
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
 function judgeHeadOnce(res: ServerResponse): void {
   try {
-    if (res.headersSent || headJudged.has(res)) return;
+    // `headersSent` is true as soon as writeHead composed the head; `_headerSent` only once it left.
+    const internals = res as unknown as { _header?: unknown; _headerSent?: unknown };
+    if (internals._headerSent === true || headJudged.has(res)) return;
     headJudged.add(res);
-    const sent = (res as unknown as { _header?: unknown })._header;
+    const sent = internals._header;
     const headers = typeof sent === 'string' ? sent : undefined;
     const cookies = valuesOf(res, headers, 'set-cookie');
     const type = valuesOf(res, headers, 'content-type')[0] ?? '';

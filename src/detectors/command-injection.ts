@@ -235,6 +235,8 @@ function onlyPositional(scan: ShellScan, s: number, e: number): boolean {
   return true;
 }
 
+const MAX_WALK = 512;
+
 /**
  * The words of the simple command holding token `t` (its program first), after quote removal, with for each
  * the offset of its first content character. Redirection targets and nested commands are left out.
@@ -243,7 +245,8 @@ function simpleCommand(scan: ShellScan, t: number): { texts: string[]; starts: n
   const { tokens } = scan;
   const depth = tokens[t]!.depth;
   let first = t;
-  for (let k = t; k >= 0; k--) {
+  // Bounded: a simple command longer than this many tokens is judged from its last MAX_WALK ones.
+  for (let k = t; k >= 0 && t - k < MAX_WALK; k--) {
     const tok = tokens[k]!;
     if (tok.depth !== depth || tok.kind === 'heredoc' || tok.kind === 'comment') continue;
     if (tok.kind === 'separator' || tok.kind === 'operator') break;
@@ -254,7 +257,7 @@ function simpleCommand(scan: ShellScan, t: number): { texts: string[]; starts: n
   const starts: number[] = [];
   const ends: number[] = [];
   let skip = false;
-  for (let k = first; k < tokens.length && texts.length < 256; k++) {
+  for (let k = first; k < tokens.length && k - first < 4 * MAX_WALK && texts.length < 256; k++) {
     const tok = tokens[k]!;
     if (tok.depth !== depth || tok.kind === 'heredoc' || tok.kind === 'comment') continue;
     if (tok.kind === 'separator' || tok.kind === 'operator') break;

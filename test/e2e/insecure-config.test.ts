@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, fixture, REPO, startApp, type RunningApp } from '../helpers/app.js';
@@ -62,6 +63,20 @@ describe('insecure configuration (block mode: reported, never refused)', () => {
     ]);
     // The weak hash names its input, masked; cookie values never reach the log.
     expect(lines.join('\n')).not.toContain('correct horse battery');
+  });
+
+  it('a head given to writeHead alone is judged too; hashing returns the same digest under the agent', async () => {
+    const reply = await call(app, 'GET', '/weak/explicit');
+    expect(reply.status).toBe(200);
+    expect(reply.text).toBe('<p>explicit</p>');
+    expect(reply.headers.get('set-cookie')).toBe('auth=abc123; Path=/');
+    const digest = await call(app, 'POST', '/digest', { body: { password: 'pa55word!' } });
+    expect(digest.text).toBe(createHash('sha1').update('pa55word!').digest('hex'));
+    const lines = await configLines(9);
+    const explicit = lines.filter((l) => l.includes('GET /weak/explicit')).map((l) => /reason=(\S+)/.exec(l)?.[1]).sort();
+    expect(explicit).toEqual(['cookie-without-httponly', 'cookie-without-samesite', 'missing-csp', 'missing-nosniff']);
+    expect(lines.some((l) => l.includes('POST /digest') && l.includes('source=body.password'))).toBe(true);
+    expect(lines.join('\n')).not.toContain('abc123');
   });
 
   it('a sensitive operation reached without identity: refused by the step-up gate and the route reported', async () => {
