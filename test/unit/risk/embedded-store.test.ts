@@ -2,15 +2,22 @@
  * The embedded risk store stays bounded: 100,000 distinct addresses (and as many sessions) keep at most the cap
  * per partition and a bounded heap, evict the least recently used, never a flag; entries expire at their TTL.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { EmbeddedRiskStore } from '../../../src/risk/embedded-store.js';
 import { KEY, subjectTag } from '../../../src/risk/store.js';
+
+// Retained memory, not garbage not yet collected: a collection before each reading (heapUsed alone moves with GC timing).
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
 describe('EmbeddedRiskStore', () => {
   it('keeps at most maxSubjects per partition under a flood of 100,000 distinct addresses and sessions; heap growth bounded', async () => {
     const store = new EmbeddedRiskStore({ maxSubjects: 5_000 });
     const now = Date.now();
     await store.run([{ subject: subjectTag('u', 'alice'), ops: [['set', KEY.flag, '{"user":"alice","rule":"r","at":1,"reason":"x","signals":[]}', 60_000]] }]);
+    collect();
     const before = process.memoryUsage().heapUsed;
     for (let i = 0; i < 100_000; i += 500) {
       const batches = [];
@@ -22,6 +29,7 @@ describe('EmbeddedRiskStore', () => {
     }
     // Two flooded partitions (addresses, sessions) plus the one flag.
     expect(store.size).toBeLessThanOrEqual(2 * 5_000 + 1);
+    collect();
     const grown = process.memoryUsage().heapUsed - before;
     expect(grown).toBeLessThan(64 * 1024 * 1024);
     const flag = (await store.run([{ subject: subjectTag('u', 'alice'), ops: [['get', KEY.flag]] }]))[0]![0];
