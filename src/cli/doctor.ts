@@ -12,7 +12,7 @@ const HELP = `stepguard doctor [--json] [--dir DIR]
 
 Checks, from the app's directory (default: the current one), what the agent would do when the app starts
 with --require stepguard/register: the Node version, each supported module found in node_modules and
-whether its version is protected, the rules that load (and any problems), the settings and telemetry.
+whether its version is protected, each recognised web framework and whether its input is covered, the rules that load (and any problems), the settings and telemetry.
 Exit code 1 when something would run unprotected or a setting/rule is invalid.
 `;
 

@@ -5,7 +5,7 @@
  *   - an attack gets the standard 403, and the database's statement log has no statement of that request;
  *   - a benign request gets 200 with its own rows and its own request id, and exactly one statement of it ran;
  *   - the finding behind each 403 (matched by the response's incident id) judged that request's statement
- *     (the statement carries `/* rid N *\/`) for that request's user — no finding borrowed another's input.
+ *     (the statement carries `/* rid <app pid>-N *\/`) for that request's user — no finding borrowed another's input.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';

@@ -20,6 +20,8 @@ export interface LoadOptions {
 
 interface Planned {
   readonly rid: number;
+  /** How the app marks this request's statement: `/* rid <app pid>-<rid> *\/`, apart from other apps' statements. */
+  readonly marker: string;
   readonly attack: boolean;
   readonly name: string;
   readonly send: () => Promise<Reply>;
@@ -31,6 +33,7 @@ function plan(app: RunningApp, graphql: boolean, rid: number, prefix: string): P
   const name = attack ? `x${rid}' OR '1'='1` : rid % 3 === 0 ? 'alice' : `nobody${rid}`;
   const headers = { 'x-rid': String(rid), 'x-user': `u${rid}` };
   const form = Math.floor(rid / 2) % 3;
+  const marker = `/* rid ${app.child.pid}-${rid} */`;
   let send: () => Promise<Reply>;
   if (graphql) {
     const query = 'query Find($n: String!) { users(name: $n) { id name } }';
@@ -46,7 +49,7 @@ function plan(app: RunningApp, graphql: boolean, rid: number, prefix: string): P
       () => call(app, 'POST', prefix, { body: { name }, headers }),
     ][form]!;
   }
-  return { rid, attack, name, send };
+  return { rid, marker, attack, name, send };
 }
 
 type Finding = Record<string, unknown>;
@@ -59,7 +62,8 @@ async function findingsFor(file: string, incidents: readonly string[]): Promise<
       for (const line of readFileSync(file, 'utf8').split('\n')) {
         if (!line) continue;
         const f = JSON.parse(line) as Finding;
-        if (f.event === 'finding' && typeof f['stepguard.incident_id'] === 'string') byIncident.set(f['stepguard.incident_id'], f);
+        // One refused call can carry several findings (the attack, and inputs seen verbatim): keep the attack.
+        if (f.event === 'finding' && typeof f['stepguard.incident_id'] === 'string' && (f['stepguard.kind'] === 'attack' || !byIncident.has(f['stepguard.incident_id']))) byIncident.set(f['stepguard.incident_id'], f);
       }
     }
     if (incidents.every((id) => byIncident.has(id)) || Date.now() > deadline) return byIncident;
@@ -80,7 +84,7 @@ const replies = await Promise.all(planned.map((p) => p.send()));
     const incidents = new Map<string, Planned>();
     planned.forEach((p, k) => {
       const reply = replies[k]!;
-      const ran = statements.split(`/* rid ${p.rid} */`).length - 1;
+      const ran = statements.split(p.marker).length - 1;
       if (p.attack) {
         const body = safeJson(reply.text) as { status?: number; instance?: string } | undefined;
         if (reply.status !== 403 || reply.headers.get('content-type') !== 'application/problem+json' || body?.status !== 403) problems.push(`rid ${p.rid} (attack): ${reply.status} ${reply.text.slice(0, 120)}`);
@@ -104,13 +108,13 @@ const replies = await Promise.all(planned.map((p) => p.send()));
         continue;
       }
       // The finding names the request: its statement, its user, its input.
-      if (!String(f['db.query.text']).includes(`/* rid ${p.rid} */`)) problems.push(`rid ${p.rid}: finding judged another statement: ${String(f['db.query.text'])}`);
+      if (!String(f['db.query.text']).includes(p.marker)) problems.push(`rid ${p.rid}: finding judged another statement: ${String(f['db.query.text'])}`);
       if (f['user.id'] !== `u${p.rid}`) problems.push(`rid ${p.rid}: finding names user ${String(f['user.id'])}`);
       if (f['stepguard.kind'] !== 'attack' || f['stepguard.outcome'] !== 'blocked') problems.push(`rid ${p.rid}: finding ${String(f['stepguard.kind'])}/${String(f['stepguard.outcome'])}`);
     }
     // Every other finding (vulnerability reports of benign requests) also belongs to the request it names.
     for (const f of findings.values()) {
-      const rid = /\/\* rid (\d+) \*\//.exec(String(f['db.query.text']))?.[1];
+      const rid = /\/\* rid \d+-(\d+) \*\//.exec(String(f['db.query.text']))?.[1];
       if (rid !== undefined && f['user.id'] !== `u${rid}`) problems.push(`finding for statement of rid ${rid} names user ${String(f['user.id'])}`);
     }
     return { problems, refused: incidents.size };
