@@ -75,7 +75,8 @@ export class RequestLeaves extends InputCollector {
   readonly kinds: number[] = [];
   private visited = 0;
 
-  constructor() {
+  /** `budget`: values it holds and that have no decoded form can never be found by the search: not kept. */
+  constructor(private readonly budget?: InputCollector) {
     super({ maxInputs: Number.MAX_SAFE_INTEGER, maxInputBytes: Number.MAX_SAFE_INTEGER, maxDepth: SEARCH_MAX_DEPTH });
   }
 
@@ -96,10 +97,12 @@ export class RequestLeaves extends InputCollector {
   }
 
   private push(source: InputSource, path: string, value: string | Buffer, isKey: boolean): void {
+    const kind = typeof value !== 'string' ? LEAF_BUFFER : isKey ? LEAF_KEY : hasDecodedForms(value) ? LEAF_DECODES : LEAF_PLAIN;
+    if ((kind === LEAF_PLAIN || kind === LEAF_KEY) && this.budget?.has(value as string)) return;
     this.sources.push(source);
     this.paths.push(path);
     this.values.push(value);
-    this.kinds.push(typeof value !== 'string' ? LEAF_BUFFER : isKey ? LEAF_KEY : hasDecodedForms(value) ? LEAF_DECODES : LEAF_PLAIN);
+    this.kinds.push(kind);
   }
 }
 

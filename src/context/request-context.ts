@@ -92,7 +92,7 @@ export class RequestContext {
     const gathered = this.gather();
     const raw = this.rawBodyLimit();
     if (gathered.budget.skipped === undefined) return { inputs: gathered.inputs, limitExceeded: raw };
-    const leaves = (gathered.leaves ??= this.walkLeaves());
+    const leaves = (gathered.leaves ??= this.walkLeaves(gathered.budget));
     const search = new SearchCollector(sinkText, gathered.budget, this.limits.maxInputs);
     search.searchLeaves(leaves);
     let limitExceeded: InputLimitExceeded | undefined = raw;
@@ -104,9 +104,9 @@ export class RequestContext {
   /** Walks of the whole request for the search pass (one per parsed body, whatever the number of sinks). */
   leafWalks = 0;
 
-  private walkLeaves(): RequestLeaves {
+  private walkLeaves(budget: InputCollector): RequestLeaves {
     this.leafWalks++;
-    const leaves = new RequestLeaves();
+    const leaves = new RequestLeaves(budget);
     collectInputs(this, leaves);
     return leaves;
   }
