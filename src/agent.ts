@@ -77,12 +77,13 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   const { startTrends } = require('./telemetry/trends.js') as typeof import('./telemetry/trends.js');
   startTrends(telemetry, config, env);
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up' || (r.type === 'policy' && r.risk !== undefined)));
-  const { usesRisk, createRisk } = require('./risk/setup.js') as typeof import('./risk/setup.js');
+  // The risk layer (and the step-up parts it uses) loads only when some rule can need it.
+  const { usesRisk } = require('./risk/uses.js') as typeof import('./risk/uses.js');
   const { getRuntime } = require('./runtime.js') as typeof import('./runtime.js');
   // Adaptive step-up reads the rule set in force through the runtime, so a reload that adds adaptive rules
   // works; with reloading on it is always there (a request no adaptive rule concerns costs a plan lookup).
   const reloads = config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup);
-  const risk = stepUp && (usesRisk(ruleSet) || reloads) ? createRisk(config, env, stepUp, telemetry, () => getRuntime()?.engine.ruleSet ?? ruleSet) : undefined;
+  const risk = stepUp && (usesRisk(ruleSet) || reloads) ? (require('./risk/setup.js') as typeof import('./risk/setup.js')).createRisk(config, env, stepUp, telemetry, () => getRuntime()?.engine.ruleSet ?? ruleSet) : undefined;
   const runtime: Runtime = {
     config,
     engine,
@@ -94,7 +95,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   };
   setRuntime(runtime);
   const disabled = HOOKS.filter((h) => !hooks.includes(h));
-  installHooks(hooks, disabled);
+  installHooks(hooks, disabled, reportStacks);
   if (startedFromEsmEntry()) installEsmHooks(hooks);
   if (disabled.length > 0) log.info(`hooks switched off by STEPGUARD_DISABLED_HOOKS: ${[...new Set(disabled.map((h) => h.name))].join(', ')}`);
   if (config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup)) {
@@ -106,7 +107,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   process.once('beforeExit', () => void telemetry.flush());
   log.info(
     `active: mode=${config.mode}, ${ruleSet.rules.length} rules from ${ruleSet.files.length} files, ` +
-      `telemetry ${telemetry.active ? 'on' : 'off'}${stacksLine()}${uncoveredNote(UNCOVERED_RISKY_PACKAGES)}`,
+      `telemetry ${telemetry.active ? 'on' : 'off'}${uncoveredNote(UNCOVERED_RISKY_PACKAGES)}`,
   );
   return { runtime, problems };
 }
@@ -130,7 +131,16 @@ function uncoveredNote(table: Readonly<Record<string, string>>): string {
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-/** `; stacks: sequelize@6.37.7 propagation covered, …` for the ORMs, promise libraries and pools the app has installed. */
+/**
+ * `stacks: sequelize@6.37.7 propagation covered, …` for the ORMs, promise libraries and pools the app has installed,
+ * said when the first hooked package loads (an ORM reaches its database through one): a dozen package.json look-ups
+ * and semver are then off the start of apps that have none.
+ */
+function reportStacks(): void {
+  const line = stacksLine();
+  if (line) log.info(line);
+}
+
 function stacksLine(): string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a few package.json look-ups, only at start
@@ -138,7 +148,7 @@ function stacksLine(): string {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the registry, already loaded by start()
     const { STACKS } = require('../hooks/index.js') as typeof import('../hooks/index.js');
     const summary = stacksSummary(recognisedStacks(appDir(), STACKS));
-    return summary ? `; stacks: ${summary}` : '';
+    return summary ? `stacks: ${summary}` : '';
   } catch {
     return '';
   }

@@ -24,10 +24,14 @@ export function uncoveredPackages(dir: string, table: Readonly<Record<string, st
   return found;
 }
 
-/** The package's version; packages whose `exports` hide package.json (`postgres`) are found from their main file. */
+/**
+ * The package's version; packages whose `exports` hide package.json (`postgres`) are found from their main file.
+ * Resolved and read, never `require`d: a require of `pg/package.json` at start would set up the package hooks
+ * (src/instrument/install.ts starts them at the first require naming a hooked package) and stay in the cache.
+ */
 export function installedVersion(requireFromApp: NodeJS.Require, name: string): string | undefined {
   try {
-    return (requireFromApp(`${name}/package.json`) as { version?: string }).version;
+    return (JSON.parse(readFileSync(requireFromApp.resolve(`${name}/package.json`), 'utf8')) as { version?: string }).version;
   } catch {
     // not installed, or package.json not exported: try the main file
   }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve, sep } from 'node:path';
+import { installedVersion } from './installed.js';
+import { dirname, join, resolve } from 'node:path';
 /** The table itself lives in hooks/stacks.ts and reaches src/ through the registry (the composition roots pass it in). */
 export interface StackEntry {
   readonly module: string;
@@ -36,23 +36,6 @@ export function stacksSummary(stacks: readonly RecognisedStack[]): string | unde
 export function appDir(argv: readonly string[] = process.argv): string {
   const entry = argv[1];
   return entry && !entry.startsWith('-') ? dirname(resolve(entry)) : process.cwd();
-}
-
-function installedVersion(requireFrom: NodeJS.Require, name: string): string | undefined {
-  try {
-    return (requireFrom(`${name}/package.json`) as { version?: string }).version;
-  } catch {
-    // not installed, or package.json not exported: try the main file
-  }
-  try {
-    const main = requireFrom.resolve(name);
-    const marker = `${sep}node_modules${sep}${name.split('/').join(sep)}${sep}`;
-    const at = main.lastIndexOf(marker);
-    if (at < 0) return undefined;
-    return (JSON.parse(readFileSync(`${main.slice(0, at + marker.length)}package.json`, 'utf8')) as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
 }
 
 function satisfies(version: string, range: string): boolean {

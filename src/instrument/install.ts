@@ -48,10 +48,10 @@ const nameOf = (hook: InstallableHook): string | undefined => ('name' in hook &&
  * load one of them (see watchForPackages): an app that never requires pg or mysql2 never loads it.
  * Each patch runs in try/catch: a failing patch leaves that module untouched and says so once.
  */
-export function installHooks(hooks: readonly InstallableHook[], disabled: readonly InstallableHook[] = []): void {
+export function installHooks(hooks: readonly InstallableHook[], disabled: readonly InstallableHook[] = [], onPackageHooksStart?: () => void): void {
   for (const hook of disabled) statuses.push({ module: hook.module, hook: nameOf(hook), version: undefined, state: 'disabled' });
   const packages = hooks.filter((h) => !h.global && !h.builtin);
-  if (packages.length > 0) watchForPackages(packages);
+  if (packages.length > 0) watchForPackages(packages, onPackageHooksStart);
 
   for (const hook of hooks) {
     if (!hook.builtin) continue;
@@ -83,7 +83,7 @@ let requireBefore: RequireFn | undefined;
  * `node_modules/<package>` (a resolved or absolute require) — before that module loads, so it sees the package
  * and everything the package requires after. Until then the only cost per `require` is one string test.
  */
-function watchForPackages(packages: readonly InstallableHook[]): void {
+function watchForPackages(packages: readonly InstallableHook[], onStart: (() => void) | undefined): void {
   const roots = new Set(packages.flatMap((h) => [h.module, ...(h.entryPoints ?? [])]).map(packageRoot));
   const viaPath = [...roots].map((root) => `node_modules/${root}`);
   const original = moduleProto.require;
@@ -96,6 +96,11 @@ function watchForPackages(packages: readonly InstallableHook[]): void {
     trampoline = undefined;
     requireBefore = undefined;
     startRitm(packages);
+    try {
+      onStart?.();
+    } catch {
+      // a report only: never in the way of the app's require
+    }
   };
   trampoline = function require(this: unknown, id: string): unknown {
     if (!started && typeof id === 'string' && namesPackage(id, roots, viaPath)) {

@@ -11,10 +11,7 @@ import { log } from '../log.js';
 import { RiskService } from './service.js';
 import type { RiskStore } from './store.js';
 
-/** Whether a rule set uses adaptive step-up at all (signals, `flag`, or a login watch). */
-export function usesRisk(ruleSet: RuleSet): boolean {
-  return ruleSet.login !== undefined || ruleSet.rules.some((r) => r.flag === true || (r.type === 'policy' && r.risk !== undefined));
-}
+export { usesRisk } from './uses.js';
 
 /** `STEPGUARD_APP_VERSION`, else the `version` of package.json in the working directory, else "0". */
 export function appVersion(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {

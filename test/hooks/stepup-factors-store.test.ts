@@ -134,14 +134,14 @@ describe.each(kinds)('%s store', (_name, open) => {
 });
 
 describe('redis key layout', () => {
-  it('per-user keys carry a hash tag for Redis Cluster: sg:{u:<user>}:…', async () => {
+  it('per-user keys carry a hash tag for Redis Cluster: stepguard:{u:<user>}:…', async () => {
     const s = new RedisStore(REDIS_URL);
     opened.push(s);
     const user = `u-${crypto.randomUUID()}`;
     await s.addCredential(user, credential('cred-x'));
     await s.setRecoveryCodes(user, ['h1', 'h2']);
-    const keys = (await raw.keys(`sg:{u:${user}}:*`)).sort();
-    expect(keys).toEqual([`sg:{u:${user}}:recovery`, `sg:{u:${user}}:webauthn`, `sg:{u:${user}}:webauthn-counter`]);
+    const keys = (await raw.keys(`stepguard:{u:${user}}:*`)).sort();
+    expect(keys).toEqual([`stepguard:{u:${user}}:recovery`, `stepguard:{u:${user}}:webauthn`, `stepguard:{u:${user}}:webauthn-counter`]);
     await raw.del(...keys);
   });
 });
