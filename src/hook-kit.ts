@@ -9,6 +9,7 @@ import { currentContext, runInContext } from './context/store.js';
 import { getRuntime } from './runtime.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
+import { agentIsLoading, whileAgentLoads } from './instrument/loading.js';
 import type { InputSource } from './events.js';
 
 export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
@@ -25,19 +26,19 @@ let contextClass: typeof RequestContext | undefined;
 
 /** Judges one sink call (src/inspect.ts); never throws. */
 export function inspect(event: SinkEvent): Verdict {
-  inspectImpl ??= (require('./inspect.js') as typeof import('./inspect.js')).inspect;
+  inspectImpl ??= whileAgentLoads(() => (require('./inspect.js') as typeof import('./inspect.js')).inspect);
   return inspectImpl(event);
 }
 
 function newRequestContext(...args: ConstructorParameters<typeof RequestContext>): RequestContext {
-  contextClass ??= (require('./context/request-context.js') as typeof import('./context/request-context.js')).RequestContext;
+  contextClass ??= whileAgentLoads(() => (require('./context/request-context.js') as typeof import('./context/request-context.js')).RequestContext);
   return new contextClass(...args);
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The hot-path gate every wrapper calls first: one AsyncLocalStorage read, nothing allocated. */
 export function shouldInspect(): boolean {
-  return currentContext() !== undefined && getRuntime() !== undefined;
+  return currentContext() !== undefined && getRuntime() !== undefined && !agentIsLoading();
 }
 export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type OutgoingCall } from './instrument/outgoing.js';
 

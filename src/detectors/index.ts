@@ -1,6 +1,7 @@
 import type { SinkEvent, SinkKind } from '../events.js';
 import type { AnyDetector } from './types.js';
 import { compileAllowList } from './ssrf-allow-list.js';
+import { whileAgentLoads } from '../instrument/loading.js';
 
 /** The configuration detectors take (passed in, never read from module state). */
 export interface DetectorSettings {
@@ -67,7 +68,7 @@ function lazyDetector(line: DetectorLine, settings: DetectorSettings): AnyDetect
     ...(line.applies ? { applies: line.applies } : {}),
     ...(line.needsInputs === false ? { needsInputs: false } : {}),
     detect(event, inputs) {
-      code ??= line.load(settings);
+      code ??= whileAgentLoads(() => line.load(settings));
       return code.detect(event, inputs);
     },
   };
