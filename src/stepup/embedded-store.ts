@@ -108,6 +108,8 @@ export class EmbeddedStore implements StepUpStore {
     if (!isEnrolledFactor(factor)) throw new TypeError('stepguard: setFactor needs a valid EnrolledFactor');
     this.refresh();
     this.state.factors.set(userId, { method: factor.method, secretCiphertext: factor.secretCiphertext, createdAt: factor.createdAt });
+    // A new secret starts a new code sequence: the last accepted time step belonged to the old one.
+    this.state.steps.delete(userId);
     this.persist();
   }
 

@@ -255,7 +255,13 @@ export class RedisStore implements StepUpStore {
   async setFactor(userId: string, factor: EnrolledFactor): Promise<void> {
     if (!isEnrolledFactor(factor)) throw new TypeError('stepguard: setFactor needs a valid EnrolledFactor');
     const value = JSON.stringify({ method: factor.method, secretCiphertext: factor.secretCiphertext, createdAt: factor.createdAt });
-    await this.run(() => this.client.set(this.userKey('factor', userId), value));
+    // A new secret starts a new code sequence: the last accepted time step belonged to the old one (both keys are
+    // on the user's slot on a cluster, so one MULTI).
+    await this.run(async () => {
+      const results = await this.client.multi().set(this.userKey('factor', userId), value).del(this.userKey('step', userId)).exec();
+      const failed = results?.find(([error]) => error);
+      if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    });
   }
 
   async deleteFactor(userId: string): Promise<void> {

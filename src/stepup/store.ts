@@ -53,6 +53,7 @@ export class StoreUnavailableError extends Error {
 
 export interface StepUpStore {
   getFactor(userId: string): Promise<EnrolledFactor | undefined>;
+  /** Also forgets the last accepted time step: a new secret's codes are a new sequence. */
   setFactor(userId: string, factor: EnrolledFactor): Promise<void>;
   deleteFactor(userId: string): Promise<void>;
   /** Atomic: accepts `timeStep` only if it is greater than the last accepted step for this user (RFC 6238 §5.2 single use). Exactly one of N concurrent calls with the same step returns true, across processes for Redis. */

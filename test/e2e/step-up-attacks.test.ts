@@ -315,13 +315,13 @@ function attackSuite(name: string, deploy: () => Promise<Deployment>): void {
     });
 
     it('a secret sealed with another key: 503 step-up-unavailable, and the missing key named once', async () => {
-      // An operator enrolled oscar with the CLI under another STEPGUARD_SECRET: the apps cannot decrypt her secret.
-      await d.cliEnroll('oscar', OTHER_SECRET);
-      const oscar = new Client(app(0), 'oscar', '10.4.0.1');
-      await oscar.login();
-      const challenge = challengeOf(await oscar.send('POST', '/transfer', { to: 'bob', amount: 1 }));
+      // An operator enrolled dave with the CLI under another STEPGUARD_SECRET: the apps cannot decrypt his secret.
+      await d.cliEnroll('dave', OTHER_SECRET);
+      const dave = new Client(app(0), 'dave', '10.4.0.1');
+      await dave.login();
+      const challenge = challengeOf(await dave.send('POST', '/transfer', { to: 'bob', amount: 1 }));
       for (let i = 0; i < LIMIT + 1; i++) {
-        const reply = await oscar.at(app(0)).verify(challenge, oscar.code());
+        const reply = await dave.at(app(0)).verify(challenge, dave.code());
         expect(reply.status).toBe(503);
         expect(typeOf(reply)).toBe('urn:stepguard:problem:step-up-unavailable');
       }
@@ -331,8 +331,8 @@ function attackSuite(name: string, deploy: () => Promise<Deployment>): void {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(`this instance has key ${holds}`);
       // Fixed by enrolling again with the deployment's key; the refused attempts were given back (more than the limit).
-      await d.cliEnroll('oscar', SECRET);
-      const fixed = await oscar.verify(challenge, oscar.code());
+      await d.cliEnroll('dave', SECRET);
+      const fixed = await dave.verify(challenge, dave.code());
       expect(fixed.status, `verification after enrolling again: ${fixed.status === 200 ? '' : fixed.text}`).toBe(200);
     }, 30_000);
 
