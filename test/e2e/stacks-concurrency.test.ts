@@ -136,8 +136,14 @@ describe.each(STACKS)('$what: $stack', ({ stack, db }) => {
       seen.add(rid);
     }
     expect(seen.size).toBe(N / 2);
-    // No statement of this stack ran in another, already answered request's context.
-    const staleSql = app.stderr().split('\n').filter((l) => /(mysql2|pg|pg\.pool)\.(query|execute) ran after its request \(GET \/r\//.test(l));
+    // No statement of this stack ran in another, already answered request's context. A pool that opens a
+    // connection for a waiting request and has meanwhile served that request from a released connection runs
+    // the new connection's set-up statements (no request input in them) in that answered request's context:
+    // reported as designed (frames name the connection manager's connect), but not a request's statement.
+    const staleSql = app
+      .stderr()
+      .split('\n')
+      .filter((l) => /(mysql2|pg|pg\.pool)\.(query|execute) ran after its request \(GET \/r\//.test(l) && !/frames: [^\n]*ConnectionManager\._?connect/.test(l));
     expect(staleSql).toEqual([]);
   }, 120_000);
 });
