@@ -151,16 +151,17 @@ describe('recent attack', () => {
     expect((await dave.transfer()).status).toBe(200);
     const attack = await dave.on(two).send('GET', `/payees?q=${encodeURIComponent("' OR '1'='1")}`);
     expect(attack.status).toBe(403);
+    // The rule asks for the phishing-resistant tier (a passkey); dave has only an authenticator app, so no method
+    // of his can answer: 403 enrollment-required, and the transfer does not run (an OTP never satisfies `phr`).
     const after = await dave.transfer();
-    expect(after.status).toBe(401);
-    expect(ruleOf(after)).toBe('transfer-after-attack');
-    expect(after.headers['www-authenticate']).toContain('acr_values="urn:stepguard:acr:phr"');
-    // A one-time password does not satisfy a phishing-resistant challenge.
-    expect((await dave.verify(after)).status).toBe(403);
-    // Attributed to the address too: another user from that address is asked as well.
+    expect(after.status).toBe(403);
+    expect(after.json().type).toBe('urn:stepguard:problem:enrollment-required');
+    // Attributed to the address too: another user from that address is refused as well, not from elsewhere.
     const erin = await trustedBrowser(one, 'erin', '127.0.0.8');
+    expect((await erin.transfer()).status).toBe(200);
     const fromAttacker = await erin.on(one, '127.0.0.7').transfer();
-    expect(ruleOf(fromAttacker)).toBe('transfer-after-attack');
+    expect(fromAttacker.status).toBe(403);
+    expect(fromAttacker.json().type).toBe('urn:stepguard:problem:enrollment-required');
     await sleep(4500);
     expect((await dave.transfer()).status).toBe(200);
   });
@@ -177,9 +178,10 @@ describe('failed logins', () => {
     expect((await frank.transfer()).status).toBe(200);
     expect((await wrong('127.0.0.3', two)).status).toBe(401);
     await sleep(300); // failures are recorded as the login response finishes, without holding it
+    // High risk asks for a passkey, which frank has not registered: refused (enrollment-required), not run.
     const burst = await frank.transfer();
-    expect(burst.status).toBe(401);
-    expect(ruleOf(burst)).toBe('transfer-login-burst');
+    expect(burst.status).toBe(403);
+    expect(burst.json().type).toBe('urn:stepguard:problem:enrollment-required');
     const shown = await cli(['accounts', 'show', 'frank', '--json']);
     expect(shown.code).toBe(0);
     const flag = JSON.parse(shown.out) as { user: string; rule: string; signals: string[] };
@@ -189,7 +191,7 @@ describe('failed logins', () => {
     expect((await cli(['accounts', 'list'])).out).toContain('frank');
     // The failures age out, but the flag stays until cleared.
     await sleep(6500);
-    expect(ruleOf(await frank.transfer())).toBe('transfer-login-burst');
+    expect((await frank.transfer()).status).toBe(403);
     expect((await cli(['accounts', 'clear', 'frank'])).out).toContain('cleared');
     expect((await frank.on(two).transfer()).status).toBe(200);
   });
@@ -244,6 +246,9 @@ describe('vulnerable route', () => {
 
     const listed = await cli(['findings', 'resolve', '--route', '/payees']);
     expect(listed.out).toContain('resolved');
+    // An instance writes a route's vulnerability at most once per quiet/4 (here 1 s): wait past it so the next
+    // occurrence is written again, however fast the CLI ran.
+    await sleep(1100);
     expect((await heidi.send('GET', '/payees?q=alice')).status).toBe(200);
     expect((await heidi.send('GET', '/payees?q=alice')).status).toBe(401); // recurred
 
