@@ -185,7 +185,9 @@ describe('malformed, huge and binary input', () => {
     for (let i = 0; i < 3; i++) await Promise.all([send(bare, raw), send(guarded, raw)]);
     const after = await Promise.all([rss(bare), rss(guarded)]);
     const growth = { bare: after[0] - before[0], guarded: after[1] - before[1] };
-    // Before the fix, the Buffer was walked key by key: one string per byte, over 400 MB more.
-    expect(growth.guarded - growth.bare, JSON.stringify(growth)).toBeLessThan(32 << 20);
+    // Before the fix, the Buffer was walked key by key: one string per byte, over 400 MB more. RSS is what the
+    // allocator kept, not what is live (a clean-clone run once measured 34 MB for three 10 MB bodies): the bound
+    // catches the per-byte regression by a factor of six, not allocator noise.
+    expect(growth.guarded - growth.bare, JSON.stringify(growth)).toBeLessThan(64 << 20);
 });
 });
