@@ -4,7 +4,6 @@ import { log, errorMessage, warnOnce } from '../log.js';
 import {
   PROBLEM,
   enrollmentRequiredResponse,
-  grantResponse,
   payloadTooLargeResponse,
   stepUpUnavailableResponse,
   tooManyAttemptsResponse,
@@ -15,12 +14,12 @@ import {
 import { StoreUnavailableError } from './store.js';
 import { SecretBoxError } from './secret-box.js';
 import { checkJsonVerificationRequest } from './verify-request.js';
-import { epochSeconds, newTokenId } from './tokens.js';
 import { secretFor } from './enrollment.js';
 import { checkTotp } from './totp.js';
 import { Lockout, lockoutKeys, type LockoutKeys } from './lockout.js';
-import { GRANT_COOKIE_PREFIX, sameString, type StepUpState } from './state.js';
+import { sameString, type StepUpState } from './state.js';
 import { ACR, tierSatisfies } from './tiers.js';
+import { issueGrant } from './grant.js';
 import { methodNotAllowed } from './verify-support.js';
 import { VerificationPage } from './page.js';
 
@@ -139,30 +138,7 @@ export class VerifyEndpoint {
     const check = checkTotp(secret, input.code);
     if (!check.ok) return this.rejectCode(ctx, keys, claims.rule, claims.sub, check.reason);
     if (!(await store.acceptTimeStep(claims.sub, check.timeStep))) return this.rejectCode(ctx, keys, claims.rule, claims.sub, 'replayed');
-    await this.lockout.release(keys);
-    if (!(await store.consumeOnce(`challenge:${claims.jti}`, state.settings.challengeTtlSeconds))) {
-      state.event(ctx, 'failed', claims.rule, { reason: 'challenge-reused', user: claims.sub });
-      return verifyProblem(401, PROBLEM.invalidChallenge, 'Invalid challenge', 'This challenge was already answered. Retry the operation to get a new one.');
-    }
-    if (ctx.clientAddress) await state.addKnownAddress(claims.sub, ctx.clientAddress);
-    const now = epochSeconds();
-    const grant = state.signer.sign({
-      typ: 'grant',
-      sub: claims.sub,
-      sid: claims.sid,
-      scope: claims.rule,
-      acr: ACR.otp,
-      amr: ['otp', 'mfa'],
-      auth_time: now,
-      exp: now + claims.max_age,
-      jti: newTokenId(),
-    });
-    state.event(ctx, 'verified', claims.rule, { user: claims.sub });
-    const secure = (ctx.req.socket as { encrypted?: boolean }).encrypted === true || ctx.req.headers['x-forwarded-proto'] === 'https';
-    const cookie = `${GRANT_COOKIE_PREFIX}${claims.rule}=${grant}; Path=/; Max-Age=${claims.max_age}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
-    // The device is trusted from now on; a store failure only costs the device cookie, never the grant.
-    const device = state.onVerified ? await state.onVerified(ctx, claims.sub).catch(() => undefined) : undefined;
-    return grantResponse(grant, claims.rule, claims.max_age, device ? [cookie, device] : cookie);
+    return issueGrant(state, ctx, this.lockout, keys, claims, { acr: ACR.otp, amr: ['otp', 'mfa'], method: 'totp' });
   }
 
   private async rejectCode(ctx: RequestContext, keys: LockoutKeys, rule: string, user: string, reason: string): Promise<StandardResponse> {

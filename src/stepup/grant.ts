@@ -36,7 +36,10 @@ export async function issueGrant(
     jti: newTokenId(),
   });
   state.event(ctx, 'verified', claims.rule, { user: claims.sub, reason: earned.method });
-  return grantResponse(grant, claims.rule, claims.max_age, grantCookie(ctx, claims.rule, grant, claims.max_age));
+  const cookie = grantCookie(ctx, claims.rule, grant, claims.max_age);
+  // The device is trusted from now on, whatever the method; a store failure only costs the device cookie, never the grant.
+  const device = state.onVerified ? await state.onVerified(ctx, claims.sub).catch(() => undefined) : undefined;
+  return grantResponse(grant, claims.rule, claims.max_age, device ? [cookie, device] : cookie);
 }
 
 export function isSecureRequest(ctx: RequestContext): boolean {
