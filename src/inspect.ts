@@ -109,7 +109,7 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   }
   const findings = limitFinding ? [limitFinding, ...judged.findings] : judged.findings;
   const decision = limitFinding ? applyInputLimitPolicy(judged.decision, findings, runtime.config) : judged.decision;
-  if (runtime.risk && (findings.length > 0 || decision.assessed || decision.matches.some((m) => m.rule.flag))) runtime.risk.after(ctx, event, findings, decision);
+  const recorded = runtime.risk && (findings.length > 0 || decision.assessed || decision.matches.some((m) => m.rule.flag)) ? runtime.risk.after(ctx, event, findings, decision) : undefined;
   if (findings.length === 0 && decision.matches.length === 0) return undefined;
 
   ctx.findings.push(...findings);
@@ -134,7 +134,9 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   } else if (decision.action === 'block') {
     verdict = { error: new BlockedError(decision.decisive!.rule.meta.id, event.op, ctx.req) };
     outcome = 'blocked';
-    refuse(ctx, runtime.config.respond, forbiddenResponse(incident()));
+    const refusal = forbiddenResponse(incident());
+    // An attack the risk layer remembers is on record before the attacker hears the refusal (bounded wait).
+    refuse(ctx, runtime.config.respond, recorded ? () => settledWithin(recorded, RECORD_WAIT_MS).then(() => refusal) : refusal);
   } else if (decision.action === 'step_up' && stale) {
     verdict = { error: new BlockedError(decision.decisive!.rule.meta.id, event.op, ctx.req) };
     outcome = 'blocked';
@@ -150,6 +152,20 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
     reportUnmatched(reporter, request, event, [ANONYMOUS_SENSITIVE]);
   }
   return verdict;
+}
+
+/** How long a refusal waits for its attack to be recorded; a slow store must not hold the attacker's socket. */
+const RECORD_WAIT_MS = 500;
+
+function settledWithin(work: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void work.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function someDetectorApplies(slots: readonly DetectorSlot[] | undefined, event: SinkEvent): boolean {

@@ -116,14 +116,18 @@ export class RiskService {
     };
   }
 
-  /** After a sink decision: records calls, attacks, vulnerabilities and flags; never holds the request. */
-  after(ctx: RequestContext, event: SinkEvent, findings: readonly Finding[], decision: Decision): void {
+  /**
+   * After a sink decision: records calls, attacks, vulnerabilities and flags. Returns the write (never
+   * rejects) so that a refusal can be held until its attack is on record — the attacker's very next request,
+   * on any instance, must see it; every other request goes on without waiting.
+   */
+  after(ctx: RequestContext, event: SinkEvent, findings: readonly Finding[], decision: Decision): Promise<void> | undefined {
     const plan = planFor(this.options.rules());
     const attacked = plan.attackTtl > 0 && findings.some((f) => f.kind === 'attack');
     const vulnerable = plan.vulnerabilityTtl > 0 && findings.some((f) => f.kind === 'vulnerability');
     const flags = decision.matches.some((m) => m.rule.flag);
     // Nothing to record (the common case for a finding no adaptive rule looks at): no identity, no HMAC, no write.
-    if (!attacked && !vulnerable && !flags && !decision.assessed) return;
+    if (!attacked && !vulnerable && !flags && !decision.assessed) return undefined;
     const now = this.now();
     const batches = new Batches();
     const user = this.options.who.userOf(ctx);
@@ -154,7 +158,7 @@ export class RiskService {
         this.options.onFlag?.(record, ctx);
       }
     }
-    this.write(batches);
+    return this.write(batches);
   }
 
   /** After a successful step-up verification: the device cookie to set (the device is known from now on). */
@@ -338,10 +342,13 @@ export class RiskService {
     });
   }
 
-  private write(b: Batches): void {
+  private write(b: Batches): Promise<void> | undefined {
     const batches = b.list();
-    if (batches.length === 0) return;
-    this.store.run(batches).catch((error: unknown) => warnOnce('risk:write', `risk state could not be recorded (${errorMessage(error)}); signals may under-count until the store is back`));
+    if (batches.length === 0) return undefined;
+    return this.store.run(batches).then(
+      () => undefined,
+      (error: unknown) => warnOnce('risk:write', `risk state could not be recorded (${errorMessage(error)}); signals may under-count until the store is back`),
+    );
   }
 }
 
