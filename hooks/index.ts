@@ -29,6 +29,7 @@ export const HOOKS: readonly HookLine[] = [
   { name: 'fs', module: 'fs', builtin: true, load: () => (require('./fs.js') as typeof import('./fs.js')).fs },
   { name: 'fs', module: 'fs/promises', builtin: true, load: () => (require('./fs.js') as typeof import('./fs.js')).fsPromises },
   { name: 'function', module: 'Function', global: true, load: () => (require('./function.js') as typeof import('./function.js')).functionConstructor },
+  { name: 'eval', module: 'module', builtin: true, load: () => (require('./eval.js') as typeof import('./eval.js')).directEval },
   { name: 'vm', module: 'vm', builtin: true, load: () => (require('./vm.js') as typeof import('./vm.js')).vm },
   { name: 'http-client', module: 'http', builtin: true, load: () => (require('./http-client.js') as typeof import('./http-client.js')).httpClient },
   { name: 'http-client', module: 'https', builtin: true, load: () => (require('./http-client.js') as typeof import('./http-client.js')).httpsClient },

@@ -27,7 +27,9 @@ let contextClass: typeof RequestContext | undefined;
 /** Judges one sink call (src/inspect.ts); never throws. */
 export function inspect(event: SinkEvent): Verdict {
   inspectImpl ??= whileAgentLoads(() => (require('./inspect.js') as typeof import('./inspect.js')).inspect);
-  return inspectImpl(event);
+  // Everything judging does is the agent's own work: the modules it loads on first use (a detector, the step-up
+  // service, the OpenTelemetry API at the first span) and the files it writes are not the app's sink calls.
+  return whileAgentLoads(() => inspectImpl!(event));
 }
 
 function newRequestContext(...args: ConstructorParameters<typeof RequestContext>): RequestContext {
@@ -35,6 +37,18 @@ function newRequestContext(...args: ConstructorParameters<typeof RequestContext>
   return new contextClass(...args);
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+/** The global the direct-eval rewrite calls (hooks/eval.ts); its name is part of rewritten app files. */
+export const EVAL_CHECK_NAME = '__stepguardEval';
+let evalRewrite: typeof import('./instrument/eval-rewrite.js') | undefined;
+
+/** src/instrument/eval-rewrite.ts, loaded with the first app file that calls eval. */
+export function rewriteDirectEval(source: string): { readonly source: string; readonly calls: number } | undefined {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the tokenizer stays off the start-up path
+  evalRewrite ??= whileAgentLoads(() => require('./instrument/eval-rewrite.js') as typeof import('./instrument/eval-rewrite.js'));
+  return evalRewrite.rewriteDirectEval(source, EVAL_CHECK_NAME);
+}
+export { warnOnce, whileAgentLoads };
 
 /** The hot-path gate every wrapper calls first: one AsyncLocalStorage read, nothing allocated. */
 export function shouldInspect(): boolean {

@@ -4,6 +4,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { log, warnOnce } from '../log.js';
 import { ATTR, RESOURCE } from './attributes.js';
 import { boundedBatchProcessor } from './export-health.js';
+import { whileAgentLoads } from '../instrument/loading.js';
 
 /**
  * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
@@ -80,8 +81,16 @@ export class Telemetry {
     this.recorders.push(recorder);
   }
 
-  /** One short span, parented on the app's active span when there is one. Never throws. */
+  /**
+   * One short span, parented on the app's active span when there is one. Never throws. The agent's own work:
+   * the modules it loads and the files its recorders write are not the app's sink calls (the first span of a
+   * process loads the OpenTelemetry API inside the request that produced it, often after its 403 was sent).
+   */
   span(name: string, attributes: Attributes, error?: { message: string }): void {
+    whileAgentLoads(() => this.spanNow(name, attributes, error));
+  }
+
+  private spanNow(name: string, attributes: Attributes, error?: { message: string }): void {
     for (const recorder of this.recorders) {
       try {
         recorder.record(name, attributes, error);

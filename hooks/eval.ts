@@ -1,0 +1,72 @@
+import type * as ModuleNs from 'node:module';
+import { resolve, sep } from 'node:path';
+import { defineHook, inspect, shouldInspect, textOf, warnOnce, whileAgentLoads, rewriteDirectEval, EVAL_CHECK_NAME, type CodeEvent } from '../src/hook-kit.js';
+
+/**
+ * SINK code: direct `eval(…)` in the app's own CommonJS files (src/instrument/eval-rewrite.ts says how the
+ * call stays direct). `Module.prototype._compile` is wrapped: a file outside `node_modules` and outside the
+ * agent whose text contains `eval(` has each call's arguments routed through `__stepguardEval`, a
+ * non-enumerable global that judges the string and returns its first argument unchanged. The rewritten file
+ * is compiled once first (outside any request's judgement); on a syntax error the original is used and one
+ * warning names the file. Packages under `node_modules` are never rewritten (their evals are the package's
+ * own business, and rewriting them would touch every install); ES modules are not rewritten (they load
+ * through the ESM loader, not `_compile`) — see the README.
+ */
+
+/** The agent's compiled files (dist/); installed, they are under node_modules anyway. */
+const OWN_ROOT = resolve(__dirname, '..') + sep;
+const NODE_MODULES = `${sep}node_modules${sep}`;
+const MAY_CALL_EVAL = /\beval\s*\(/;
+
+function checkEvalArgument(code?: unknown): unknown {
+  // Only a string is compiled by eval; anything else is returned unchanged by eval itself.
+  if (typeof code !== 'string' || !shouldInspect()) return code;
+  const source = textOf(code);
+  if (source === undefined) return code;
+  const event: CodeEvent = { kind: 'code', op: 'eval', source };
+  const verdict = inspect(event);
+  if (verdict) throw verdict.error;
+  return code;
+}
+
+type Compile = (this: ModuleNs, content: string, filename: string) => unknown;
+
+export const directEval = defineHook({
+  module: 'module',
+  builtin: true,
+  patch(exports) {
+    const Module = exports as unknown as { prototype: { _compile?: Compile } };
+    const original = Module.prototype._compile;
+    if (typeof original !== 'function' || (original as { __stepguardEval?: boolean }).__stepguardEval) return exports;
+    Object.defineProperty(globalThis, EVAL_CHECK_NAME, { value: checkEvalArgument, enumerable: false, configurable: true, writable: false });
+    const compile: Compile = function (this: ModuleNs, content: string, filename: string) {
+      let text = content;
+      if (typeof content === 'string' && typeof filename === 'string' && MAY_CALL_EVAL.test(content) && !filename.includes(NODE_MODULES) && !filename.startsWith(OWN_ROOT)) {
+        text = rewritten(content, filename);
+      }
+      return original.call(this, text, filename);
+    };
+    Object.defineProperty(compile, '__stepguardEval', { value: true });
+    Object.defineProperty(compile, 'length', { value: original.length });
+    Module.prototype._compile = compile;
+    return exports;
+  },
+});
+
+/** The rewritten source when it compiles; the original otherwise (never an error of ours). */
+function rewritten(content: string, filename: string): string {
+  try {
+    const result = rewriteDirectEval(content);
+    if (!result) return content;
+    whileAgentLoads(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- only for files that call eval
+      const { compileFunction } = require('node:vm') as typeof import('node:vm');
+      // Compiled as the CommonJS loader compiles it, not run: a syntax error is found before the module runs.
+      compileFunction(result.source, ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
+    });
+    return result.source;
+  } catch (error) {
+    warnOnce(`eval-rewrite:${filename}`, `direct eval in ${filename} is not judged: its calls could not be rewritten (${error instanceof Error ? error.message : String(error)})`);
+    return content;
+  }
+}
