@@ -19,7 +19,8 @@ export interface RiskIdentity {
   userOnArrival(req: IncomingMessage): string | undefined;
   /** The user at the sink (after the app's authentication ran). */
   userOf(ctx: RequestContext): string | undefined;
-  bindingOf(ctx: RequestContext): string;
+  /** The session binding; undefined for a request without any session (no cookie, no Authorization). */
+  bindingOf(ctx: RequestContext): string | undefined;
   mac: Mac;
   isNewClientAddress(ctx: RequestContext): boolean | undefined;
 }
@@ -369,8 +370,12 @@ function vulnerable(raw: RiskOpResult | undefined, version: string, since: numbe
   return false;
 }
 
+/** Members of the sorted sets: unique across instances (a random process prefix) without a random draw per call. */
+const PROCESS_TAG = randomBytes(6).toString('base64url');
+let sequence = 0;
 function unique(now: number): string {
-  return `${now}:${randomBytes(6).toString('base64url')}`;
+  sequence = (sequence + 1) % 0x7fffffff;
+  return `${now}:${PROCESS_TAG}:${sequence.toString(36)}`;
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V): void {

@@ -45,7 +45,7 @@ export function createRisk(config: Config, env: NodeJS.ProcessEnv, stepUp: StepU
     who: {
       userOnArrival: (req) => identify(req, config.identify)?.userId,
       userOf: (ctx) => stepUp.userIdOf(ctx),
-      bindingOf: (ctx) => stepUp.bindingOf(ctx),
+      bindingOf: (ctx) => stepUp.sessionOf(ctx),
       mac: (material) => stepUp.mac(material),
       isNewClientAddress: (ctx) => stepUp.isNewClientAddress(ctx),
     },

@@ -58,6 +58,11 @@ export class StepUpService implements StepUpGate, AgentEndpoints {
     return this.state.bindingOf(ctx);
   }
 
+  /** The request's session binding, or undefined when it carries no session (no cookie, no Authorization). */
+  sessionOf(ctx: RequestContext): string | undefined {
+    return this.state.sessionOf(ctx);
+  }
+
   /** HMAC under the session-binding key (device cookies). */
   mac(material: string): string {
     return this.state.signer.bindingHash(material);

@@ -17,6 +17,7 @@ export const DEFAULT_ACR = 'urn:stepguard:acr:otp';
 const MAX_CACHED_USERS = 10_000;
 const IDENTITY = Symbol('stepguard.identity');
 const BINDING = Symbol('stepguard.binding');
+const MATERIAL = Symbol('stepguard.session-material');
 
 export interface StepUpOptions {
   readonly config: Config;
@@ -83,10 +84,27 @@ export class StepUpState {
   bindingOf(ctx: RequestContext): string {
     let binding = ctx.slots.get(BINDING) as string | undefined;
     if (binding === undefined) {
-      binding = this.options.signer.bindingHash(sessionMaterial(ctx.req, this.settings.sessionCookies, GRANT_COOKIE_PREFIX));
+      binding = this.options.signer.bindingHash(this.materialOf(ctx));
       ctx.slots.set(BINDING, binding);
     }
     return binding;
+  }
+
+  /**
+   * The session a request belongs to, for per-session risk state: undefined when it carries no session at all
+   * (no Authorization header, no cookie) — every cookie-less client would otherwise share one "session".
+   */
+  sessionOf(ctx: RequestContext): string | undefined {
+    return this.materialOf(ctx) === '' ? undefined : this.bindingOf(ctx);
+  }
+
+  private materialOf(ctx: RequestContext): string {
+    let material = ctx.slots.get(MATERIAL) as string | undefined;
+    if (material === undefined) {
+      material = sessionMaterial(ctx.req, this.settings.sessionCookies, GRANT_COOKIE_PREFIX);
+      ctx.slots.set(MATERIAL, material);
+    }
+    return material;
   }
 
   /** Synchronous, from a cache; `undefined` when the user or address is unknown. */
