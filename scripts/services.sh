@@ -49,6 +49,8 @@ install() {
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   command -v ip >/dev/null 2>&1 || need+=(iproute2) # network namespaces: the SSRF tests' public test host
   command -v chromium >/dev/null 2>&1 || need+=(chromium) # the dashboard test drives Debian's Chromium (playwright-core)
+  # libxmljs2 (the XXE end-to-end test) is a native addon that node-gyp compiles on install
+  { command -v make >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; } || need+=(make g++ python3)
   if [ ${#need[@]} -eq 0 ]; then log "all services installed"; return; fi
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

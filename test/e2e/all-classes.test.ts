@@ -1,8 +1,8 @@
 /**
  * One app, every class of issue #12 part B at once (open redirect, reflected XSS, node-serialize and js-yaml
  * deserialization, a calculator on `new Function`): each attack is shown to work without the agent and to get
- * the standard 403 with it, in the same process; benign requests answer the same either way. (XXE needs the
- * native libxmljs2 build and is exercised by hand, see the README.)
+ * the standard 403 with it, in the same process; benign requests answer the same either way. (XXE has its own
+ * app and test, test/e2e/xxe.test.ts, because libxmljs2 is a native build installed into test/xxe.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
