@@ -21,6 +21,16 @@ const OWN_DIR = resolve(__dirname, '..');
 
 const ANONYMOUS_SENSITIVE: Finding = Object.freeze({ detector: 'insecure-config', kind: 'vulnerability', start: 0, end: 0, reason: 'anonymous-sensitive-operation' });
 
+/** Response heads judged without a refusal, per rule engine (a reload starts afresh), per route and head. */
+const judgedHeads = new WeakMap<object, Set<string>>();
+const MAX_JUDGED_HEADS = 10_000;
+
+function headsJudgedBy(runtime: Runtime): Set<string> {
+  let heads = judgedHeads.get(runtime.engine);
+  if (!heads) judgedHeads.set(runtime.engine, (heads = new Set()));
+  return heads;
+}
+
 /** A detector that throws this many times is switched off (with one warning) rather than cost every call. */
 const MAX_DETECTOR_FAILURES = 10;
 
@@ -59,8 +69,17 @@ export function inspect(event: SinkEvent): Verdict {
       return measureInspection(event.kind, decideStale, runtime, ctx, event);
     }
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
+    // A response head (no cookie holding a random token) recurs on every response of a route, and what it can
+    // show is reported once per route: once a head was judged on a route without a refusal, it is not again.
+    const headKey = event.kind === 'config' && event.check === 'response' && !event.randomCookies?.length ? `${ctx.route ?? ctx.urlPath}\0${key}` : undefined;
+    const heads = headKey === undefined ? undefined : headsJudgedBy(runtime);
+    if (heads?.has(headKey!)) return undefined;
     const verdict = measureInspection(event.kind, decide, runtime, ctx, event);
     ctx.judged.set(key, verdict);
+    if (heads && verdict === undefined) {
+      if (heads.size >= MAX_JUDGED_HEADS) heads.clear();
+      heads.add(headKey!);
+    }
     return verdict;
   } catch (error) {
     warnOnce('inspect', `internal error while inspecting ${event.op}; the call proceeds unprotected: ${errorMessage(error)}`);

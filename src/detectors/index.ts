@@ -23,6 +23,8 @@ interface DetectorLine {
   readonly applies?: (event: SinkEvent) => boolean;
   /** `false`: runs even when the request has no input at all (configuration checks). */
   readonly needsInputs?: boolean;
+  /** False for an event judged without the request's input (nothing is gathered for it). */
+  readonly usesInputs?: (event: SinkEvent) => boolean;
   load(settings: DetectorSettings): AnyDetector;
 }
 
@@ -55,7 +57,7 @@ const LINES: readonly DetectorLine[] = [
   },
   { id: 'unsafe-deserialization', kinds: ['deserialize'], load: () => (require('./unsafe-deserialization.js') as typeof import('./unsafe-deserialization.js')).unsafeDeserialization as AnyDetector },
   { id: 'xxe', kinds: ['xml'], load: () => (require('./xxe.js') as typeof import('./xxe.js')).xxe as AnyDetector },
-  { id: 'insecure-config', kinds: ['config'], needsInputs: false, load: () => (require('./insecure-config.js') as typeof import('./insecure-config.js')).insecureConfig as AnyDetector },
+  { id: 'insecure-config', kinds: ['config'], needsInputs: false, usesInputs: (e) => e.kind === 'config' && e.check === 'hash', load: () => (require('./insecure-config.js') as typeof import('./insecure-config.js')).insecureConfig as AnyDetector },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -67,6 +69,7 @@ function lazyDetector(line: DetectorLine, settings: DetectorSettings): AnyDetect
     kinds: line.kinds,
     ...(line.applies ? { applies: line.applies } : {}),
     ...(line.needsInputs === false ? { needsInputs: false } : {}),
+    ...(line.usesInputs ? { usesInputs: line.usesInputs } : {}),
     detect(event, inputs) {
       code ??= whileAgentLoads(() => line.load(settings));
       return code.detect(event, inputs);

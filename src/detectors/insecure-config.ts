@@ -99,6 +99,8 @@ export const insecureConfig: Detector<ConfigEvent> = {
   id: 'insecure-config',
   kinds: ['config'],
   needsInputs: false,
+  // Only the password-hash check reads the request's input; a response head is judged on its own.
+  usesInputs: (event) => event.kind === 'config' && event.check === 'hash',
   detect(event: ConfigEvent, inputs: readonly UserInput[]): Finding[] {
     return event.check === 'hash' ? hashFindings(event, inputs) : responseFindings(event);
   },

@@ -38,6 +38,11 @@ export interface Detector<E extends SinkEvent = SinkEvent> {
   /** `false`: runs even when the request has no input at all (configuration checks). */
   readonly needsInputs?: boolean;
   /**
+   * Optional: false when this event is judged without the request's input (a response-head check), so the
+   * input is not gathered for it. Absent: every event uses the input.
+   */
+  readonly usesInputs?: (event: SinkEvent) => boolean;
+  /**
    * Optional cheap precondition, checked before the request's input is gathered: false means no input could
    * make this event a finding of this detector (`detect` is then not called).
    */

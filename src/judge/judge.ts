@@ -30,6 +30,8 @@ export interface Judgement {
   readonly decision: Decision;
 }
 
+const NO_INPUTS: readonly UserInput[] = Object.freeze([]);
+
 export const NO_DECISION: Decision = Object.freeze({ action: 'monitor', decisive: undefined, matches: Object.freeze([]) }) as Decision;
 
 export function judge(call: JudgeCall): Judgement {
@@ -39,10 +41,10 @@ export function judge(call: JudgeCall): Judgement {
   for (const detector of call.detectors) {
     if (!detector.kinds.includes(event.kind)) continue;
     if (detector.applies && !detector.applies(event)) continue;
-    inputs ??= call.inputs();
-    if (inputs.length === 0 && detector.needsInputs !== false) continue;
+    const given = !detector.usesInputs || detector.usesInputs(event) ? (inputs ??= call.inputs()) : NO_INPUTS;
+    if (given.length === 0 && detector.needsInputs !== false) continue;
     try {
-      for (const finding of detector.detect(event, inputs)) findings.push(finding);
+      for (const finding of detector.detect(event, given)) findings.push(finding);
     } catch (error) {
       if (!call.onDetectorError) throw error;
       call.onDetectorError(detector, error);

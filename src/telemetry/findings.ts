@@ -144,9 +144,20 @@ export function findingAttributes(
   if (request.clientAddress) attributes[ATTR.CLIENT_ADDRESS] = request.clientAddress;
   const userId = request.userId();
   if (userId) attributes[ATTR.USER_ID] = userId;
-  const stack = appStack(new Error().stack, OWN_DIR);
+  const stack = appStack(deepStack(), OWN_DIR);
   if (stack) attributes[ATTR.CODE_STACKTRACE] = stack;
   return attributes;
+}
+
+/** The current stack with room for the agent's own frames above the app's (the default limit is 10). */
+function deepStack(): string | undefined {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
+  try {
+    return new Error().stack;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 function addSinkAttributes(attributes: Attributes, event: SinkEvent, findings: readonly Finding[]): void {

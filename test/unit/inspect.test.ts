@@ -20,7 +20,7 @@ import { RequestContext } from '../../src/context/request-context.js';
 import { INSPECTION_BUDGET } from '../../src/context/input-limits.js';
 import { runInContext } from '../../src/context/store.js';
 import { BLOCKED_CODE } from '../../src/errors.js';
-import type { ExecEvent, SqlEvent } from '../../src/events.js';
+import type { ConfigEvent, ExecEvent, SqlEvent } from '../../src/events.js';
 
 const shipped = loadRules([], DETECTOR_IDS).ruleSet;
 const exporter = new tracing.InMemorySpanExporter();
@@ -167,3 +167,29 @@ describe('inspect', () => {
     expect(ctx.inputs()).toEqual(expect.arrayContaining([expect.objectContaining({ source: 'path', value: 'users' }), expect.objectContaining({ value: 'name', isKey: true })]));
   });
 });
+
+describe('response heads', () => {
+  const head = (text: string): ConfigEvent => ({ kind: 'config', op: 'res.writeHead', check: 'response', text, https: false, randomCookies: [] });
+  const inspectIn = (url: string, event: ConfigEvent) => runInContext(request(url), () => inspect(event));
+
+  it('a head judged on a route without a refusal is not judged again there; another route, head or rule set is', () => {
+    const decide = vi.spyOn(getRuntime()!.engine, 'decide');
+    const html = head('content-type: text/html; charset=utf-8');
+    expect(inspectIn('/hello', html)).toBeUndefined();
+    expect(decide).toHaveBeenCalledTimes(1);
+    expect(inspectIn('/hello?x=1', html)).toBeUndefined(); // the next request on the route
+    expect(decide).toHaveBeenCalledTimes(1);
+    inspectIn('/other', html);
+    inspectIn('/hello', head('content-type: text/html\ncontent-security-policy: default-src self'));
+    expect(decide).toHaveBeenCalledTimes(3);
+    // A cookie holding a Math.random() output is judged every time (the token differs per response).
+    inspectIn('/hello', { ...html, randomCookies: ['sid'] });
+    inspectIn('/hello', { ...html, randomCookies: ['sid'] });
+    expect(decide).toHaveBeenCalledTimes(5);
+    start('block'); // a new rule engine (a reload): judged afresh
+    const decideAgain = vi.spyOn(getRuntime()!.engine, 'decide');
+    inspectIn('/hello', html);
+    expect(decideAgain).toHaveBeenCalledTimes(1);
+  });
+});
+

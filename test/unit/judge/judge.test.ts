@@ -121,3 +121,16 @@ describe('judge: whether a shell runs is the detector\'s call', () => {
     expect(run(exec('echo', 'hi; id'), [q('hi; id')]).decision.action).toBe('monitor');
   });
 });
+
+describe('input gathering', () => {
+  it('a response head is judged without gathering the request input; a password hash gathers it', () => {
+    const gather = vi.fn(() => [q('hunter2-secret', 'body.password')]);
+    const head = judge({ event: { kind: 'config', op: 'res.writeHead', check: 'response', text: 'content-type: text/html' }, detectors, inputs: gather, engine, facts: () => facts() });
+    expect(head.findings.map((f) => f.reason)).toEqual(['missing-csp', 'missing-nosniff']);
+    expect(gather).not.toHaveBeenCalled();
+    const hash = judge({ event: { kind: 'config', op: 'crypto.createHash', check: 'hash', text: 'md5', data: 'hunter2-secret' }, detectors, inputs: gather, engine, facts: () => facts() });
+    expect(hash.findings.map((f) => f.reason)).toEqual(['weak-password-hash']);
+    expect(gather).toHaveBeenCalledTimes(1);
+  });
+});
+
