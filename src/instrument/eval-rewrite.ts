@@ -62,6 +62,10 @@ export function rewriteDirectEval(source: string, checkName: string): EvalRewrit
     if (isPunct(tokens[close + 1], '{') && mayBeMemberName(before, text)) continue;
     // V8 makes a call with spread arguments (`eval(...args)`) an indirect eval; routed, it would become direct.
     if (hasSpread(tokens, i + 2, close, isPunct)) continue;
+    // The tokenizer's known misreading — a regular expression after `if (…)` or a block's `}` read as division —
+    // would put this "call" inside a regex, where the rewrite compiles and silently changes the pattern. A
+    // regex cannot span lines, so a division on both sides on the same line leaves the site alone.
+    if (divisionOnLine(tokens, i, close, source, text)) continue;
     edits.push({ at: tokens[i + 1]!.end, insert: `${checkName}(` }, { at: tokens[close]!.start, insert: ')' });
   }
   if (edits.length === 0) return undefined;
@@ -73,6 +77,33 @@ export function rewriteDirectEval(source: string, checkName: string): EvalRewrit
     from = edit.at;
   }
   return { source: out + source.slice(from), calls: edits.length / 2 };
+}
+
+function divisionOnLine(tokens: readonly JsToken[], at: number, close: number, source: string, text: (t: JsToken | undefined) => string): boolean {
+  const isDivision = (t: JsToken | undefined): boolean => t?.type === 'punctuator' && (text(t) === '/' || text(t) === '/=');
+  const lineStart = lastLineBreak(source, tokens[at]!.start);
+  const lineEnd = nextLineBreak(source, tokens[close]!.end);
+  let before = false;
+  for (let k = at - 1; k >= 0 && tokens[k]!.end > lineStart && !before; k--) before = isDivision(tokens[k]);
+  if (!before) return false;
+  for (let k = close + 1; k < tokens.length && tokens[k]!.start < lineEnd; k++) if (isDivision(tokens[k])) return true;
+  return false;
+}
+
+function lastLineBreak(source: string, from: number): number {
+  for (let k = from - 1; k >= 0; k--) {
+    const c = source.charCodeAt(k);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return k;
+  }
+  return -1;
+}
+
+function nextLineBreak(source: string, from: number): number {
+  for (let k = from; k < source.length; k++) {
+    const c = source.charCodeAt(k);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return k;
+  }
+  return source.length;
 }
 
 function hasSpread(tokens: readonly JsToken[], from: number, to: number, isPunct: (t: JsToken | undefined, p: string) => boolean): boolean {

@@ -20,6 +20,7 @@ describe('which calls are rewritten', () => {
     ['eval(eval(x))', `eval(${CHECK}(eval(${CHECK}(x))))`],
     ['`${eval(x)}`', `\`\${eval(${CHECK}(x))}\``],
     ['return eval("(" + s + ")")', `return eval(${CHECK}("(" + s + ")"))`],
+    ['y = a / 2\nz = eval(b) / c', `y = a / 2\nz = eval(${CHECK}(b)) / c`], // divisions on other lines do not matter
     ['if (ok) eval(code)\n{ block() }', `if (ok) eval(${CHECK}(code))\n{ block() }`], // after `)` no method name can stand
     ['x;\neval(code)\n{ block() }', undefined], // could be a method: left alone (a syntax error would break the app)
   ])('%s', (source, expected) => {
@@ -36,6 +37,8 @@ describe('which calls are rewritten', () => {
     ['an indirect call', '(0, eval)(x); globalThis.eval(x); eval?.(x)'],
     ['unbalanced parentheses', 'eval(x'],
     ['no eval at all', 'evaluate(x); medieval(x)'],
+    ['a regular expression the tokenizer reads as division', 'if (x) /eval(a)/.test(s)'],
+    ['a division on both sides on one line (fail-safe)', 'y = a / eval(b) / c'],
   ])('not %s', (_, source) => {
     expect(rewrite(source)).toBeUndefined();
   });
