@@ -41,7 +41,8 @@ export const directEval = defineHook({
     Object.defineProperty(globalThis, EVAL_CHECK_NAME, { value: checkEvalArgument, enumerable: false, configurable: true, writable: false });
     const compile: Compile = function (this: ModuleNs, content: string, filename: string) {
       let text = content;
-      if (typeof content === 'string' && typeof filename === 'string' && MAY_CALL_EVAL.test(content) && !filename.includes(NODE_MODULES) && !filename.startsWith(OWN_ROOT)) {
+      // The file name first: most modules are packages, whose text is then never scanned.
+      if (typeof filename === 'string' && !filename.includes(NODE_MODULES) && !filename.startsWith(OWN_ROOT) && typeof content === 'string' && MAY_CALL_EVAL.test(content)) {
         text = rewritten(content, filename);
       }
       return original.call(this, text, filename);
