@@ -1,6 +1,6 @@
 import type * as ModuleNs from 'node:module';
 import { resolve, sep } from 'node:path';
-import { defineHook, inspect, shouldInspect, textOf, warnOnce, whileAgentLoads, rewriteDirectEval, EVAL_CHECK_NAME, type CodeEvent } from '../src/hook-kit.js';
+import { defineHook, wrap, inspect, shouldInspect, textOf, warnOnce, whileAgentLoads, rewriteDirectEval, EVAL_CHECK_NAME, type CodeEvent } from '../src/hook-kit.js';
 
 /**
  * SINK code: direct `eval(…)` in the app's own CommonJS files (src/instrument/eval-rewrite.ts says how the
@@ -29,27 +29,27 @@ function checkEvalArgument(code?: unknown): unknown {
   return code;
 }
 
-type Compile = (this: ModuleNs, content: string, filename: string) => unknown;
+// Node 22+ passes a third argument (the format: 'commonjs', or 'module' for `require()` of an ES module).
+type Compile = (this: ModuleNs, content: string, filename: string, ...rest: unknown[]) => unknown;
 
 export const directEval = defineHook({
   module: 'module',
   builtin: true,
   patch(exports) {
-    const Module = exports as unknown as { prototype: { _compile?: Compile } };
-    const original = Module.prototype._compile;
-    if (typeof original !== 'function' || (original as { __stepguardEval?: boolean }).__stepguardEval) return exports;
+    const Module = exports as unknown as { prototype: { _compile: Compile } };
+    if (typeof Module.prototype?._compile !== 'function') return exports;
     Object.defineProperty(globalThis, EVAL_CHECK_NAME, { value: checkEvalArgument, enumerable: false, configurable: true, writable: false });
-    const compile: Compile = function (this: ModuleNs, content: string, filename: string) {
-      let text = content;
-      // The file name first: most modules are packages, whose text is then never scanned.
-      if (typeof filename === 'string' && !filename.includes(NODE_MODULES) && !filename.startsWith(OWN_ROOT) && typeof content === 'string' && MAY_CALL_EVAL.test(content)) {
-        text = rewritten(content, filename);
-      }
-      return original.call(this, text, filename);
-    };
-    Object.defineProperty(compile, '__stepguardEval', { value: true });
-    Object.defineProperty(compile, 'length', { value: original.length });
-    Module.prototype._compile = compile;
+    wrap(Module.prototype, '_compile', (original) =>
+      function _compile(this: ModuleNs, content: string, filename: string, ...rest: unknown[]) {
+        let text = content;
+        // The file name first: most modules are packages, whose text is then never scanned. A source compiled
+        // as an ES module (`require()` of one, Node 22+) is left alone, like every ES module.
+        if (rest[0] !== 'module' && typeof filename === 'string' && !filename.includes(NODE_MODULES) && !filename.startsWith(OWN_ROOT) && typeof content === 'string' && MAY_CALL_EVAL.test(content)) {
+          text = rewritten(content, filename);
+        }
+        return (original as Compile).call(this, text, filename, ...rest);
+      },
+    );
     return exports;
   },
 });
