@@ -1,6 +1,6 @@
 import type * as ModuleNs from 'node:module';
 import { resolve, sep } from 'node:path';
-import { defineHook, wrap, inspect, shouldInspect, textOf, warnOnce, whileAgentLoads, rewriteDirectEval, EVAL_CHECK_NAME, type CodeEvent } from '../src/hook-kit.js';
+import { defineHook, wrap, inspect, shouldInspect, warnOnce, whileAgentLoads, rewriteDirectEval, EVAL_CHECK_NAME, type CodeEvent } from '../src/hook-kit.js';
 
 /**
  * SINK code: direct `eval(…)` in the app's own CommonJS files (src/instrument/eval-rewrite.ts says how the
@@ -21,9 +21,7 @@ const MAY_CALL_EVAL = /\beval\s*\(/;
 function checkEvalArgument(code?: unknown): unknown {
   // Only a string is compiled by eval; anything else is returned unchanged by eval itself.
   if (typeof code !== 'string' || !shouldInspect()) return code;
-  const source = textOf(code);
-  if (source === undefined) return code;
-  const event: CodeEvent = { kind: 'code', op: 'eval', source };
+  const event: CodeEvent = { kind: 'code', op: 'eval', source: code };
   const verdict = inspect(event);
   if (verdict) throw verdict.error;
   return code;
@@ -57,15 +55,15 @@ export const directEval = defineHook({
 /** The rewritten source when it compiles; the original otherwise (never an error of ours). */
 function rewritten(content: string, filename: string): string {
   try {
-    const result = rewriteDirectEval(content);
-    if (!result) return content;
+    const source = rewriteDirectEval(content);
+    if (source === undefined) return content;
     whileAgentLoads(() => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- only for files that call eval
       const { compileFunction } = require('node:vm') as typeof import('node:vm');
       // Compiled as the CommonJS loader compiles it, not run: a syntax error is found before the module runs.
-      compileFunction(result.source, ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
+      compileFunction(source, ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
     });
-    return result.source;
+    return source;
   } catch (error) {
     warnOnce(`eval-rewrite:${filename}`, `direct eval in ${filename} is not judged: its calls could not be rewritten (${error instanceof Error ? error.message : String(error)})`);
     return content;

@@ -9,7 +9,7 @@ import { currentContext, runInContext } from './context/store.js';
 import { getRuntime } from './runtime.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
-import { agentIsLoading, whileAgentLoads } from './instrument/loading.js';
+import { agentIsLoading, asAgent, whileAgentLoads } from './instrument/loading.js';
 import type { InputSource } from './events.js';
 
 export type { SinkEvent, SqlEvent, ExecEvent, FsEvent, HttpOutEvent, CodeEvent, Verdict } from './events.js';
@@ -29,7 +29,7 @@ export function inspect(event: SinkEvent): Verdict {
   inspectImpl ??= whileAgentLoads(() => (require('./inspect.js') as typeof import('./inspect.js')).inspect);
   // Everything judging does is the agent's own work: the modules it loads on first use (a detector, the step-up
   // service, the OpenTelemetry API at the first span) and the files it writes are not the app's sink calls.
-  return whileAgentLoads(() => inspectImpl!(event));
+  return asAgent(inspectImpl, event);
 }
 
 function newRequestContext(...args: ConstructorParameters<typeof RequestContext>): RequestContext {
@@ -43,7 +43,7 @@ export const EVAL_CHECK_NAME = '__stepguardEval';
 let evalRewrite: typeof import('./instrument/eval-rewrite.js') | undefined;
 
 /** src/instrument/eval-rewrite.ts, loaded with the first app file that calls eval. */
-export function rewriteDirectEval(source: string): { readonly source: string; readonly calls: number } | undefined {
+export function rewriteDirectEval(source: string): string | undefined {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the tokenizer stays off the start-up path
   evalRewrite ??= whileAgentLoads(() => require('./instrument/eval-rewrite.js') as typeof import('./instrument/eval-rewrite.js'));
   return evalRewrite.rewriteDirectEval(source, EVAL_CHECK_NAME);

@@ -27,13 +27,8 @@ import { tokenizeJs, type JsToken } from '../grammar/js-tokenizer.js';
 /** Cheap pre-filter: only sources that can contain a call are tokenized. */
 const MAY_CALL_EVAL = /\beval\s*\(/;
 
-export interface EvalRewrite {
-  readonly source: string;
-  /** How many call sites were rewritten. */
-  readonly calls: number;
-}
-
-export function rewriteDirectEval(source: string, checkName: string): EvalRewrite | undefined {
+/** The source with every direct call site routed through `checkName`; undefined when there is none. */
+export function rewriteDirectEval(source: string, checkName: string): string | undefined {
   if (!MAY_CALL_EVAL.test(source)) return undefined;
   const tokens = tokenizeJs(source).tokens.filter((t) => t.type !== 'comment');
   const text = (t: JsToken | undefined): string => (t ? source.slice(t.start, t.end) : '');
@@ -76,7 +71,7 @@ export function rewriteDirectEval(source: string, checkName: string): EvalRewrit
     out += source.slice(from, edit.at) + edit.insert;
     from = edit.at;
   }
-  return { source: out + source.slice(from), calls: edits.length / 2 };
+  return out + source.slice(from);
 }
 
 function divisionOnLine(tokens: readonly JsToken[], at: number, close: number, source: string, text: (t: JsToken | undefined) => string): boolean {

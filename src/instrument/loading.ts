@@ -15,6 +15,16 @@ export function whileAgentLoads<T>(load: () => T): T {
   }
 }
 
+/** `work(arg)` as the agent's own work, without a closure per call (the sink hot path). */
+export function asAgent<A, T>(work: (arg: A) => T, arg: A): T {
+  depth++;
+  try {
+    return work(arg);
+  } finally {
+    depth--;
+  }
+}
+
 export function agentIsLoading(): boolean {
   return depth > 0;
 }

@@ -69,6 +69,10 @@ interface ScriptCommands {
   sgRiskBatch(numKeys: number, ...keysAndArgs: string[]): Promise<RiskOpResult[]>;
 }
 
+function failed(error: unknown): StoreUnavailableError {
+  return new StoreUnavailableError(`stepguard: the risk store (Redis) failed: ${errorMessage(error)}`, { cause: error });
+}
+
 function normalise(values: readonly unknown[]): RiskOpResult[] {
   return values.map((v) => (Array.isArray(v) ? v.map(String) : typeof v === 'number' ? v : String(v)));
 }
@@ -112,7 +116,7 @@ export class RedisRiskStore implements RiskStore {
       try {
         return [normalise(await this.client.sgRiskBatch(...this.scriptArgs(batches[0]!)))];
       } catch (error) {
-        throw new StoreUnavailableError(`stepguard: the risk store (Redis) failed: ${errorMessage(error)}`, { cause: error });
+        throw failed(error);
       }
     }
     const pipeline = this.client.pipeline();
@@ -121,11 +125,11 @@ export class RedisRiskStore implements RiskStore {
     try {
       replies = await pipeline.exec();
     } catch (error) {
-      throw new StoreUnavailableError(`stepguard: the risk store (Redis) failed: ${errorMessage(error)}`, { cause: error });
+      throw failed(error);
     }
     if (!replies) throw new StoreUnavailableError('stepguard: the risk store (Redis) returned no reply');
     return replies.map(([error, value]) => {
-      if (error) throw new StoreUnavailableError(`stepguard: the risk store (Redis) failed: ${errorMessage(error)}`, { cause: error });
+      if (error) throw failed(error);
       return normalise(value as unknown[]);
     });
   }
@@ -196,7 +200,7 @@ export class RedisRiskStore implements RiskStore {
         keys.push(...found);
       } while (cursor !== '0');
     } catch (error) {
-      throw new StoreUnavailableError(`stepguard: the risk store (Redis) failed: ${errorMessage(error)}`, { cause: error });
+      throw failed(error);
     }
     return keys;
   }
