@@ -8,17 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, startApp, type RunningApp } from '../helpers/app.js';
+import { fixture, startBareAndGuarded, type RunningApp } from '../helpers/app.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'sg-all-'));
 let bare: RunningApp;
 let guarded: RunningApp;
 
 beforeAll(async () => {
-  [bare, guarded] = await Promise.all([
-    startApp(fixture('all-classes-app.cjs'), { agent: false, env: { STEPGUARD_RULES: '' } }),
-    startApp(fixture('all-classes-app.cjs'), { env: { STEPGUARD_RULES: '', STEPGUARD_MODE: 'block' } }),
-  ]);
+  ({ bare, guarded } = await startBareAndGuarded(fixture('all-classes-app.cjs')));
 });
 
 afterAll(async () => {

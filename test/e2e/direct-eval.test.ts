@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { call, fixture, startApp, type RunningApp } from '../helpers/app.js';
+import { call, fixture, startApp, startBareAndGuarded, type RunningApp } from '../helpers/app.js';
 
 const runId = randomBytes(4).toString('hex');
 const marker = (who: string) => `/tmp/sg-eval-${runId}-${who}`;
@@ -17,10 +17,7 @@ let bare: RunningApp;
 let guarded: RunningApp;
 
 beforeAll(async () => {
-  [bare, guarded] = await Promise.all([
-    startApp(fixture('eval-app.cjs'), { agent: false, env: { STEPGUARD_RULES: '' } }),
-    startApp(fixture('eval-app.cjs'), { env: { STEPGUARD_RULES: '', STEPGUARD_MODE: 'block' } }),
-  ]);
+  ({ bare, guarded } = await startBareAndGuarded(fixture('eval-app.cjs')));
 });
 
 afterAll(async () => {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { call, fixture, startApp, type RunningApp } from '../helpers/app.js';
+import { call, fixture, startBareAndGuarded, type RunningApp } from '../helpers/app.js';
 
 const runId = randomBytes(4).toString('hex');
 const marker = (who: string) => `/tmp/sg-mathjs-${runId}-${who}`;
@@ -16,10 +16,7 @@ let bare: RunningApp;
 let guarded: RunningApp;
 
 beforeAll(async () => {
-  [bare, guarded] = await Promise.all([
-    startApp(fixture('mathjs-app.cjs'), { agent: false, env: { STEPGUARD_RULES: '' }, timeoutMs: 90_000 }),
-    startApp(fixture('mathjs-app.cjs'), { env: { STEPGUARD_RULES: '', STEPGUARD_MODE: 'block' }, timeoutMs: 90_000 }),
-  ]);
+  ({ bare, guarded } = await startBareAndGuarded(fixture('mathjs-app.cjs'), { timeoutMs: 90_000 }));
 }, 120_000); // the current mathjs takes seconds to load on a busy machine
 
 afterAll(async () => {

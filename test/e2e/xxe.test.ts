@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, fixture, startApp, type RunningApp } from '../helpers/app.js';
+import { call, fixture, startBareAndGuarded, type RunningApp } from '../helpers/app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-xxe-'));
 const secretFile = join(dir, 'secret.txt');
@@ -24,10 +24,7 @@ let bare: RunningApp;
 let guarded: RunningApp;
 
 beforeAll(async () => {
-  [bare, guarded] = await Promise.all([
-    startApp(fixture('xxe-app.cjs'), { agent: false, env: { STEPGUARD_RULES: '' } }),
-    startApp(fixture('xxe-app.cjs'), { env: { STEPGUARD_RULES: '', STEPGUARD_MODE: 'block' } }),
-  ]);
+  ({ bare, guarded } = await startBareAndGuarded(fixture('xxe-app.cjs')));
 });
 
 afterAll(async () => {

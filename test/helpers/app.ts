@@ -29,6 +29,18 @@ export interface AppOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * The same fixture twice: without the agent (the proof that an exploit works) and with it in block mode on the
+ * shipped rules only. `options` applies to both.
+ */
+export async function startBareAndGuarded(script: string, options: Omit<AppOptions, 'agent'> = {}): Promise<{ bare: RunningApp; guarded: RunningApp }> {
+  const [bare, guarded] = await Promise.all([
+    startApp(script, { ...options, agent: false, env: { STEPGUARD_RULES: '', ...options.env } }),
+    startApp(script, { ...options, env: { STEPGUARD_RULES: '', STEPGUARD_MODE: 'block', ...options.env } }),
+  ]);
+  return { bare, guarded };
+}
+
 export async function startApp(script: string, options: AppOptions = {}): Promise<RunningApp> {
   const nodeArgs = [...(options.agent === false ? [] : ['--require', REGISTER]), ...(options.nodeArgs ?? []), script, ...(options.args ?? [])];
   const env: Record<string, string> = {};

@@ -8,7 +8,7 @@ import vm from 'node:vm';
 import { rewriteDirectEval } from '../../../src/instrument/eval-rewrite.js';
 
 const CHECK = '__check';
-const rewrite = (source: string) => rewriteDirectEval(source, CHECK)?.source;
+const rewrite = (source: string) => rewriteDirectEval(source, CHECK);
 
 describe('which calls are rewritten', () => {
   it.each([
