@@ -5,7 +5,8 @@ import { currentContext } from './context/store.js';
 import { getRuntime, type DetectorSlot, type Runtime } from './runtime.js';
 import type { RequestFacts, RuleMatch } from './rules/engine.js';
 import { targetOf } from './rules/engine.js';
-import { judge } from './judge/judge.js';
+import { judge, type JudgeCall } from './judge/judge.js';
+import { withWorkBudget } from './grammar/work-budget.js';
 import { BlockedError } from './errors.js';
 import { forbiddenResponse, newIncidentId, refuse, stepUpUnavailableResponse } from './enforce/index.js';
 import { reportDecision, reportUnmatched, type FindingReporter, type RequestView } from './telemetry/findings.js';
@@ -106,9 +107,11 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   // judged all the same; what could not be searched at all becomes one `input-limit` finding (src/context/input-limits.ts).
   let limitFinding: Finding | undefined;
   const text = searchTextOf(event);
-  // A large sink text is judged against the hard budget (INSPECTION_BUDGET): going over it is reported, never silent.
-  const started = text.length >= INSPECTION_BUDGET.checkChars ? process.cpuUsage() : undefined;
-  const judged = judge({
+  // A large sink text is judged under the hard budget (INSPECTION_BUDGET): the judgement stops when it is
+  // spent, and going over it is reported (and refused under STEPGUARD_ON_INPUT_LIMIT=block), never silent.
+  const budgeted = text.length >= INSPECTION_BUDGET.checkChars;
+  const started = budgeted ? process.cpuUsage() : undefined;
+  const call: JudgeCall = {
     event,
     detectors: healthy(slots),
     inputs: () => {
@@ -119,10 +122,11 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
     engine: runtime.engine,
     facts: () => (stale ? NO_REQUEST_FACTS : requestFacts(ctx, runtime)),
     onDetectorError: (detector, error) => detectorFailed(slots, detector, error),
-  });
+  };
+  const judged = budgeted ? withWorkBudget(inspectionBudgetMs(text.length), () => judge(call)) : judge(call);
   if (started && !limitFinding) {
     const used = process.cpuUsage(started);
-    if ((used.user + used.system) / 1000 >= inspectionBudgetMs(text.length)) {
+    if (judged.stopped || (used.user + used.system) / 1000 >= inspectionBudgetMs(text.length)) {
       limitFinding = inputLimitFindingFor(ctx, { reason: 'budget', path: '' }, runtime.config, event);
     }
   }

@@ -5,6 +5,7 @@ import { forEachOccurrence } from '../grammar/occurrences.js';
 import { NESTING_PROGRAMS, programName, shellScriptOf, WRAPPER_NAMES, wrappedPrograms } from './shell-programs.js';
 import { DANGEROUS_OPTIONS, dangerousOption, dangerousScript } from './dangerous-options.js';
 import { isCoincidence, isProgramCoincidence } from './coincidence.js';
+import { spendWork } from '../grammar/work-budget.js';
 
 /**
  * Shell command injection: find each request value inside the command line a shell will parse, and ask the
@@ -270,9 +271,9 @@ function simpleCommand(scan: ShellScan, t: number): { texts: string[]; starts: n
       continue;
     }
     // Options and program names are short; a long word is neither (and unquoting it would cost).
-    const lit = tok.end - tok.start <= 4096 ? literalText(scan, tok, k) : { text: '', map: [tok.start] };
-    texts.push(lit.text);
-    starts.push(lit.map[0] ?? tok.start);
+    const lit = tok.end - tok.start <= 4096 ? literalText(scan, tok, k) : undefined;
+    texts.push(lit?.text ?? '');
+    starts.push(lit !== undefined && lit.map.length > 0 ? lit.map[0]! : tok.start);
     ends.push(tok.end);
   }
   return { texts, starts, ends };
@@ -390,7 +391,7 @@ const MAY_NEST = new RegExp(`\\b(?:eval|${NESTING_PROGRAMS.join('|')})\\b|<<`);
  * for a nested shell — do the same inside each code fragment (`sh -c '…'`, `eval …`, a here-document fed
  * to a shell) after quote removal, mapping offsets back. Same span found at both levels: attack wins.
  */
-function judgeCommand(command: string, values: readonly string[], depth: number): Map<string, Occurrence[]> {
+function judgeCommand(command: string, values: readonly string[], depth: number, seen: FragmentMemo = new Map()): Map<string, Occurrence[]> {
   const result = new Map<string, Occurrence[]>();
   let scan: ShellScan | undefined;
   let shellJudge: ShellJudge | undefined;
@@ -415,23 +416,33 @@ function judgeCommand(command: string, values: readonly string[], depth: number)
   }
   if (depth >= MAX_NESTING || !MAY_NEST.test(command)) return result;
   scan ??= scanShell(command);
-  // Index of each value's occurrences by span, built once per value (not once per fragment: thousands of
-  // `sh -c` fragments would make that quadratic).
-  const spansOf = new Map<string, Map<string, number>>();
+  // Index of each value's occurrences by span (start·(n+1)+end), built once per value (not once per fragment:
+  // thousands of `sh -c` fragments would make that quadratic).
+  const spansOf = new Map<string, Map<number, number>>();
+  const key = (start: number, end: number): number => start * (command.length + 1) + end;
   for (const fragment of codeFragments(scan)) {
-    for (const [value, inner] of judgeCommand(fragment.text, values, depth + 1)) {
+    spendWork();
+    // The same fragment text at the same depth judges the same way: `sh -c "…" -c "…"` repeated thousands
+    // of times is judged once per distinct text.
+    const memoKey = `${depth}\u0000${fragment.text}`;
+    let judged = seen.get(memoKey);
+    if (judged === undefined) {
+      judged = judgeCommand(fragment.text, values, depth + 1, seen);
+      seen.set(memoKey, judged);
+    }
+    for (const [value, inner] of judged) {
       const outer = result.get(value) ?? [];
       let bySpan = spansOf.get(value);
       if (bySpan === undefined) {
-        bySpan = new Map(outer.map((o, k) => [`${o.start}:${o.end}`, k]));
+        bySpan = new Map(outer.map((o, k) => [key(o.start, o.end), k]));
         spansOf.set(value, bySpan);
       }
       for (const o of inner) {
         const start = fragment.map[o.start]!;
         const end = fragment.map[o.end - 1]! + 1;
-        const same = bySpan.get(`${start}:${end}`);
+        const same = bySpan.get(key(start, end));
         if (same === undefined) {
-          bySpan.set(`${start}:${end}`, outer.length);
+          bySpan.set(key(start, end), outer.length);
           outer.push({ start, end, verdict: o.verdict });
         } else if (o.verdict.attack && !outer[same]!.verdict.attack) outer[same] = { start, end, verdict: o.verdict };
       }
@@ -441,10 +452,13 @@ function judgeCommand(command: string, values: readonly string[], depth: number)
   return result;
 }
 
+/** Judgements of nested fragments by depth and text, for one top-level command. */
+type FragmentMemo = Map<string, Map<string, Occurrence[]>>;
+
 /** Text a nested shell will parse, with the offset in the outer command of each of its characters. */
 interface Fragment {
-  text: string;
-  map: number[];
+  readonly text: string;
+  readonly map: Int32Array;
 }
 
 interface CommandState {
@@ -454,8 +468,8 @@ interface CommandState {
   /** The next word is a redirection target; `codeTarget`: a here-string for a shell. */
   skipNext: boolean;
   codeTarget: boolean;
-  /** Arguments of `eval` so far, with the offset of each argument's token. */
-  evalArgs: (Fragment & { at: number })[] | null;
+  /** Token indexes of the arguments of `eval` so far. */
+  evalArgs: number[] | null;
 }
 
 const freshState = (): CommandState => ({ eval: false, shell: false, afterC: false, skipNext: false, codeTarget: false, evalArgs: null });
@@ -477,18 +491,20 @@ function codeFragments(scan: ShellScan): Fragment[] {
   let heredocs = 0;
   const flush = (st: CommandState): void => {
     if (st.evalArgs === null) return;
-    const joined: Fragment = { text: '', map: [] };
-    st.evalArgs.forEach((arg, k) => {
-      if (k > 0) {
-        // eval joins its arguments with one blank, empty ones included; it stands for the gap before the
-        // argument, so the map stays ascending (an empty '' has no character of its own to point at).
-        joined.text += ' ';
-        joined.map.push(arg.map[0] ?? arg.at);
-      }
-      joined.text += arg.text;
-      for (const m of arg.map) joined.map.push(m);
+    // eval joins its arguments with one blank, empty ones included.
+    let capacity = 0;
+    for (const index of st.evalArgs) capacity += scan.tokens[index]!.end - scan.tokens[index]!.start + 1;
+    const joined = new FragmentBuilder(capacity);
+    st.evalArgs.forEach((index, k) => {
+      const t = scan.tokens[index]!;
+      // The blank stands for the gap before the argument: it points at the argument's first character, so
+      // the map stays ascending (an empty '' has no character of its own to point at: its start).
+      const blank = k > 0 ? joined.add(' ', t.start) : -1;
+      const first = joined.length;
+      joined.literal(scan, t, index);
+      if (blank >= 0 && joined.length > first) joined.map[blank] = joined.map[first]!;
     });
-    out.push(joined);
+    out.push(joined.done());
     st.evalArgs = null;
   };
   // Fragments nest (`sh -c "$(sh -c …)"`); only the outermost are taken — judging one re-scans it and
@@ -526,7 +542,7 @@ function codeFragments(scan: ShellScan): Fragment[] {
       return;
     }
     if (st.eval) {
-      (st.evalArgs ??= []).push({ ...literalText(scan, t, index), at: t.start });
+      (st.evalArgs ??= []).push(index);
       coveredUntil = t.end;
       return;
     }
@@ -536,7 +552,7 @@ function codeFragments(scan: ShellScan): Fragment[] {
       return;
     }
     // Program names and options are short; a long word is neither (and unquoting it would cost).
-    const word = t.end - t.start <= 256 ? literalText(scan, t, index).text : '';
+    const word = t.parts.length === 0 ? t.text : t.end - t.start <= 256 ? literalText(scan, t, index).text : '';
     const name = word.slice(word.lastIndexOf('/') + 1);
     if (t.commandWord) {
       flush(st);
@@ -555,21 +571,55 @@ function codeFragments(scan: ShellScan): Fragment[] {
  * and here-document terminator dropped; nested substitutions kept as written (their output is unknown).
  */
 function literalText(scan: ShellScan, t: ShellToken, index: number): Fragment {
-  const { source, flags, tokenOf, syntax } = scan;
-  let text = '';
-  const map: number[] = [];
-  for (let k = t.start; k < t.end; k++) {
-    if (tokenOf[k] === index) {
-      if ((flags[k]! & (CharFlag.Delimiter | CharFlag.Escape)) !== 0) {
-        if ((flags[k]! & CharFlag.Escape) !== 0 && source[k + 1] === '\n') k++; // line continuation
-        continue;
-      }
-      if (syntax[k] === SyntaxClass.QuoteBreak && t.kind === 'heredoc') continue;
-    }
-    text += source[k];
-    map.push(k);
+  return new FragmentBuilder(t.end - t.start).literal(scan, t, index).done();
+}
+
+/**
+ * Builds a fragment from runs of the outer command: each run kept is one slice (not one string per
+ * character) and the map is a typed array sized up front (the caller knows an upper bound).
+ */
+class FragmentBuilder {
+  readonly map: Int32Array;
+  length = 0;
+  private readonly pieces: string[] = [];
+
+  constructor(capacity: number) {
+    this.map = new Int32Array(capacity);
   }
-  return { text, map };
+
+  /** Appends `text` (one character) standing for outer offset `at`; returns its index in the fragment. */
+  add(text: string, at: number): number {
+    this.pieces.push(text);
+    this.map[this.length] = at;
+    return this.length++;
+  }
+
+  literal(scan: ShellScan, t: ShellToken, index: number): this {
+    const { source, flags, tokenOf, syntax } = scan;
+    let runStart = t.start;
+    for (let k = t.start; k < t.end; k++) {
+      if (tokenOf[k] !== index) continue;
+      const dropped =
+        (flags[k]! & (CharFlag.Delimiter | CharFlag.Escape)) !== 0 || (syntax[k] === SyntaxClass.QuoteBreak && t.kind === 'heredoc');
+      if (!dropped) continue;
+      this.run(source, runStart, k);
+      // A line continuation drops the newline too.
+      if ((flags[k]! & CharFlag.Escape) !== 0 && source[k + 1] === '\n') k++;
+      runStart = k + 1;
+    }
+    this.run(source, runStart, t.end);
+    return this;
+  }
+
+  done(): Fragment {
+    return { text: this.pieces.length === 1 ? this.pieces[0]! : this.pieces.join(''), map: this.map.subarray(0, this.length) };
+  }
+
+  private run(source: string, from: number, to: number): void {
+    if (to <= from) return;
+    this.pieces.push(source.slice(from, to));
+    for (let k = from; k < to; k++) this.map[this.length++] = k;
+  }
 }
 
 /**

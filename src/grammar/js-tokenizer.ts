@@ -18,6 +18,8 @@
  * regex is then tried on that line (this keeps the scan linear).
  */
 
+import { spendWork } from './work-budget.js';
+
 export type JsTokenType =
   | 'string'
   | 'template'
@@ -72,6 +74,11 @@ const PUNCTUATORS_2 = [
   '^=', '<<', '>>', '**',
 ];
 const SINGLE_PUNCTUATORS = '{}()[];,<>+-*/%&|^!~?:=.@#';
+/** Multi-character punctuators by their first char code, longest first: one lookup per token, not a scan of all 33. */
+const MULTI_PUNCTUATORS_BY_FIRST: (string[] | undefined)[] = [];
+for (const p of [...PUNCTUATORS_4, ...PUNCTUATORS_3, ...PUNCTUATORS_2]) (MULTI_PUNCTUATORS_BY_FIRST[p.charCodeAt(0)] ??= []).push(p);
+const SINGLE_PUNCTUATOR = new Uint8Array(128);
+for (const ch of SINGLE_PUNCTUATORS) SINGLE_PUNCTUATOR[ch.charCodeAt(0)] = 1;
 
 const enum C {
   Tab = 9,
@@ -176,6 +183,7 @@ export function tokenizeJs(source: string): JsScan {
   };
 
   while (i < n) {
+    spendWork();
     const c = source.charCodeAt(i);
     if (isWhitespace(c)) {
       i++;
@@ -350,14 +358,15 @@ function numberEnd(source: string, from: number): number {
 }
 
 function punctuatorLength(source: string, i: number): number {
-  for (const p of PUNCTUATORS_4) if (source.startsWith(p, i)) return 4;
-  for (const p of PUNCTUATORS_3) if (source.startsWith(p, i)) return 3;
-  for (const p of PUNCTUATORS_2) {
-    if (source.startsWith(p, i)) {
-      // `?.5` is a conditional followed by a number, not optional chaining
-      if (p === '?.' && isDigit(source.charCodeAt(i + 2))) return 1;
-      return 2;
+  const candidates = MULTI_PUNCTUATORS_BY_FIRST[source.charCodeAt(i)];
+  if (candidates !== undefined) {
+    for (const p of candidates) {
+      if (source.startsWith(p, i)) {
+        // `?.5` is a conditional followed by a number, not optional chaining
+        if (p === '?.' && isDigit(source.charCodeAt(i + 2))) return 1;
+        return p.length;
+      }
     }
   }
-  return SINGLE_PUNCTUATORS.includes(source[i]!) ? 1 : 0;
+  return SINGLE_PUNCTUATOR[source.charCodeAt(i)] === 1 ? 1 : 0;
 }

@@ -3,6 +3,8 @@
  * linear in the text, and recognising values that are just numbers.
  */
 
+import { spendWork } from './work-budget.js';
+
 /**
  * What `visit` returns: false stops; true or nothing goes on to the next occurrence; a number skips every
  * occurrence that starts before it (the caller knows they would all be judged the same as this one).
@@ -23,6 +25,7 @@ export function forEachOccurrence(text: string, needle: string, first: number, v
   let period = 0; // computed on the first overlap
   let p = first;
   while (p >= 0) {
+    spendWork();
     const step = visit(p);
     if (step === false) return;
     if (typeof step === 'number' && step > p + 1) {

@@ -16,6 +16,7 @@
  */
 
 import type { SqlDialect } from '../events.js';
+import { spendWork } from './work-budget.js';
 
 export type { SqlDialect };
 
@@ -79,6 +80,9 @@ const MAX_KEYWORD_LENGTH = 19;
 // MySQL operators of more than one character, longest first so the first hit is the longest match.
 // (PostgreSQL lets users define operators, so there the lexer's own rule is used instead; see lexPgOperator.)
 const MYSQL_MULTI_OPERATORS: readonly string[] = ['<=>', '->>', '<=', '>=', '<>', '!=', '<<', '>>', '&&', '||', ':=', '->'];
+/** The same by first char code (one lookup per operator token, not twelve comparisons); order kept. */
+const MYSQL_MULTI_OPERATORS_BY_FIRST: (string[] | undefined)[] = [];
+for (const op of MYSQL_MULTI_OPERATORS) (MYSQL_MULTI_OPERATORS_BY_FIRST[op.charCodeAt(0)] ??= []).push(op);
 
 const enum C {
   TAB = 9,
@@ -246,6 +250,7 @@ export function tokenizeSql(sql: string, dialect: SqlDialect): SqlToken[] {
   };
 
   while (i < n) {
+    spendWork();
     const c = sql.charCodeAt(i);
     const next = i + 1 < n ? sql.charCodeAt(i + 1) : -1;
 
@@ -554,8 +559,9 @@ export function tokenizeSql(sql: string, dialect: SqlDialect): SqlToken[] {
   }
 
   function mySqlOperatorEnd(start: number): number {
-    for (const op of MYSQL_MULTI_OPERATORS) {
-      if (sql.startsWith(op, start)) return start + op.length;
+    const candidates = MYSQL_MULTI_OPERATORS_BY_FIRST[sql.charCodeAt(start)];
+    if (candidates !== undefined) {
+      for (const op of candidates) if (sql.startsWith(op, start)) return start + op.length;
     }
     return start + 1;
   }

@@ -1,6 +1,7 @@
 import type { SinkEvent, UserInput } from '../events.js';
 import type { AnyDetector, Finding } from '../detectors/types.js';
 import type { Decision, RequestFacts, RuleEngine } from '../rules/engine.js';
+import { WorkBudgetExceeded } from '../grammar/work-budget.js';
 
 /**
  * THE judgement of one sink call: event + request inputs + rules (+ request facts) → findings + decision.
@@ -28,6 +29,11 @@ export interface Judgement {
   readonly findings: readonly Finding[];
   /** No match when nothing could apply (no finding and no policy rule for this sink kind). */
   readonly decision: Decision;
+  /**
+   * The inspection's CPU budget (src/grammar/work-budget.ts) ran out while a detector worked: the findings
+   * are those made before it, and the caller must say that the rest was not judged.
+   */
+  readonly stopped?: true;
 }
 
 const NO_INPUTS: readonly UserInput[] = Object.freeze([]);
@@ -38,6 +44,7 @@ export function judge(call: JudgeCall): Judgement {
   const { event, engine } = call;
   const findings: Finding[] = [];
   let inputs: readonly UserInput[] | undefined;
+  let stopped: true | undefined;
   for (const detector of call.detectors) {
     if (!detector.kinds.includes(event.kind)) continue;
     if (detector.applies && !detector.applies(event)) continue;
@@ -46,12 +53,18 @@ export function judge(call: JudgeCall): Judgement {
     try {
       for (const finding of detector.detect(event, given)) findings.push(finding);
     } catch (error) {
+      if (error instanceof WorkBudgetExceeded) {
+        // Not a detector bug: the input made the work too long. Judge by what was found so far.
+        stopped = true;
+        break;
+      }
       if (!call.onDetectorError) throw error;
       call.onDetectorError(detector, error);
     }
   }
-  if (findings.length === 0 && !engine.hasPolicyFor(event.kind)) return { findings, decision: NO_DECISION };
-  return { findings, decision: engine.decide(event, findings, call.facts()) };
+  if (findings.length === 0 && !engine.hasPolicyFor(event.kind)) return stopped ? { findings, decision: NO_DECISION, stopped } : { findings, decision: NO_DECISION };
+  const decision = engine.decide(event, findings, call.facts());
+  return stopped ? { findings, decision, stopped } : { findings, decision };
 }
 
 /** The detectors a rule set uses, in registry order: the same choice for the agent and the CLI. */

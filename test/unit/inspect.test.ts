@@ -87,7 +87,7 @@ describe('inspect', () => {
     expect(ctx.findings).toEqual([expect.objectContaining({ kind: 'attack', detector: 'xss' })]);
   });
 
-  it('an inspection over the hard CPU budget is an input-limit finding (budget), refused under STEPGUARD_ON_INPUT_LIMIT=block', async () => {
+  it('an inspection over the hard CPU budget stops and is an input-limit finding (budget), refused under STEPGUARD_ON_INPUT_LIMIT=block', async () => {
     const big = sql(`SELECT * FROM notes WHERE body = '${'benign text '.repeat(2000)}'`); // 24 KB: timed
     const saved = { ...INSPECTION_BUDGET };
     try {
@@ -104,6 +104,19 @@ describe('inspect', () => {
       expect(runInContext(request('/notes?q=hello'), () => inspect(big))).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'stepguard.input-limit' } });
       // A short sink text is not timed at all.
       expect(runInContext(request('/notes?q=hello'), () => inspect(sql("SELECT 'benign'")))).toBeUndefined();
+      // The judgement stops when the budget is spent (a text of many tokens: the tokenizer checks the clock as
+      // it goes): the attack after the padding was never reached, so the request is refused under `block`...
+      const padded = sql(`SELECT * FROM users WHERE id IN (${'1,'.repeat(20_000)}1) AND name = '${ATTACK}'`);
+      const detect = vi.spyOn(sqlInjection, 'detect');
+      const blockedCtx = request(attackUrl);
+      expect(runInContext(blockedCtx, () => inspect(padded))).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'stepguard.input-limit' } });
+      expect(blockedCtx.findings).toEqual([expect.objectContaining({ kind: 'input-limit', reason: 'budget' })]);
+      expect(detect).toHaveBeenCalledTimes(1);
+      // ... and only reported under `monitor`, where the unjudged call proceeds (README "Input limits" says why).
+      start('block');
+      const reportedCtx = request(attackUrl);
+      expect(runInContext(reportedCtx, () => inspect(padded))).toBeUndefined();
+      expect(reportedCtx.findings).toEqual([expect.objectContaining({ kind: 'input-limit', reason: 'budget' })]);
     } finally {
       Object.assign(INSPECTION_BUDGET, saved);
     }

@@ -1,6 +1,7 @@
 import { CharFlag, SyntaxClass } from './syntax.js';
 import { HeredocScanner } from './heredoc.js';
 import { addTo, isDigit, isNameChar, isWordBreak, type Frame, type WordState } from './state.js';
+import { spendWork } from '../work-budget.js';
 
 /** Reserved words after which the next word is again a command name. */
 const LEADS_TO_COMMAND = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', 'time']);
@@ -16,6 +17,7 @@ export class Scanner extends HeredocScanner {
   run(): void {
     this.stack.push(this.frame('program', 0, 0, null, null));
     while (this.i < this.n) {
+      spendWork();
       const f = this.top();
       switch (f.kind) {
         case 'program':
