@@ -34,13 +34,14 @@ export interface InputsForSink {
 
 /**
  * The hard budget of one inspection, in CPU time: BUDGET_BASE_MS plus BUDGET_MS_PER_KB per KB of sink text.
- * Every tokenizer and detector is linear (test/fuzz/complexity.test.ts), so a judgement costs a few ms per
- * 100 KB; an inspection over this budget means the request made the agent work far beyond that (or the
- * process was starved) and is reported as an `input-limit` finding (reason `budget`), refused under
- * STEPGUARD_ON_INPUT_LIMIT=block in block mode. Only sink texts of at least BUDGET_CHECK_CHARS are timed:
- * shorter ones cannot come near it, and the two clock reads cost about a microsecond.
+ * Every tokenizer and detector is linear (test/fuzz/complexity.test.ts); the slowest adversarial shape
+ * measured costs about 0.5-1 ms per KB on a loaded 2-core machine (`COMPLEXITY_REPORT=1`), so the rate keeps
+ * at least twice that: no input shape reaches the budget on its own, and a stopped judgement cannot be
+ * bought with padding. When the budget is spent the judgement stops (src/grammar/work-budget.ts) and the
+ * request gets an `input-limit` finding (reason `budget`), refused under STEPGUARD_ON_INPUT_LIMIT=block in
+ * block mode. Only sink texts of at least BUDGET_CHECK_CHARS are budgeted: shorter ones cannot come near it.
  */
-export const INSPECTION_BUDGET = { baseMs: 100, msPerKb: 1, checkChars: 16 * 1024 };
+export const INSPECTION_BUDGET = { baseMs: 100, msPerKb: 2, checkChars: 16 * 1024 };
 
 /** CPU milliseconds allowed to judge a sink text of `chars` characters. */
 export function inspectionBudgetMs(chars: number): number {

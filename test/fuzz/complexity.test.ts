@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SHAPES, type Shape } from './shapes.js';
 
 /**
@@ -27,13 +27,16 @@ import { SHAPES, type Shape } from './shapes.js';
  *   and the larger sizes would only make the test hang.
  *
  * Knobs (for the nightly run, `npm run fuzz`): COMPLEXITY_MIN_KB and COMPLEXITY_MAX_KB (sizes, default 4 and 64),
- * COMPLEXITY_ROUNDS (rounds per shape, default 2), COMPLEXITY_FILTER (substring of shape names).
+ * COMPLEXITY_ROUNDS (rounds per shape, default 2), COMPLEXITY_FILTER (substring of shape names),
+ * COMPLEXITY_REPORT=1 (print each shape's CPU ms per 100 KB at the largest size, slowest first: the README's figures).
  */
 
 const MIN_SIZE = Number(process.env.COMPLEXITY_MIN_KB ?? 4) * 1024;
 const MAX_SIZE = Number(process.env.COMPLEXITY_MAX_KB ?? 64) * 1024;
 const ROUNDS = Number(process.env.COMPLEXITY_ROUNDS ?? 2);
 const FILTER = process.env.COMPLEXITY_FILTER ?? '';
+const REPORT = process.env.COMPLEXITY_REPORT === '1';
+const perHundredKb: [string, number][] = [];
 const MAX_EXPONENT = 1.3;
 const GIVE_UP_MS = 5_000;
 /** A batch is repeated until it has used this much CPU time: fast shapes would otherwise measure the clock's grain. */
@@ -112,8 +115,15 @@ describe(`linear time on adversarial shapes (CPU time against input size, ${MIN_
         const again = measure(shape);
         if (again.exponent < m.exponent) m = again;
       }
+      perHundredKb.push([shape.name, (m.perCall[SIZES.length - 1]! * 100 * 1024) / SIZES[SIZES.length - 1]!]);
       const detail = SIZES.map((s, k) => `${s / 1024} KB: ${m.perCall[k]!.toFixed(2)} ms`).join(', ');
       expect(m.exponent, `growth exponent ${m.exponent.toFixed(2)} (${detail})`).toBeLessThanOrEqual(MAX_EXPONENT);
     }, 120_000);
   }
+});
+
+afterAll(() => {
+  if (!REPORT) return;
+  const rows = perHundredKb.sort((a, b) => b[1] - a[1]).map(([name, ms]) => `${ms.toFixed(1).padStart(7)} ms per 100 KB  ${name}`);
+  console.log(`CPU time per 100 KB at ${MAX_SIZE / 1024} KB:\n${rows.join('\n')}`);
 });

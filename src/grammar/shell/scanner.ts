@@ -3,6 +3,15 @@ import { HeredocScanner } from './heredoc.js';
 import { addTo, isDigit, isNameChar, isWordBreak, type Frame, type WordState } from './state.js';
 import { spendWork } from '../work-budget.js';
 
+/**
+ * Open constructs (quotes, substitutions, expansions) followed at most. No real command nests anywhere near
+ * this deep, and following any depth would let one request build a parse stack as long as itself (every
+ * level is live until the end: 100 KB of `"$(` cost 30-70 ms, most of it garbage collection, growing faster
+ * than the input). Deeper than this, the rest of the command is marked as shell syntax (`opaqueRest`): an
+ * input there is judged as changing the command's structure, which is what such an input does anyway.
+ */
+export const MAX_OPEN_CONSTRUCTS = 256;
+
 /** Reserved words after which the next word is again a command name. */
 const LEADS_TO_COMMAND = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', 'time']);
 
@@ -18,6 +27,10 @@ export class Scanner extends HeredocScanner {
     this.stack.push(this.frame('program', 0, 0, null, null));
     while (this.i < this.n) {
       spendWork();
+      if (this.stack.length > MAX_OPEN_CONSTRUCTS) {
+        this.opaqueRest();
+        break;
+      }
       const f = this.top();
       switch (f.kind) {
         case 'program':
@@ -48,6 +61,12 @@ export class Scanner extends HeredocScanner {
     }
     // End of input: whatever is still open is unterminated (the outermost program frame is not).
     while (this.stack.length > 0) this.abandon(this.stack.pop()!, this.stack.length > 0);
+  }
+
+  /** Everything from the cursor on is syntax the scanner did not follow (see MAX_OPEN_CONSTRUCTS). */
+  private opaqueRest(): void {
+    this.syntax.fill(SyntaxClass.Substitution, this.i);
+    this.i = this.n;
   }
 
   protected abandon(f: Frame, unterminated: boolean): void {

@@ -4,6 +4,9 @@ import { tokenizeSql } from '../../../src/grammar/sql-tokenizer.js';
 import { forEachOccurrence } from '../../../src/grammar/occurrences.js';
 import { sqlInjection } from '../../../src/detectors/sql-injection.js';
 import { commandInjection } from '../../../src/detectors/command-injection.js';
+import { scanShell } from '../../../src/grammar/shell-tokenizer.js';
+import { MAX_OPEN_CONSTRUCTS } from '../../../src/grammar/shell/scanner.js';
+import { SyntaxClass } from '../../../src/grammar/shell/syntax.js';
 import { normalizeText } from '../../../src/rules/pattern.js';
 import { sanitizeUrl } from '../../../src/telemetry/redact.js';
 import { execEvent, fill, input, sqlEvent } from '../../fuzz/shapes.js';
@@ -144,6 +147,62 @@ describe('issue #14: eval argument offsets', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('issue #14: deep shell nesting', () => {
+  // `echo "$(echo "$(…)")"`: two open constructs (a double quote and a substitution) per level.
+  const nested = (levels: number, inner: string): string => `${'echo "$('.repeat(levels)}echo ${inner}${')"'.repeat(levels)}`;
+
+  it('follows nesting up to the cap: an input in the innermost word is data there', () => {
+    const levels = MAX_OPEN_CONSTRUCTS / 2 - 1;
+    const cmd = nested(levels, 'report.pdf');
+    const scan = scanShell(cmd);
+    const at = cmd.indexOf('report.pdf');
+    expect(scan.count(SyntaxClass.Substitution, at, at + 'report.pdf'.length)).toBe(0);
+    expect(commandInjection.detect(execEvent(cmd), [input('report.pdf')]).filter((f) => f.kind === 'attack')).toEqual([]);
+  });
+
+  it('deeper than the cap, the rest of the command is syntax: an input there is an attack, and the scan stays small', () => {
+    const levels = MAX_OPEN_CONSTRUCTS;
+    const cmd = nested(levels, 'report.pdf');
+    const scan = scanShell(cmd);
+    const at = cmd.indexOf('report.pdf');
+    expect(scan.count(SyntaxClass.Substitution, at, at + 'report.pdf'.length)).toBe('report.pdf'.length);
+    expect(commandInjection.detect(execEvent(cmd), [input('report.pdf')])).toEqual([expect.objectContaining({ kind: 'attack' })]);
+    // The tokens stop at the cap: 100,000 levels make no more tokens than 1,000 (each level was live to the end).
+    expect(scanShell(nested(100_000, 'x')).tokens.length).toBe(scanShell(nested(1_000, 'x')).tokens.length);
+  });
+});
+
+describe('issue #14: nested shell fragments', () => {
+  it('judges identical fragments once: 5,000 copies of `sh -c "…"` scan the fragment text once', () => {
+    let scans = 0;
+    const judgeOnce = (copies: number): void => {
+      scans = 0;
+      const cmd = `sh ${'-c "echo x1" '.repeat(copies)}`;
+      commandInjection.detect(execEvent(cmd), [input('x1')]);
+    };
+    const original = String.prototype.indexOf;
+    String.prototype.indexOf = function (this: string, ...args: Parameters<string['indexOf']>): number {
+      if (this.valueOf() === 'echo x1') scans++;
+      return original.apply(this, args);
+    };
+    try {
+      judgeOnce(10);
+      const few = scans;
+      judgeOnce(5_000);
+      expect(scans).toBe(few);
+    } finally {
+      String.prototype.indexOf = original;
+    }
+  });
+
+  it('maps findings in a fragment back to the outer command, escapes and quotes dropped', () => {
+    const cmd = `sh -c "echo \\"a\\"; id" -c 'x'`; // the inner shell reads: echo "a"; id
+    const findings = commandInjection.detect(execEvent(cmd), [input('; id')]);
+    expect(findings).toEqual([expect.objectContaining({ kind: 'attack' })]);
+    expect(cmd.slice(findings[0]!.start, findings[0]!.end)).toBe('; id');
   });
 });
 

@@ -29,7 +29,7 @@ describe('the inspection work budget', () => {
   it.each([
     ['SQL tokenizer', () => tokenizeSql(operators, 'postgres')],
     ['JavaScript tokenizer', () => tokenizeJs('({['.repeat(SIZE / 3))],
-    ['shell scanner', () => scanShell('"$('.repeat(SIZE / 3))],
+    ['shell scanner', () => scanShell('2>'.repeat(SIZE / 2))],
     ['occurrence walk', () => forEachOccurrence('a'.repeat(SIZE), 'aa', 0, () => true)],
     [
       'nested shell fragments',
