@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { defineHook, inspect, shouldInspect, wrap, type AnyFunction } from '../src/hook-kit.js';
+import { defineHook, firstBodyWriteOf, inspect, shouldInspect, wrap, type AnyFunction } from '../src/hook-kit.js';
 
 /**
  * SINK: every chunk of an HTML response body (`res.write`, `res.end`; so Express `res.send`/`res.render`,
@@ -162,15 +162,12 @@ function isHttps(res: ServerResponse): boolean {
   return typeof proto === 'string' && proto.split(',')[0]!.trim().toLowerCase() === 'https';
 }
 
-const headJudged = new WeakSet<ServerResponse>();
-
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
 function judgeHeadOnce(res: ServerResponse): void {
   try {
     // `headersSent` is true as soon as writeHead composed the head; `_headerSent` only once it left.
     const internals = res as unknown as { _header?: unknown; _headerSent?: unknown };
-    if (internals._headerSent === true || headJudged.has(res)) return;
-    headJudged.add(res);
+    if (internals._headerSent === true || !firstBodyWriteOf(res)) return;
     const sent = internals._header;
     const headers = typeof sent === 'string' ? sent : undefined;
     const cookies = valuesOf(res, headers, 'set-cookie');

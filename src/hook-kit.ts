@@ -56,6 +56,18 @@ export function shouldInspect(): boolean {
 }
 export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type OutgoingCall } from './instrument/outgoing.js';
 
+/**
+ * True once per request, at the first body write of the request's own response: where its head is judged.
+ * A flag on the request context, not a WeakSet of responses: a WeakSet entry per response made every
+ * garbage collection walk thousands of ephemerons under load.
+ */
+export function firstBodyWriteOf(res: ServerResponse): boolean {
+  const ctx = currentContext();
+  if (ctx === undefined || ctx.res !== res || ctx.headJudged) return false;
+  ctx.headJudged = true;
+  return true;
+}
+
 /** The local address and port the request being served arrived on (undefined outside a real HTTP request). */
 export function incomingServer(): { address: string | undefined; port: number } | undefined {
   const socket = currentContext()?.req.socket as { localAddress?: string; localPort?: number } | undefined;

@@ -32,6 +32,8 @@ export class RequestContext {
   readonly findings: Finding[] = [];
   /** Set once the agent has answered this request itself (403/401/503). */
   responded = false;
+  /** The head of this request's response was judged (at its first body write; hooks/html-response.ts). */
+  headJudged = false;
 
   /**
    * The response was sent completely: work still running in this context either belongs to a request that is
