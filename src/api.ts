@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { RequestContext } from './context/request-context.js';
 import { currentContext, runInContext } from './context/store.js';
+import { bindToRequest as bindToCurrentRequest } from './hook-kit.js';
 import { DEFAULT_CONFIG } from './config.js';
 import { getRuntime } from './runtime.js';
 import { DEFAULT_ACR, type StepUpService } from './stepup/service.js';
@@ -45,6 +46,19 @@ export function runWithContext<R>(input: UntrustedInput, fn: () => R): R {
 }
 
 
+
+/**
+ * Binds `fn` to the request being served now: wherever it is called later — by a hand-rolled job queue, an
+ * event emitter, a timer that another request started — its sink calls are judged as this request's, with
+ * this request's input, route and step-up grants. `this`, arguments, return value and `fn.length` are kept.
+ * Outside a request it returns `fn` itself. This is what to do where the agent warns that a call "ran after
+ * its request was answered" and names a library of the app's own that queues callbacks.
+ */
+export function bindToRequest<F extends (...args: never[]) => unknown>(fn: F): F {
+  if (typeof fn !== 'function') throw new TypeError('stepguard.bindToRequest: expected a function');
+  return bindToCurrentRequest(fn as unknown as AnyCallable) as unknown as F;
+}
+type AnyCallable = Parameters<typeof bindToCurrentRequest>[0];
 
 /** The scope a re-enrollment must be stepped up for. */
 export const ENROLL_SCOPE = 'stepguard.enroll';

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from './context/request-context.js';
 import type { SinkEvent, Verdict } from './events.js';
 import { currentContext, runInContext } from './context/store.js';
+import { trackLive } from './context/live.js';
 import { getRuntime } from './runtime.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
@@ -199,6 +200,7 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
   let ctx: RequestContext;
   try {
     ctx = newRequestContext(req, res, runtime.config);
+    trackLive(ctx);
     if (hasBody(req)) {
       tapBody(req, ctx);
       bindEvents(req, ctx);

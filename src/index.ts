@@ -9,7 +9,7 @@ export {
   STEP_UP_CODE,
 } from './errors.js';
 export { start } from './agent.js';
-export { runWithContext, stepUp, risk, ENROLL_SCOPE, type UntrustedInput } from './api.js';
+export { runWithContext, bindToRequest, stepUp, risk, ENROLL_SCOPE, type UntrustedInput } from './api.js';
 export { AlreadyEnrolledError } from './stepup/enrollment.js';
 export type { StandardResponse } from './enforce/index.js';
 export type { Config } from './config.js';

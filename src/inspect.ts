@@ -1,7 +1,8 @@
 import type { SinkEvent, Verdict } from './events.js';
 import type { AnyDetector, Finding } from './detectors/types.js';
 import type { RequestContext } from './context/request-context.js';
-import { currentContext } from './context/store.js';
+import { currentContext, runInContext } from './context/store.js';
+import { liveRequestsOtherThan } from './context/live.js';
 import { getRuntime, type DetectorSlot, type Runtime } from './runtime.js';
 import type { RequestFacts, RuleMatch } from './rules/engine.js';
 import { targetOf } from './rules/engine.js';
@@ -67,7 +68,7 @@ export function inspect(event: SinkEvent): Verdict {
       // A request that was already answered: its cached verdicts are never reused (the call may come from another
       // request through a library that lost the context) and nothing is cached for later calls either.
       reportStaleContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, OWN_DIR);
-      return measureInspection(event.kind, decideStale, runtime, ctx, event);
+      return measureInspection(event.kind, decideStale, runtime, ctx, event) ?? decideForLiveRequests(runtime, ctx, event);
     }
     if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
     // A response head (no cookie holding a random token) recurs on every response of a route, and what it can
@@ -97,6 +98,29 @@ export function inspect(event: SinkEvent): Verdict {
  */
 function decideStale(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict {
   return decide(runtime, ctx, event, true);
+}
+
+/**
+ * A stale call that its answered request's input did not refuse may have been queued by a request still being
+ * served (a library ran the callback from the context that started its worker): each such request whose input
+ * occurs in the call's text judges the call too, with the same restraint as a stale call (its input only, no
+ * route or grants lent), and a refusal is answered on that request's own response.
+ */
+function decideForLiveRequests(runtime: Runtime, stale: RequestContext, event: SinkEvent): Verdict {
+  const text = searchTextOf(event);
+  if (text.length === 0) return undefined;
+  for (const other of liveRequestsOtherThan(stale)) {
+    if (!inputOccursIn(other, text)) continue;
+    const verdict = runInContext(other, () => measureInspection(event.kind, decideStale, runtime, other, event));
+    if (verdict) return verdict;
+  }
+  return undefined;
+}
+
+/** Some value of the request's input (two characters or more) occurs in `text`. */
+function inputOccursIn(ctx: RequestContext, text: string): boolean {
+  for (const input of ctx.inputsFor(text).inputs) if (input.value.length >= 2 && text.includes(input.value)) return true;
+  return false;
 }
 
 const NO_REQUEST_FACTS: RequestFacts = { method: undefined, urlPath: undefined, route: undefined, earlierFindings: [], isNewClientAddress: () => undefined };

@@ -88,7 +88,8 @@ export function reportStaleContext(telemetry: Telemetry, call: StaleCall, ownDir
   log.warn(
     `${call.op} ran after its request (${call.method ?? '?'} ${call.route ?? '(no route)'}) was answered: judged by that request's own input, ` +
       `without its cached verdicts. If that request did not issue it, a library lost the request context` +
-      `${libraries.length > 0 ? ` (libraries on the stack: ${libraries.join(', ')})` : ''}; frames: ${frames.join(' < ') || '(none)'}`,
+      `${libraries.length > 0 ? ` (libraries on the stack: ${libraries.join(', ')})` : ''}; frames: ${frames.join(' < ') || '(none)'}` +
+      `. Where the app hands the callback to such a library, wrap it in bindToRequest() from 'stepguard'`,
   );
   telemetry.span(SPAN_STALE_CONTEXT, {
     [ATTR.SINK]: call.kind,

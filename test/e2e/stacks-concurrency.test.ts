@@ -190,6 +190,47 @@ describe('stale context: a queued job runs in an earlier, already answered reque
   }, 60_000);
 });
 
+describe('stale context: a queued job carries the input of a request still waiting for it', () => {
+  it.each([
+    ['left as the library runs it (the agent searches the requests still being served)', 'search'],
+    ["wrapped in stepguard's bindToRequest by the app", 'search-bound'],
+  ])('%s: the injection is refused on that request, benign searches answer', async (_how, route) => {
+    // /late/a starts the queue's worker (if the test above did not): every job then runs in its answered context.
+    expect((await call(app, 'GET', '/late/a?q=start-the-worker')).status).toBe(403);
+    const log = new StatementLog('pg');
+    log.mark();
+    const base = route === 'search' ? 8100 : 8200;
+    const attacks = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/late/${route}/${base + k}?q=${encodeURIComponent(`x' OR 'q${k}'='q${k}`)}`));
+    const benign = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/late/${route}/${base + 50 + k}?q=alice`));
+    const [refused, answered] = await Promise.all([Promise.all(attacks), Promise.all(benign)]);
+    const incidents = new Map<string, number>();
+    refused.forEach((reply, k) => {
+      // The agent's own refusal, on the request that queued the job.
+      expect(reply.status, reply.text).toBe(403);
+      expect(reply.headers.get('content-type')).toBe('application/problem+json');
+      incidents.set(incidentOf(reply), base + k);
+    });
+    for (const reply of answered) {
+      expect(reply.status, reply.text).toBe(200);
+      expect(reply.json()).toMatchObject({ rows: ['alice'] });
+    }
+    const ran = log.since();
+    for (let k = 0; k < 6; k++) {
+      expect(ran).not.toContain(`'q${k}'='q${k}' /* rid ${base + k} */`);
+      expect(ran).toContain(`'alice' /* rid ${base + 50 + k} */`);
+    }
+    // Every finding names the request that carried the payload: its path and the incident id of its 403 agree.
+    const isMine = (s: ReceivedSpan) => s.name === 'stepguard.finding' && s.attributes['stepguard.kind'] === 'attack' && String(s.attributes['url.path']).startsWith(`/late/${route}/`);
+    const findings = (await receiver.waitFor((spans) => spans.filter(isMine).length >= 6, 30_000)).filter(isMine);
+    expect(findings).toHaveLength(6);
+    for (const span of findings) {
+      expect(incidents.get(String(span.attributes['stepguard.incident_id']))).toBe(Number(ridOf(span)));
+      expect(span.attributes['stepguard.source']).toBe('query.q');
+      expect(span.attributes['stepguard.outcome']).toBe('blocked');
+    }
+  }, 60_000);
+});
+
 describe('stale context: work the app does with its own input after answering', () => {
   it('is still judged by that request’s input: the injection never reaches the database, the finding names the request', async () => {
     const log = new StatementLog('pg');

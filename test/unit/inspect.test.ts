@@ -3,7 +3,7 @@
  * rules and a span exporter in memory; requests are RequestContexts over a plain request object.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tracing } from '@opentelemetry/sdk-node';
 import { inspect, shouldInspect } from '../../src/inspect.js';
 import { detectorSlots, getRuntime, setRuntime } from '../../src/runtime.js';
@@ -19,6 +19,7 @@ import { ATTR } from '../../src/telemetry/attributes.js';
 import { RequestContext } from '../../src/context/request-context.js';
 import { INSPECTION_BUDGET } from '../../src/context/input-limits.js';
 import { runInContext } from '../../src/context/store.js';
+import { resetLive, trackLive } from '../../src/context/live.js';
 import { BLOCKED_CODE } from '../../src/errors.js';
 import type { ConfigEvent, ExecEvent, SqlEvent } from '../../src/events.js';
 
@@ -51,6 +52,7 @@ const attackUrl = `/search?name=${encodeURIComponent(ATTACK)}`;
 beforeEach(() => {
   exporter.reset();
   start('block');
+  resetLive();
 });
 afterEach(() => vi.restoreAllMocks());
 afterAll(() => setRuntime(previous));
@@ -120,6 +122,27 @@ describe('inspect', () => {
     } finally {
       Object.assign(INSPECTION_BUDGET, saved);
     }
+  });
+
+  it('a stale call is also judged by the requests still being served whose input occurs in it, and refused on that request', () => {
+    const withResponse = (url: string, finished: boolean): RequestContext => {
+      const req = { method: 'GET', url, headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+      const res = { writableFinished: finished, destroyed: false } as unknown as ServerResponse;
+      return new RequestContext(req, res, DEFAULT_CONFIG);
+    };
+    const answered = withResponse('/late/a?q=hello', true);
+    const waiting = withResponse(attackUrl, false);
+    const bystander = withResponse('/search?name=alice', false);
+    for (const ctx of [answered, bystander, waiting]) trackLive(ctx);
+    // The job queued by `waiting` runs in `answered`'s context: its input is not `answered`'s.
+    const verdict = runInContext(answered, () => inspect(attackSql));
+    expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE, ruleId: 'sql-injection' } });
+    expect(waiting.findings).toEqual([expect.objectContaining({ kind: 'attack', detector: 'sql-injection' })]);
+    expect(answered.findings).toEqual([]);
+    expect(bystander.findings).toEqual([]);
+    // Once that request was answered too, nobody still served carries the input: judged by the stale context only.
+    (waiting.res as unknown as { writableFinished: boolean }).writableFinished = true;
+    expect(runInContext(answered, () => inspect({ ...attackSql, op: 'pg.Pool.query' }))).toBeUndefined();
   });
 
   it('monitor mode: the same attack is reported, the call proceeds', async () => {

@@ -1,0 +1,33 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { liveRequestsOtherThan, resetLive, trackedCount, trackLive } from '../../../src/context/live.js';
+import { RequestContext } from '../../../src/context/request-context.js';
+import { DEFAULT_CONFIG } from '../../../src/config.js';
+
+const context = (state: { writableFinished?: boolean; destroyed?: boolean } | undefined): RequestContext => {
+  const req = { method: 'GET', url: '/', headers: {}, socket: {} } as unknown as IncomingMessage;
+  const res = state === undefined ? undefined : ({ writableFinished: false, destroyed: false, ...state } as unknown as ServerResponse);
+  return new RequestContext(req, res, DEFAULT_CONFIG);
+};
+
+beforeEach(() => resetLive());
+
+describe('requests being served', () => {
+  it('lists the requests not yet answered, other than the one asking', () => {
+    const asking = context({});
+    const waiting = context({});
+    const answered = context({ writableFinished: true });
+    const hungUp = context({ destroyed: true });
+    const noResponse = context(undefined);
+    for (const ctx of [asking, waiting, answered, hungUp, noResponse]) trackLive(ctx);
+    expect(liveRequestsOtherThan(asking)).toEqual([waiting]);
+  });
+
+  it('holds about twice the requests in flight: answered ones are swept as the list grows', () => {
+    const inFlight = Array.from({ length: 10 }, () => context({}));
+    for (const ctx of inFlight) trackLive(ctx);
+    for (let k = 0; k < 100_000; k++) trackLive(context({ writableFinished: true }));
+    expect(trackedCount()).toBeLessThanOrEqual(64);
+    expect(liveRequestsOtherThan(context({}))).toEqual(inFlight);
+  });
+});
