@@ -6,7 +6,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from './context/request-context.js';
 import type { SinkEvent, Verdict } from './events.js';
 import { currentContext, runInContext } from './context/store.js';
-import { trackLive } from './context/live.js';
 import { getRuntime } from './runtime.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { wrap, unwrap, type AnyFunction } from './instrument/wrap.js';
@@ -213,6 +212,9 @@ export function ownerOf(proto: object | null | undefined, name: string): object 
   return undefined;
 }
 
+/** src/context/live.ts, loaded with the first request. */
+let liveRequests: typeof import('./context/live.js') | undefined;
+
 /**
  * Runs the app's request handling inside a fresh request context. Nothing is parsed here: inputs are
  * gathered at the first sink. The raw body is tapped (chunk references only, capped) because apps
@@ -224,7 +226,8 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
   let ctx: RequestContext;
   try {
     ctx = newRequestContext(req, res, runtime.config);
-    trackLive(ctx);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- off the start-up path
+    (liveRequests ??= whileAgentLoads(() => require('./context/live.js') as typeof import('./context/live.js'))).trackLive(ctx);
     if (hasBody(req)) {
       tapBody(req, ctx);
       bindEvents(req, ctx);

@@ -1,7 +1,6 @@
 import type { SinkEvent, UserInput } from '../events.js';
 import type { AnyDetector, Finding } from '../detectors/types.js';
 import type { Decision, RequestFacts, RuleEngine } from '../rules/engine.js';
-import { WorkBudgetExceeded } from '../grammar/work-budget.js';
 
 /**
  * THE judgement of one sink call: event + request inputs + rules (+ request facts) → findings + decision.
@@ -53,7 +52,7 @@ export function judge(call: JudgeCall): Judgement {
     try {
       for (const finding of detector.detect(event, given)) findings.push(finding);
     } catch (error) {
-      if (error instanceof WorkBudgetExceeded) {
+      if (isWorkBudgetExceeded(error)) {
         // Not a detector bug: the input made the work too long. Judge by what was found so far.
         stopped = true;
         break;
@@ -70,4 +69,12 @@ export function judge(call: JudgeCall): Judgement {
 /** The detectors a rule set uses, in registry order: the same choice for the agent and the CLI. */
 export function detectorsUsedBy(engine: RuleEngine, registry: readonly AnyDetector[]): AnyDetector[] {
   return registry.filter((d) => engine.usesDetector(d.id));
+}
+
+/**
+ * src/grammar/work-budget.ts's error, told by its name: the judge is loaded at every start and the budget
+ * module only with the first tokenizer, so the class is not imported here.
+ */
+function isWorkBudgetExceeded(error: unknown): boolean {
+  return error instanceof Error && error.name === 'WorkBudgetExceeded';
 }
