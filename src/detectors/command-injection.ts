@@ -410,7 +410,16 @@ function judgeCommand(command: string, values: readonly string[], depth: number,
       const verdict = classifyShellSpan(shell, start, end);
       if (verdict.attack ? attacks++ < MAX_FINDINGS_PER_INPUT : data++ < MAX_FINDINGS_PER_INPUT) found.push({ start, end, verdict });
       // Stop once nothing more would be reported.
-      return attacks < MAX_FINDINGS_PER_INPUT || data < MAX_FINDINGS_PER_INPUT;
+      if (attacks >= MAX_FINDINGS_PER_INPUT && data >= MAX_FINDINGS_PER_INPUT) return false;
+      // Occurrences inside one plain argument word (no quotes, escapes, expansions; not a program name) are
+      // judged alike: the same characters and the same word touched; one that starts the word can only add
+      // risk (argvRisk), so after a data verdict the rest of them are skipped (`echo aaaa…` with a long run of
+      // one letter as input judged each overlapping occurrence).
+      if (!verdict.attack) {
+        const word = plainWordAround(shell.scan, start, end);
+        if (word !== undefined && word.end - value.length + 1 > start + 1) return word.end - value.length + 1;
+      }
+      return true;
     });
     result.set(value, found);
   }
@@ -450,6 +459,15 @@ function judgeCommand(command: string, values: readonly string[], depth: number,
     }
   }
   return result;
+}
+
+/** The plain argument word that holds [s, e), or undefined. */
+function plainWordAround(scan: ShellScan, s: number, e: number): ShellToken | undefined {
+  const t = scan.tokenOf[s]!;
+  if (t < 0) return undefined;
+  const token = scan.tokens[t]!;
+  if (token.kind !== 'word' || token.commandWord || token.parts.length > 0 || s < token.start || e > token.end) return undefined;
+  return token;
 }
 
 /** Judgements of nested fragments by depth and text, for one top-level command. */

@@ -175,6 +175,21 @@ describe('issue #14: deep shell nesting', () => {
   });
 });
 
+describe('issue #14: an input repeating one character inside a shell word', () => {
+  it('judges the occurrences inside one plain word alike, and still finds the attack after it', () => {
+    const word = fill('a', 50_000);
+    expect(commandInjection.detect(execEvent(`echo ${word}`), [input(fill('a', 10_000))])).toEqual([
+      expect.objectContaining({ kind: 'vulnerability', start: 5, end: 10_005 }),
+    ]);
+    // The same value later breaks out of a quote: that occurrence is judged on its own.
+    const value = `${fill('a', 100)}'; id; '`;
+    const findings = commandInjection.detect(execEvent(`echo ${word} '${value}'`), [input(value)]);
+    expect(findings[0]).toMatchObject({ kind: 'attack' });
+    // A program name made of the repeated letter is not a plain argument: judged as a program.
+    expect(commandInjection.detect(execEvent(`${fill('a', 300)} x`), [input(fill('a', 100))]).every((f) => f.start === 0 || f.kind === 'vulnerability')).toBe(true);
+  });
+});
+
 describe('issue #14: nested shell fragments', () => {
   it('judges identical fragments once: 5,000 copies of `sh -c "…"` scan the fragment text once', () => {
     let scans = 0;
