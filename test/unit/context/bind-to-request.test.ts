@@ -9,9 +9,12 @@ import { DEFAULT_CONFIG } from '../../../src/config.js';
 const request = (url: string): RequestContext =>
   new RequestContext({ method: 'GET', url, headers: {}, socket: {} } as unknown as IncomingMessage, undefined, DEFAULT_CONFIG);
 
-describe.each([
+/** Both take any function and give back one of the same type. */
+type Binder = <F extends (...args: never[]) => unknown>(fn: F) => F;
+
+describe.each<[string, Binder]>([
   ['the public API', bindToRequest],
-  ['the hook kit', bindInHooks],
+  ['the hook kit', bindInHooks as unknown as Binder],
 ])('bindToRequest (%s)', (_where, bind) => {
   it('runs the callback in the request it was bound in, wherever it is called from', () => {
     const a = request('/a');
@@ -44,7 +47,7 @@ describe.each([
       },
     ];
     for (const fn of fns) {
-      const bound = runInContext(ctx, () => bind(fn as (...args: unknown[]) => unknown));
+      const bound = runInContext(ctx, () => bind(fn as (...args: unknown[]) => unknown)) as (this: unknown, ...args: unknown[]) => unknown;
       expect(bound.length).toBe(fn.length);
       const self = { me: true };
       const result = bound.call(self, 1, 2, 3, 4, 5) as unknown[];
