@@ -8,8 +8,8 @@ import type { RequestContext } from './request-context.js';
  * judged as that request's too (src/inspect.ts), so an injection it carries is refused and answered there.
  *
  * Cost per request: one array slot. Finished requests are dropped in batches — when the list has doubled
- * since the last sweep — so it holds about twice the requests in flight, and never keeps an answered
- * request's objects alive for long. A response destroyed before it finished counts as done.
+ * since the last sweep — so it holds at most about twice the requests in flight, or 64 (answered requests'
+ * objects stay referenced until the next sweep). A response destroyed before it finished counts as done.
  */
 
 const MIN_SWEEP = 64;
