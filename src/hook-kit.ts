@@ -58,8 +58,7 @@ export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type Outgoing
 
 /**
  * True once per request, at the first body write of the request's own response: where its head is judged.
- * A flag on the request context, not a WeakSet of responses: a WeakSet entry per response made every
- * garbage collection walk thousands of ephemerons under load.
+ * A flag on the request context the agent already has, rather than a WeakSet entry per response.
  */
 export function firstBodyWriteOf(res: ServerResponse): boolean {
   const ctx = currentContext();

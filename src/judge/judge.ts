@@ -61,8 +61,7 @@ export function judge(call: JudgeCall): Judgement {
       call.onDetectorError(detector, error);
     }
   }
-  if (findings.length === 0 && !engine.hasPolicyFor(event.kind)) return stopped ? { findings, decision: NO_DECISION, stopped } : { findings, decision: NO_DECISION };
-  const decision = engine.decide(event, findings, call.facts());
+  const decision = findings.length === 0 && !engine.hasPolicyFor(event.kind) ? NO_DECISION : engine.decide(event, findings, call.facts());
   return stopped ? { findings, decision, stopped } : { findings, decision };
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, relative, resolve, sep } from 'node:path';
 import type { LineCounter, Node as YamlNode, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { SINK_KINDS, type SinkKind } from '../events.js';
@@ -125,24 +126,13 @@ interface CompiledShipped {
   readonly rules: readonly Rule[];
 }
 
-/**
- * Fingerprint of the shipped rule files' names and contents: each file's name, length and FNV-1a hash.
- * It detects an edited or added file, nothing more (whoever can edit these files can edit the agent's
- * code beside them), so it needs no cryptographic hash: node:crypto is not loaded at start (~6 ms).
- */
+/** Hash of the shipped rule files' names and contents. */
 export function shippedFingerprint(shippedDir: string): string {
-  const parts: string[] = [];
+  const hash = createHash('sha256');
   for (const file of yamlFilesByCodePoint(shippedDir)) {
-    const bytes = readFileSync(file);
-    parts.push(`${relative(shippedDir, file).split(sep).join('/')}:${bytes.length}:${fnv1a(bytes).toString(16)}`);
+    hash.update(relative(shippedDir, file).split(sep).join('/')).update('\0').update(readFileSync(file)).update('\0');
   }
-  return parts.join('\n');
-}
-
-function fnv1a(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let k = 0; k < bytes.length; k++) h = Math.imul(h ^ bytes[k]!, 0x01000193) >>> 0;
-  return h;
+  return hash.digest('hex');
 }
 
 /** JSON for COMPILED_SHIPPED_RULES: patterns by their source, file paths relative to the rules directory. */
@@ -504,8 +494,6 @@ function nodeOffset(node: YamlNode | Pair | null | undefined): number {
 
 /** A stable UUID (v5-shaped, from SHA-1) so `security_rule.uuid` is the same on every host and restart. */
 export function deriveUuid(ruleset: string, id: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only user rules need it: node:crypto stays unloaded at a plain start
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const h = createHash('sha1').update(`stepguard:${ruleset}:${id}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

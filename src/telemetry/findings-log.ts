@@ -1,15 +1,11 @@
 import { AsyncResource } from 'node:async_hooks';
 import { appendFileSync } from 'node:fs';
+import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Attributes } from '@opentelemetry/api';
 import type { Recorder } from './telemetry.js';
 import { countDropped } from './export-health.js';
 import { errorMessage, warnOnce } from '../log.js';
-
-/** node:fs/promises, loaded with the first finding written (not at every start: ~1.5 ms). */
-let fsp: typeof import('node:fs/promises') | undefined;
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred to the first write
-const files = (): typeof import('node:fs/promises') => (fsp ??= require('node:fs/promises') as typeof import('node:fs/promises'));
 
 /**
  * The local findings log: one JSON line per finding, step-up event and anomaly, with exactly the (already
@@ -117,10 +113,10 @@ export class FindingsLog implements Recorder {
   private async append(chunk: string): Promise<void> {
     const bytes = Buffer.byteLength(chunk);
     if (!this.madeDirectory) {
-      await files().mkdir(dirname(this.file), { recursive: true });
+      await mkdir(dirname(this.file), { recursive: true });
       this.madeDirectory = true;
     }
-    this.size ??= await files().stat(this.file).then(
+    this.size ??= await stat(this.file).then(
       (s) => s.size,
       () => 0,
     );
@@ -128,15 +124,15 @@ export class FindingsLog implements Recorder {
       await this.rotate();
       this.size = 0;
     }
-    await files().appendFile(this.file, chunk, { mode: 0o600 });
+    await appendFile(this.file, chunk, { mode: 0o600 });
     this.size += bytes;
   }
 
   private async rotate(): Promise<void> {
     for (let i = KEEP_ROTATED - 1; i >= 1; i--) {
-      await files().rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(() => undefined);
+      await rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(() => undefined);
     }
-    await files().rename(this.file, `${this.file}.1`);
+    await rename(this.file, `${this.file}.1`);
   }
 
   /** At exit only: whatever is still buffered goes to the file synchronously. */
