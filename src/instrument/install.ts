@@ -4,6 +4,7 @@ import Module from 'node:module';
 import type { Hook } from 'require-in-the-middle';
 import type { LazyHook, ModuleHook } from '../hook-kit.js';
 import { log, errorMessage } from '../log.js';
+import { wrap, unwrap, type AnyFunction } from './wrap.js';
 
 /** What happened to each module the agent knows, for start-up messages and `stepguard doctor`. */
 export interface HookStatus {
@@ -42,34 +43,148 @@ function codeOf(hook: InstallableHook): ModuleHook {
 const nameOf = (hook: InstallableHook): string | undefined => ('name' in hook && typeof hook.name === 'string' ? hook.name : undefined);
 
 /**
- * Builtins are patched in place at start (and the ESM named-export view re-synced) so
- * `import { exec } from 'node:child_process'` is covered; globals too. Packages go through one
- * require-in-the-middle Hook for every module the registry names, set up at the first `require` that could
- * load one of them (see watchForPackages): an app that never requires pg or mysql2 never loads it.
- * Each patch runs in try/catch: a failing patch leaves that module untouched and says so once.
+ * Builtins are patched in place (and the ESM named-export view re-synced) so
+ * `import { exec } from 'node:child_process'` is covered; globals at start. Where Node has in-thread module
+ * hooks (`module.registerHooks`, 22.15+ and 23.5+), the builtins an app may never load (https pulls in tls and
+ * crypto, child_process dgram: about 9 MiB on Node 24) are patched when the app first reaches them — `require`,
+ * `import` or `process.getBuiltinModule` — before it gets them (see deferBuiltins); elsewhere all at start.
+ * Packages go through one require-in-the-middle Hook for every module the registry names, set up at the first
+ * `require` that could load one of them (see watchForPackages): an app that never requires pg or mysql2 never
+ * loads it. Each patch runs in try/catch: a failing patch leaves that module untouched and says so once.
  */
 export function installHooks(hooks: readonly InstallableHook[], disabled: readonly InstallableHook[] = [], onPackageHooksStart?: () => void): void {
   for (const hook of disabled) statuses.push({ module: hook.module, hook: nameOf(hook), version: undefined, state: 'disabled' });
   const packages = hooks.filter((h) => !h.global && !h.builtin);
   if (packages.length > 0) watchForPackages(packages, onPackageHooksStart);
 
+  const deferred = new Map<string, InstallableHook[]>();
+  const registerHooks = deferringSupported();
   for (const hook of hooks) {
     if (!hook.builtin) continue;
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- eager load of a builtin, patched in place
-      const exports = require(hook.module) as unknown;
-      const result = applyHook(hook, exports, undefined);
-      if (result !== exports) log.error(`${hook.module} is NOT protected: a builtin can only be patched in place`);
-    } catch (error) {
-      log.warn(`could not load builtin ${hook.module}: ${errorMessage(error)}`);
-    }
+    if (registerHooks && DEFERRABLE_BUILTINS.has(hook.module)) deferred.set(hook.module, [...(deferred.get(hook.module) ?? []), hook]);
+    else patchBuiltin(hook.module, [hook]);
   }
   for (const hook of hooks) if (hook.global) patchGlobal(hook);
+  if (registerHooks && deferred.size > 0) deferBuiltins(deferred, registerHooks);
+  syncEsmView();
+}
+
+function patchBuiltin(id: string, hooks: readonly InstallableHook[]): void {
+  for (const hook of hooks) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a builtin, patched in place
+      const exports = require(id) as unknown;
+      const result = applyHook(hook, exports, undefined);
+      if (result !== exports) log.error(`${id} is NOT protected: a builtin can only be patched in place`);
+    } catch (error) {
+      log.warn(`could not load builtin ${id}: ${errorMessage(error)}`);
+    }
+  }
+}
+
+function syncEsmView(): void {
   try {
     Module.syncBuiltinESMExports();
   } catch {
     // very old runtimes: ESM named imports of builtins stay unpatched (documented)
   }
+}
+
+/**
+ * Builtins whose loading costs memory an app that never uses them should not pay, and which no other builtin
+ * the agent patches reaches on the app's behalf. `net` (every outgoing connection, including fetch's, goes through
+ * its Socket), `fs`, `fs/promises` (also reachable as `fs.promises`) and `module` stay eager. An https server's
+ * responses are http's ServerResponse, so https brings http's patches with it.
+ */
+const DEFERRABLE_BUILTINS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['http', []],
+  ['https', ['http']],
+  ['child_process', []],
+  ['vm', []],
+  ['crypto', []],
+]);
+
+type ResolveNext = (specifier: string, context?: unknown) => unknown;
+type RegisterHooks = (hooks: { resolve(specifier: string, context: unknown, next: ResolveNext): unknown }) => { deregister(): void };
+
+/** `module.registerHooks` where Node has it and STEPGUARD_EAGER_BUILTINS is not set. */
+function deferringSupported(): RegisterHooks | undefined {
+  if (/^(1|true|yes|on)$/i.test(process.env.STEPGUARD_EAGER_BUILTINS?.trim() ?? '')) return undefined;
+  const registerHooks = (Module as unknown as { registerHooks?: RegisterHooks }).registerHooks;
+  return typeof registerHooks === 'function' ? registerHooks : undefined;
+}
+
+let deferredHandle: { deregister(): void } | undefined;
+let getBuiltinBefore: ((id: string) => unknown) | undefined;
+
+/** Which deferred builtins are still unpatched (tests, doctor). */
+const pendingBuiltins = new Set<string>();
+export function deferredBuiltins(): readonly string[] {
+  return [...pendingBuiltins];
+}
+
+/**
+ * Patches each deferred builtin at the first resolution of its name — by `require`, `import` (both pass
+ * through the in-thread resolve hook) or `process.getBuiltinModule` — before the caller gets the exports, so
+ * what the app holds is always the patched object. Node's own internal loads (http loading net) do not pass
+ * through here, which is why only builtins that nothing else the agent relies on reaches are deferred. The
+ * resolve hook removes itself once every deferred builtin is patched.
+ */
+function deferBuiltins(deferred: ReadonlyMap<string, readonly InstallableHook[]>, registerHooks: RegisterHooks): void {
+  for (const id of deferred.keys()) pendingBuiltins.add(id);
+  const ensure = (id: string): void => {
+    if (!pendingBuiltins.delete(id)) return;
+    for (const dependency of DEFERRABLE_BUILTINS.get(id) ?? []) ensure(dependency);
+    patchBuiltin(id, deferred.get(id) ?? []);
+    syncEsmView();
+    if (pendingBuiltins.size === 0) stopDeferring();
+  };
+  const onName = (specifier: unknown): void => {
+    if (pendingBuiltins.size === 0 || typeof specifier !== 'string') return;
+    const id = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
+    if (!pendingBuiltins.has(id)) return;
+    try {
+      ensure(id);
+    } catch (error) {
+      log.error(`${id} is NOT protected: ${errorMessage(error)}`);
+    }
+  };
+  try {
+    deferredHandle = registerHooks({
+      resolve(specifier, context, next) {
+        onName(specifier);
+        return next(specifier, context);
+      },
+    });
+  } catch (error) {
+    // No hook: patch them now, as on runtimes without registerHooks.
+    log.warn(`module.registerHooks failed (${errorMessage(error)}); builtins are patched at start`);
+    for (const id of [...pendingBuiltins]) ensure(id);
+    return;
+  }
+  const holder = process as unknown as { getBuiltinModule?: (id: string) => unknown };
+  const getBuiltinModule = holder.getBuiltinModule;
+  if (typeof getBuiltinModule === 'function') {
+    getBuiltinBefore = getBuiltinModule;
+    wrap(holder as { getBuiltinModule: AnyFunction }, 'getBuiltinModule', (original) =>
+      function getBuiltinModule(this: unknown, id: string) {
+        onName(id);
+        return original.call(this, id);
+      },
+    );
+  }
+}
+
+function stopDeferring(): void {
+  pendingBuiltins.clear();
+  try {
+    deferredHandle?.deregister();
+  } catch {
+    // already gone
+  }
+  deferredHandle = undefined;
+  if (getBuiltinBefore) unwrap(process as unknown as { getBuiltinModule: AnyFunction }, 'getBuiltinModule');
+  getBuiltinBefore = undefined;
 }
 
 type RequireFn = (this: unknown, id: string) => unknown;
@@ -194,6 +309,7 @@ function patchGlobal(hook: InstallableHook): void {
 }
 
 export function uninstallHooks(): void {
+  stopDeferring();
   ritm?.unhook();
   ritm = undefined;
   if (trampoline && moduleProto.require === trampoline && requireBefore) moduleProto.require = requireBefore;

@@ -1,5 +1,4 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join, relative, resolve, sep } from 'node:path';
 import type { LineCounter, Node as YamlNode, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { SINK_KINDS, type SinkKind } from '../events.js';
@@ -126,13 +125,30 @@ interface CompiledShipped {
   readonly rules: readonly Rule[];
 }
 
-/** Hash of the shipped rule files' names and contents. */
+/**
+ * Hash of the shipped rule files' names and contents: 64 bits of FNV-1a-style mixing, in JS, because it only
+ * tells an edited file from the one the JSON was built from (whoever can edit the shipped YAML can edit the JSON
+ * too), and node:crypto would be the only reason to load it at start.
+ */
 export function shippedFingerprint(shippedDir: string): string {
-  const hash = createHash('sha256');
+  const state = { a: 0x811c9dc5, b: 0x9e3779b9 };
   for (const file of yamlFilesByCodePoint(shippedDir)) {
-    hash.update(relative(shippedDir, file).split(sep).join('/')).update('\0').update(readFileSync(file)).update('\0');
+    mix(state, Buffer.from(relative(shippedDir, file).split(sep).join('/') + '\0'));
+    mix(state, readFileSync(file));
+    mix(state, Buffer.of(0));
   }
-  return hash.digest('hex');
+  return (state.a >>> 0).toString(16).padStart(8, '0') + (state.b >>> 0).toString(16).padStart(8, '0');
+}
+
+function mix(state: { a: number; b: number }, bytes: Uint8Array): void {
+  let { a, b } = state;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    a = Math.imul(a ^ byte, 0x01000193);
+    b = Math.imul(b ^ byte, 0x5bd1e995) ^ (b >>> 15);
+  }
+  state.a = a;
+  state.b = b;
 }
 
 /** JSON for COMPILED_SHIPPED_RULES: patterns by their source, file paths relative to the rules directory. */
@@ -494,6 +510,8 @@ function nodeOffset(node: YamlNode | Pair | null | undefined): number {
 
 /** A stable UUID (v5-shaped, from SHA-1) so `security_rule.uuid` is the same on every host and restart. */
 export function deriveUuid(ruleset: string, id: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only for rules parsed from YAML, never at a compiled start
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const h = createHash('sha1').update(`stepguard:${ruleset}:${id}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
