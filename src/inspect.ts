@@ -2,7 +2,7 @@ import type { SinkEvent, Verdict } from './events.js';
 import type { AnyDetector, Finding } from './detectors/types.js';
 import type { RequestContext } from './context/request-context.js';
 import { currentContext, runInContext } from './context/store.js';
-import { liveRequestsOtherThan } from './context/live.js';
+import { firstOfOtherLive, othersMayBeLive } from './context/live.js';
 import { getRuntime, type DetectorSlot, type Runtime } from './runtime.js';
 import type { RequestFacts, RuleMatch } from './rules/engine.js';
 import { targetOf } from './rules/engine.js';
@@ -70,7 +70,9 @@ export function inspect(event: SinkEvent): Verdict {
       reportStaleContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, OWN_DIR);
       return measureInspection(event.kind, decideStale, runtime, ctx, event) ?? decideForLiveRequests(runtime, ctx, event);
     }
-    if (ctx.judged.has(key)) return ctx.judged.get(key) as Verdict;
+    // A call this request judged before: its verdict again, and (nothing refused) the other requests' look too,
+    // since a worker running in this context may run the same text for another request more than once.
+    if (ctx.judged.has(key)) return (ctx.judged.get(key) as Verdict) ?? ifAnotherRequestsWork(runtime, ctx, event);
     // A response head (no cookie holding a random token) recurs on every response of a route, and what it can
     // show is reported once per route: once a head was judged on a route without a refusal, it is not again.
     const headKey = event.kind === 'config' && event.check === 'response' && !event.randomCookies?.length ? `${ctx.route ?? ctx.urlPath}\0${key}` : undefined;
@@ -82,7 +84,7 @@ export function inspect(event: SinkEvent): Verdict {
       if (heads.size >= MAX_JUDGED_HEADS) heads.clear();
       heads.add(headKey!);
     }
-    return verdict;
+    return verdict ?? ifAnotherRequestsWork(runtime, ctx, event);
   } catch (error) {
     warnOnce('inspect', `internal error while inspecting ${event.op}; the call proceeds unprotected: ${errorMessage(error)}`);
     return undefined;
@@ -101,20 +103,46 @@ function decideStale(runtime: Runtime, ctx: RequestContext, event: SinkEvent): V
 }
 
 /**
+ * Another request's call judged by this request's input (see decideForLiveRequests): as a stale call, and only an
+ * attack counts. That the input occurs in another request's text proves nothing about a data flow — a search for
+ * `name` while another request selects the column `name` — so nothing short of an attack is reported or decided.
+ */
+function decideOnBehalf(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict {
+  return decide(runtime, ctx, event, true, true);
+}
+
+/**
  * A stale call that its answered request's input did not refuse may have been queued by a request still being
  * served (a library ran the callback from the context that started its worker): each such request whose input
  * occurs in the call's text judges the call too, with the same restraint as a stale call (its input only, no
  * route or grants lent), and a refusal is answered on that request's own response.
  */
-function decideForLiveRequests(runtime: Runtime, stale: RequestContext, event: SinkEvent): Verdict {
+function decideForLiveRequests(runtime: Runtime, current: RequestContext, event: SinkEvent): Verdict {
   const text = searchTextOf(event);
   if (text.length === 0) return undefined;
-  for (const other of liveRequestsOtherThan(stale)) {
-    if (!inputOccursIn(other, text)) continue;
-    const verdict = runInContext(other, () => measureInspection(event.kind, decideStale, runtime, other, event));
-    if (verdict) return verdict;
-  }
-  return undefined;
+  return firstOfOtherLive(current, (other) => (inputOccursIn(other, text) ? runInContext(other, () => measureInspection(event.kind, decideOnBehalf, runtime, other, event)) : undefined));
+}
+
+/**
+ * Sinks whose request is the caller's (the context the call runs in), not a response's: the only ones another
+ * request's work can reach through a worker that runs in the wrong context. Response sinks (html, redirect,
+ * config) belong to the response they write to.
+ */
+const CALLER_BOUND_KINDS: ReadonlySet<SinkEvent['kind']> = new Set(['sql', 'exec', 'fs', 'http.out', 'code', 'deserialize', 'xml']);
+
+/**
+ * A call in a live request that did not refuse, and whose text holds none of that request's input: it may be
+ * another request's work run in this context — a worker started by this request running the callbacks other
+ * requests queue (a hand-rolled job queue, a batching loader). Each other request in flight whose input occurs
+ * in the text judges the call as a stale call would (src/context/live.ts); when the call's own request's input
+ * does occur, the call is taken as its own and nothing more is searched. Cost while others are in flight: a
+ * substring search per input value of each of them, on calls their own request does not explain.
+ */
+function ifAnotherRequestsWork(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict {
+  if (!CALLER_BOUND_KINDS.has(event.kind) || !othersMayBeLive(ctx)) return undefined;
+  const text = searchTextOf(event);
+  if (text.length === 0 || inputOccursIn(ctx, text)) return undefined;
+  return decideForLiveRequests(runtime, ctx, event);
 }
 
 /** Some value of the request's input (two characters or more) occurs in `text`. */
@@ -125,7 +153,7 @@ function inputOccursIn(ctx: RequestContext, text: string): boolean {
 
 const NO_REQUEST_FACTS: RequestFacts = { method: undefined, urlPath: undefined, route: undefined, earlierFindings: [], isNewClientAddress: () => undefined };
 
-function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale = false): Verdict {
+function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale = false, attacksOnly = false): Verdict {
   const slots = runtime.detectorsByKind.get(event.kind) ?? [];
   // A request larger than what the agent gathers up front: the values that occur in this sink's text are
   // judged all the same; what could not be searched at all becomes one `input-limit` finding (src/context/input-limits.ts).
@@ -156,6 +184,7 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   }
   const findings = limitFinding ? [limitFinding, ...judged.findings] : judged.findings;
   const decision = limitFinding ? applyInputLimitPolicy(judged.decision, findings, runtime.config) : judged.decision;
+  if (attacksOnly && !findings.some((f) => f.kind === 'attack')) return undefined;
   const recorded = runtime.risk && (findings.length > 0 || decision.assessed || decision.matches.some((m) => m.rule.flag)) ? runtime.risk.after(ctx, event, findings, decision) : undefined;
   if (findings.length === 0 && decision.matches.length === 0) return undefined;
 

@@ -1,11 +1,12 @@
 import type { RequestContext } from './request-context.js';
 
 /**
- * The requests being served right now, for the one case where the context a sink call runs in is known to be
- * wrong: a call in a request that was already answered (src/context/stale.ts). Such a call often comes from a
- * library that queued a callback and runs it from whatever context started its worker; the request that
- * queued it is then usually still waiting for it. Its input is searched for in the call's text, and the call is
- * judged as that request's too (src/inspect.ts), so an injection it carries is refused and answered there.
+ * The requests being served right now, for the calls whose context may be the wrong one: a call in a request
+ * that was already answered (src/context/stale.ts), or a call whose text none of its own request's input
+ * explains. Such a call often comes from a worker that one request started and that runs the callbacks other
+ * requests queued, in the context of the request that started it; the request that queued the callback is then
+ * usually still waiting for it. Its input is searched for in the call's text, and the call is judged as that
+ * request's too (src/inspect.ts), so an injection it carries is refused and answered there.
  *
  * Cost per request: one array slot. Finished requests are dropped in batches — when the list has doubled
  * since the last sweep — so it holds at most about twice the requests in flight, or 64 (answered requests'
@@ -21,10 +22,24 @@ export function trackLive(ctx: RequestContext): void {
   if (live.length >= sweepAt) sweep();
 }
 
-/** Requests still being answered, other than `except`. */
-export function liveRequestsOtherThan(except: RequestContext): RequestContext[] {
-  sweep();
-  return live.filter((ctx) => ctx !== except);
+/** Whether any request but `except` may still be in flight (answered ones count until the next sweep): no allocation. */
+export function othersMayBeLive(except: RequestContext): boolean {
+  return live.length > 1 || (live.length === 1 && live[0] !== except);
+}
+
+/**
+ * `visit` on each request still being answered other than `except`, until one returns a value; allocates
+ * nothing (the sink hot path calls it while other requests are in flight).
+ */
+export function firstOfOtherLive<T>(except: RequestContext, visit: (ctx: RequestContext) => T | undefined): T | undefined {
+  const list = live;
+  for (let i = 0; i < list.length; i++) {
+    const ctx = list[i]!;
+    if (ctx === except || isDone(ctx)) continue;
+    const found = visit(ctx);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function sweep(): void {

@@ -231,6 +231,47 @@ describe('stale context: a queued job carries the input of a request still waiti
   }, 60_000);
 });
 
+describe("a live request's context: a worker it started runs the jobs other requests queue", () => {
+  it('each injection is refused on the request that queued it, benign searches answer, the holder is untouched', async () => {
+    // /live/hold starts the worker and stays unanswered: every job then runs in its (live) context.
+    const holder = call(app, 'GET', '/live/hold?q=hold-the-worker');
+    await new Promise((r) => setTimeout(r, 100));
+    const log = new StatementLog('pg');
+    log.mark();
+    const base = 8300;
+    const attacks = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/live/search/${base + k}?q=${encodeURIComponent(`x' OR 'w${k}'='w${k}`)}`));
+    const benign = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/live/search/${base + 50 + k}?q=alice`));
+    const [refused, answered] = await Promise.all([Promise.all(attacks), Promise.all(benign)]);
+    const incidents = new Map<string, number>();
+    refused.forEach((reply, k) => {
+      expect(reply.status, reply.text).toBe(403);
+      expect(reply.headers.get('content-type')).toBe('application/problem+json');
+      incidents.set(incidentOf(reply), base + k);
+    });
+    for (const reply of answered) {
+      expect(reply.status, reply.text).toBe(200);
+      expect(reply.json()).toMatchObject({ rows: ['alice'] });
+    }
+    const ran = log.since();
+    for (let k = 0; k < 6; k++) {
+      expect(ran).not.toContain(`'w${k}'='w${k}' /* rid ${base + k} */`);
+      expect(ran).toContain(`'alice' /* rid ${base + 50 + k} */`);
+    }
+    // The request whose context the jobs ran in got no refusal of theirs.
+    expect((await call(app, 'GET', '/live/release')).status).toBe(200);
+    const held = await holder;
+    expect(held.status).toBe(200);
+    expect(held.json()).toEqual({ held: true });
+    const isMine = (s: ReceivedSpan) => s.name === 'stepguard.finding' && s.attributes['stepguard.kind'] === 'attack' && String(s.attributes['url.path']).startsWith('/live/');
+    const findings = (await receiver.waitFor((spans) => spans.filter(isMine).length >= 6, 30_000)).filter(isMine);
+    expect(findings).toHaveLength(6);
+    for (const span of findings) {
+      expect(incidents.get(String(span.attributes['stepguard.incident_id']))).toBe(Number(ridOf(span)));
+      expect(span.attributes['stepguard.source']).toBe('query.q');
+    }
+  }, 60_000);
+});
+
 describe('stale context: work the app does with its own input after answering', () => {
   it('is still judged by that request’s input: the injection never reaches the database, the finding names the request', async () => {
     const log = new StatementLog('pg');

@@ -145,6 +145,30 @@ describe('inspect', () => {
     expect(runInContext(answered, () => inspect({ ...attackSql, op: 'pg.Pool.query' }))).toBeUndefined();
   });
 
+  it("a live request's call that its own input does not explain is judged by the other requests in flight: attacks only, each time", () => {
+    const live = (url: string): RequestContext => {
+      const req = { method: 'GET', url, headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+      return new RequestContext(req, { writableFinished: false, destroyed: false } as unknown as ServerResponse, DEFAULT_CONFIG);
+    };
+    const holder = live('/worker/hold?q=hold');
+    const queued = live(attackUrl);
+    const columnSearch = live('/search?col=name');
+    for (const ctx of [holder, queued, columnSearch]) trackLive(ctx);
+    // The worker started by `holder` runs `queued`'s job: refused, on `queued`, twice (never from a cached verdict).
+    for (const op of ['pg.query', 'pg.query']) {
+      expect(runInContext(holder, () => inspect({ ...attackSql, op }))).toMatchObject({ error: { code: BLOCKED_CODE } });
+    }
+    expect(queued.findings).toEqual([expect.objectContaining({ kind: 'attack' }), expect.objectContaining({ kind: 'attack' })]);
+    expect(holder.findings).toEqual([]);
+    // `name` is a whole column of the holder's statement: for its own request a vulnerability, for another none.
+    expect(runInContext(holder, () => inspect(sql('SELECT id, name FROM users WHERE id = 7')))).toBeUndefined();
+    expect(columnSearch.findings).toEqual([]);
+    // A call the request's own input explains is its own: nobody else's input is searched.
+    const ownInput = sql("SELECT * FROM users WHERE name = 'hold' AND note = 'name'");
+    expect(runInContext(holder, () => inspect(ownInput))).toBeUndefined();
+    expect(columnSearch.findings).toEqual([]);
+  });
+
   it('monitor mode: the same attack is reported, the call proceeds', async () => {
     start('monitor');
     expect(runInContext(request(attackUrl), () => inspect(attackSql))).toBeUndefined();

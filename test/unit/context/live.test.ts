@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { liveRequestsOtherThan, resetLive, trackedCount, trackLive } from '../../../src/context/live.js';
+import { firstOfOtherLive, othersMayBeLive, resetLive, trackedCount, trackLive } from '../../../src/context/live.js';
 import { RequestContext } from '../../../src/context/request-context.js';
 import { DEFAULT_CONFIG } from '../../../src/config.js';
 
@@ -11,6 +11,13 @@ const context = (state: { writableFinished?: boolean; destroyed?: boolean } | un
 };
 
 beforeEach(() => resetLive());
+
+/** Every request firstOfOtherLive visits, in order. */
+function liveRequestsOtherThan(except: RequestContext): RequestContext[] {
+  const seen: RequestContext[] = [];
+  firstOfOtherLive(except, (ctx) => void seen.push(ctx));
+  return seen;
+}
 
 describe('requests being served', () => {
   it('lists the requests not yet answered, other than the one asking', () => {
@@ -29,5 +36,19 @@ describe('requests being served', () => {
     for (let k = 0; k < 100_000; k++) trackLive(context({ writableFinished: true }));
     expect(trackedCount()).toBeLessThanOrEqual(64);
     expect(liveRequestsOtherThan(context({}))).toEqual(inFlight);
+  });
+
+  it('stops at the first request that answers, and says cheaply whether anyone else is in flight', () => {
+    const asking = context({});
+    expect(othersMayBeLive(asking)).toBe(false);
+    trackLive(asking);
+    expect(othersMayBeLive(asking)).toBe(false);
+    const [first, second, third] = [context({}), context({}), context({})];
+    for (const ctx of [first, second, third]) trackLive(ctx);
+    expect(othersMayBeLive(asking)).toBe(true);
+    const visited: RequestContext[] = [];
+    const found = firstOfOtherLive(asking, (ctx) => (visited.push(ctx), ctx === second ? 'second' : undefined));
+    expect(found).toBe('second');
+    expect(visited).toEqual([first, second]);
   });
 });
