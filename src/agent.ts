@@ -95,7 +95,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   };
   setRuntime(runtime);
   const disabled = HOOKS.filter((h) => !hooks.includes(h));
-  installHooks(hooks, disabled, reportStacks);
+  installHooks(hooks, disabled, reportStacks, { eagerBuiltins: config.eagerBuiltins });
   if (startedFromEsmEntry()) installEsmHooks(hooks);
   if (disabled.length > 0) log.info(`hooks switched off by STEPGUARD_DISABLED_HOOKS: ${[...new Set(disabled.map((h) => h.name))].join(', ')}`);
   if (config.rulesFiles.length > 0 && (config.reload || config.reloadOnSighup)) {

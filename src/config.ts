@@ -67,6 +67,8 @@ export interface Config {
   readonly redirectAllow: readonly string[];
   /** Registry names of hooks not to install (`fs`, `vm`, …); checked against the registry at start. */
   readonly disabledHooks: readonly string[];
+  /** Patch http, https, child_process, vm and crypto at start even where Node can defer them to first use. */
+  readonly eagerBuiltins: boolean;
   /** Proxies whose forwarding header is believed (README "Client address behind proxies"); undefined: the socket peer only. */
   readonly trustedProxies: TrustedProxies | undefined;
   readonly stepUp: StepUpSettings;
@@ -110,6 +112,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   ssrfAllow: Object.freeze([]),
   redirectAllow: Object.freeze([]),
   disabledHooks: Object.freeze([]),
+  eagerBuiltins: false,
   trustedProxies: undefined,
   stepUp: Object.freeze({
     verifyPath: '/.well-known/stepguard/step-up',
@@ -279,6 +282,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'ssrfAllow', env: 'STEPGUARD_SSRF_ALLOW', parse: destinationList },
   { key: 'redirectAllow', env: 'STEPGUARD_REDIRECT_ALLOW', parse: destinationList },
   { key: 'disabledHooks', env: 'STEPGUARD_DISABLED_HOOKS', parse: hookNames },
+  { key: 'eagerBuiltins', env: 'STEPGUARD_EAGER_BUILTINS', parse: bool },
   { key: 'trustedProxies', env: 'STEPGUARD_TRUSTED_PROXIES', parse: trustedProxies },
   { key: 'trustedProxyHeader', env: 'STEPGUARD_TRUSTED_PROXY_HEADER', parse: oneOf('x-forwarded-for', 'forwarded') },
   { key: 'findingsFile', env: 'STEPGUARD_FINDINGS_FILE', parse: text },

@@ -9,6 +9,9 @@ const holder = globalThis as { [STARTED]?: boolean };
 
 if (!holder[STARTED]) {
   holder[STARTED] = true;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the logger is the first thing loaded either way
+  const { writeDirectlyWhileStarting } = require('./log.js') as typeof import('./log.js');
+  writeDirectlyWhileStarting(true);
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the switch is read before anything heavier loads
     const agent = require('./agent.js') as typeof import('./agent.js');
@@ -16,6 +19,8 @@ if (!holder[STARTED]) {
     if (!agent.switchedOffByEnv() && (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread) startAgent(agent);
   } catch (error) {
     reportStartFailure(error);
+  } finally {
+    writeDirectlyWhileStarting(false);
   }
 }
 

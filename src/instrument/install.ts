@@ -52,13 +52,18 @@ const nameOf = (hook: InstallableHook): string | undefined => ('name' in hook &&
  * `require` that could load one of them (see watchForPackages): an app that never requires pg or mysql2 never
  * loads it. Each patch runs in try/catch: a failing patch leaves that module untouched and says so once.
  */
-export function installHooks(hooks: readonly InstallableHook[], disabled: readonly InstallableHook[] = [], onPackageHooksStart?: () => void): void {
+export function installHooks(
+  hooks: readonly InstallableHook[],
+  disabled: readonly InstallableHook[] = [],
+  onPackageHooksStart?: () => void,
+  options: { readonly eagerBuiltins?: boolean } = {},
+): void {
   for (const hook of disabled) statuses.push({ module: hook.module, hook: nameOf(hook), version: undefined, state: 'disabled' });
   const packages = hooks.filter((h) => !h.global && !h.builtin);
   if (packages.length > 0) watchForPackages(packages, onPackageHooksStart);
 
   const deferred = new Map<string, InstallableHook[]>();
-  const registerHooks = deferringSupported();
+  const registerHooks = options.eagerBuiltins ? undefined : deferringSupported();
   for (const hook of hooks) {
     if (!hook.builtin) continue;
     if (registerHooks && DEFERRABLE_BUILTINS.has(hook.module)) deferred.set(hook.module, [...(deferred.get(hook.module) ?? []), hook]);
@@ -107,9 +112,8 @@ const DEFERRABLE_BUILTINS: ReadonlyMap<string, readonly string[]> = new Map([
 type ResolveNext = (specifier: string, context?: unknown) => unknown;
 type RegisterHooks = (hooks: { resolve(specifier: string, context: unknown, next: ResolveNext): unknown }) => { deregister(): void };
 
-/** `module.registerHooks` where Node has it and STEPGUARD_EAGER_BUILTINS is not set. */
+/** `module.registerHooks`, where Node has it. */
 function deferringSupported(): RegisterHooks | undefined {
-  if (/^(1|true|yes|on)$/i.test(process.env.STEPGUARD_EAGER_BUILTINS?.trim() ?? '')) return undefined;
   const registerHooks = (Module as unknown as { registerHooks?: RegisterHooks }).registerHooks;
   return typeof registerHooks === 'function' ? registerHooks : undefined;
 }

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REGISTER, REPO } from '../helpers/app.js';
+import { loadConfig } from '../../src/config.js';
 
 const NODE = process.env.SG_NODE_BINARY ?? process.execPath;
 const DIR = mkdtempSync(join(tmpdir(), 'sg-deferred-'));
@@ -132,5 +133,13 @@ describe('builtins the app may never load', () => {
   it('STEPGUARD_EAGER_BUILTINS=true patches them all at start', async () => {
     const { out } = await run(['--require', REGISTER, scriptFile(`${COMMON} process.stdout.write(JSON.stringify(atStart))`)], { STEPGUARD_EAGER_BUILTINS: 'true' });
     expect(out).toEqual({ loaded: DEFERRED, pending: [] });
+  });
+
+  it('STEPGUARD_EAGER_BUILTINS is a checked setting: a wrong value is named at start, off by default', () => {
+    expect(loadConfig({}, REPO).config.eagerBuiltins).toBe(false);
+    expect(loadConfig({ STEPGUARD_EAGER_BUILTINS: 'yes' }, REPO).config.eagerBuiltins).toBe(true);
+    const { problems, config } = loadConfig({ STEPGUARD_EAGER_BUILTINS: 'always' }, REPO);
+    expect(config.eagerBuiltins).toBe(false);
+    expect(problems).toEqual([{ where: 'env STEPGUARD_EAGER_BUILTINS', message: expect.stringContaining('"always"') }]);
   });
 });
