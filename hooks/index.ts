@@ -10,8 +10,8 @@ export { FRAMEWORKS, type FrameworkCoverage } from './versions.js';
 /**
  * THE REGISTRY: one line per hook. A line names the module and its supported versions and says how to load
  * the hook's code; the code is required only when the module is, so an app without mysql never parses the
- * mysql hook. Builtins and globals are patched at start (an ESM `import` of a builtin never passes through
- * `require`), so their loaders run then. `name` is what STEPGUARD_DISABLED_HOOKS and `stepguard doctor` use;
+ * mysql hook. Globals and most builtins are patched at start; http, https, child_process, vm and crypto at their
+ * first require/import where Node has in-thread module hooks (src/instrument/install.ts, deferBuiltins). `name` is what STEPGUARD_DISABLED_HOOKS and `stepguard doctor` use;
  * one name may cover several lines (`fs` is `fs` and `fs/promises`).
  */
 export type HookLine = LazyHook & { readonly name: string };

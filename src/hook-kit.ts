@@ -86,7 +86,7 @@ export interface ModuleHook {
   readonly versions?: string;
   /** Subpath entries that load the package's classes without its main module (`mysql2/promise`). */
   readonly entryPoints?: readonly string[];
-  /** Builtins are patched eagerly at start, so ESM `import { exec } from 'node:child_process'` sees it too. */
+  /** A builtin is patched in place before any caller gets it (at start, or at its first require/import), so ESM named imports see it too. */
   readonly builtin?: boolean;
   /** A global (`Function`, `fetch`): `patch(globalThis)` runs once at start; `module` only names it in messages. */
   readonly global?: boolean;
