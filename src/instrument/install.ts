@@ -5,6 +5,7 @@ import type { Hook } from 'require-in-the-middle';
 import type { LazyHook, ModuleHook } from '../hook-kit.js';
 import { log, errorMessage } from '../log.js';
 import { wrap, unwrap, type AnyFunction } from './wrap.js';
+import { asAgent } from './loading.js';
 
 /** What happened to each module the agent knows, for start-up messages and `stepguard doctor`. */
 export interface HookStatus {
@@ -119,7 +120,7 @@ function deferringSupported(): RegisterHooks | undefined {
 }
 
 let deferredHandle: { deregister(): void } | undefined;
-let getBuiltinBefore: ((id: string) => unknown) | undefined;
+let getBuiltinWrapped = false;
 
 /** Which deferred builtins are still unpatched (tests, doctor). */
 const pendingBuiltins = new Set<string>();
@@ -148,7 +149,9 @@ function deferBuiltins(deferred: ReadonlyMap<string, readonly InstallableHook[]>
     const id = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
     if (!pendingBuiltins.has(id)) return;
     try {
-      ensure(id);
+      // Often inside a request (a handler's first `require('child_process')`): loading the hook's file reads files
+      // through the patched fs, and those reads are the agent's own.
+      asAgent(ensure, id);
     } catch (error) {
       log.error(`${id} is NOT protected: ${errorMessage(error)}`);
     }
@@ -167,10 +170,8 @@ function deferBuiltins(deferred: ReadonlyMap<string, readonly InstallableHook[]>
     return;
   }
   const holder = process as unknown as { getBuiltinModule?: (id: string) => unknown };
-  const getBuiltinModule = holder.getBuiltinModule;
-  if (typeof getBuiltinModule === 'function') {
-    getBuiltinBefore = getBuiltinModule;
-    wrap(holder as { getBuiltinModule: AnyFunction }, 'getBuiltinModule', (original) =>
+  if (typeof holder.getBuiltinModule === 'function') {
+    getBuiltinWrapped = wrap(holder as { getBuiltinModule: AnyFunction }, 'getBuiltinModule', (original) =>
       function getBuiltinModule(this: unknown, id: string) {
         onName(id);
         return original.call(this, id);
@@ -187,8 +188,8 @@ function stopDeferring(): void {
     // already gone
   }
   deferredHandle = undefined;
-  if (getBuiltinBefore) unwrap(process as unknown as { getBuiltinModule: AnyFunction }, 'getBuiltinModule');
-  getBuiltinBefore = undefined;
+  if (getBuiltinWrapped) unwrap(process as unknown as { getBuiltinModule: AnyFunction }, 'getBuiltinModule');
+  getBuiltinWrapped = false;
 }
 
 type RequireFn = (this: unknown, id: string) => unknown;
