@@ -1,6 +1,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { AsyncResource } from 'node:async_hooks';
 import { log } from '../log.js';
 
 /**
@@ -108,6 +109,11 @@ export function boundedBatchProcessor(Batch: BatchProcessorClass, exporter: Span
     forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
   };
   const batch = new Batch(guarded);
+  // A span ends inside the request that produced the finding; the batch's timer — and the export it runs, an
+  // outgoing HTTP call — would otherwise belong to that request and be judged as its (stale) sink call. The
+  // processor is created where the SDK loads, outside any request, and hands spans to the batch from there.
+  const scope = new AsyncResource('stepguard.span-batch');
+  const enqueue = (span: ReadableSpan): void => batch.onEnd(span);
   return {
     onStart: (span: Span, parent: Context) => batch.onStart(span, parent),
     onEnd(span: ReadableSpan) {
@@ -119,7 +125,7 @@ export function boundedBatchProcessor(Batch: BatchProcessorClass, exporter: Span
         return;
       }
       queued++;
-      batch.onEnd(span);
+      scope.runInAsyncScope(enqueue, undefined, span);
     },
     forceFlush: () => batch.forceFlush(),
     shutdown: () => batch.shutdown(),

@@ -45,6 +45,20 @@ describe('finding spans over OTLP/HTTP JSON', () => {
     apps.push(app);
   });
 
+  it("exports from the agent's own context: the exporter's HTTP call is never judged as the request's late sink call", async () => {
+    for (let k = 0; k < 3; k++) {
+      const reply = await call(app, 'GET', `/sql/pg/string?q=${encodeURIComponent(`' OR 'own${k}'='own${k}`)}`);
+      expect(reply.status).toBe(403);
+      const incident = (reply.json() as { instance: string }).instance.split(':').pop();
+      const mine = findings((s) => s.attributes['stepguard.incident_id'] === incident);
+      await receiver.waitFor((spans) => mine(spans).length > 0);
+    }
+    // The batch's timer and export used to run in the context of the request whose finding ended the span. (The
+    // app's own work after the agent's 403 — express hashing an ETag for its error reply — is reported, by design.)
+    const late = app.stderr().split('\n').filter((line) => line.includes('ran after its request'));
+    expect(late.filter((line) => !line.includes('crypto.createHash ran after'))).toEqual([]);
+  });
+
   it('exports a blocked attack with security_rule.*, request and redacted sink attributes', async () => {
     const reply = await call(app, 'GET', `/sql/pg/string?q=${encodeURIComponent("' OR 'hunter2'='hunter2")}`);
     expect(reply.status).toBe(403);
