@@ -65,9 +65,21 @@ export function installHooks(
 
   const deferred = new Map<string, InstallableHook[]>();
   const registerHooks = options.eagerBuiltins ? undefined : deferringSupported();
+  // A builtin already loaded (an app that starts the agent itself, after its own requires) may already be in use:
+  // it is patched now, with what it brings along.
+  const now = new Set<string>();
+  const patchNow = (id: string): void => {
+    if (now.has(id)) return;
+    now.add(id);
+    for (const dependency of DEFERRABLE_BUILTINS.get(id) ?? []) patchNow(dependency);
+  };
+  if (registerHooks) {
+    const loaded = loadedBuiltins();
+    for (const id of DEFERRABLE_BUILTINS.keys()) if (loaded.has(id)) patchNow(id);
+  }
   for (const hook of hooks) {
     if (!hook.builtin) continue;
-    if (registerHooks && DEFERRABLE_BUILTINS.has(hook.module)) deferred.set(hook.module, [...(deferred.get(hook.module) ?? []), hook]);
+    if (registerHooks && DEFERRABLE_BUILTINS.has(hook.module) && !now.has(hook.module)) deferred.set(hook.module, [...(deferred.get(hook.module) ?? []), hook]);
     else patchBuiltin(hook.module, [hook]);
   }
   for (const hook of hooks) if (hook.global) patchGlobal(hook);
@@ -112,6 +124,18 @@ const DEFERRABLE_BUILTINS: ReadonlyMap<string, readonly string[]> = new Map([
 
 type ResolveNext = (specifier: string, context?: unknown) => unknown;
 type RegisterHooks = (hooks: { resolve(specifier: string, context: unknown, next: ResolveNext): unknown }) => { deregister(): void };
+
+/**
+ * The builtins this process has loaded so far, from `process.moduleLoadList` (undocumented, present on every Node
+ * line the agent supports); without it every builtin counts as loaded, so nothing is deferred.
+ */
+function loadedBuiltins(): { has(id: string): boolean } {
+  const list = (process as unknown as { moduleLoadList?: unknown }).moduleLoadList;
+  if (!Array.isArray(list)) return { has: () => true };
+  const names = new Set<string>();
+  for (const entry of list) if (typeof entry === 'string' && entry.startsWith('NativeModule ')) names.add(entry.slice(13));
+  return names;
+}
 
 /** `module.registerHooks`, where Node has it. */
 function deferringSupported(): RegisterHooks | undefined {

@@ -130,6 +130,21 @@ describe('builtins the app may never load', () => {
     }
   });
 
+  it('a builtin the process loaded before the agent started is patched at start, with what it brings along', async () => {
+    const before = scriptFile("require('node:https');");
+    const { out } = await run(['--require', before, '--require', REGISTER, scriptFile(`${COMMON}
+      const https = require('node:https');
+      const http = require('node:http');
+      process.stdout.write(JSON.stringify({
+        pending: atStart.pending,
+        https: isWrapped(https.request) && isWrapped(https.Server.prototype.emit),
+        http: isWrapped(http.ServerResponse.prototype.end) && isWrapped(http.Server.prototype.emit),
+      }));`)]);
+    if (out.pending === undefined) throw new Error('no result');
+    expect((out.pending as string[]).filter((id) => id === 'https' || id === 'http')).toEqual([]);
+    expect(out).toMatchObject({ https: true, http: true });
+  });
+
   it('STEPGUARD_EAGER_BUILTINS=true patches them all at start', async () => {
     const { out } = await run(['--require', REGISTER, scriptFile(`${COMMON} process.stdout.write(JSON.stringify(atStart))`)], { STEPGUARD_EAGER_BUILTINS: 'true' });
     expect(out).toEqual({ loaded: DEFERRED, pending: [] });
