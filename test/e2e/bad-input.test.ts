@@ -187,7 +187,8 @@ describe('malformed, huge and binary input', () => {
     const growth = { bare: after[0] - before[0], guarded: after[1] - before[1] };
     // Before the fix, the Buffer was walked key by key: one string per byte, over 400 MB more. RSS is what the
     // allocator kept, not what is live (a clean-clone run once measured 34 MB for three 10 MB bodies): the bound
-    // catches the per-byte regression by a factor of six, not allocator noise.
-    expect(growth.guarded - growth.bare, JSON.stringify(growth)).toBeLessThan(64 << 20);
+    // catches the per-byte regression by a factor of six, not allocator noise. The bare app's RSS may also shrink
+    // meanwhile (a CI run once saw -44 MB as the allocator returned memory): that is no budget for the agent.
+    expect(growth.guarded - Math.max(0, growth.bare), JSON.stringify(growth)).toBeLessThan(64 << 20);
 });
 });
