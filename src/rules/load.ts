@@ -113,47 +113,34 @@ export function loadRules(userPaths: readonly string[], knownDetectors: readonly
 /**
  * The shipped rules, parsed and validated at build time (`npm run build` runs compile-shipped.js) into
  * shipped-rules.json beside this file, so a start without user rules never loads the YAML parser. The
- * JSON carries a fingerprint of the YAML it came from: an edited or added shipped file, or a detector
+ * JSON carries the YAML it came from: an edited or added shipped file, or a detector
  * that no longer exists, falls back to parsing the YAML, so the result is always what the files say.
  */
 export const COMPILED_SHIPPED_RULES = join(__dirname, 'shipped-rules.json');
 const SHIPPED_PREFIX = '$shipped/';
 
 interface CompiledShipped {
-  readonly fingerprint: string;
+  /** shippedSource() of the YAML it was compiled from. */
+  readonly source: string;
   readonly files: readonly string[];
   readonly rules: readonly Rule[];
 }
 
 /**
- * Hash of the shipped rule files' names and contents: 64 bits of FNV-1a-style mixing, in JS, because it only
- * tells an edited file from the one the JSON was built from (whoever can edit the shipped YAML can edit the JSON
- * too), and node:crypto would be the only reason to load it at start.
+ * The shipped rule files' names and contents, which the compiled JSON records whole and compares exactly: no
+ * hash, so neither node:crypto nor a byte loop hot enough for V8 to optimise (either costs megabytes at start).
  */
-export function shippedFingerprint(shippedDir: string): string {
-  const state = { a: 0x811c9dc5, b: 0x9e3779b9 };
+export function shippedSource(shippedDir: string): string {
+  let source = '';
   for (const file of yamlFilesByCodePoint(shippedDir)) {
-    mix(state, Buffer.from(relative(shippedDir, file).split(sep).join('/') + '\0'));
-    mix(state, readFileSync(file));
-    mix(state, Buffer.of(0));
+    source += `${relative(shippedDir, file).split(sep).join('/')}\0${readFileSync(file, 'utf8')}\0`;
   }
-  return (state.a >>> 0).toString(16).padStart(8, '0') + (state.b >>> 0).toString(16).padStart(8, '0');
-}
-
-function mix(state: { a: number; b: number }, bytes: Uint8Array): void {
-  let { a, b } = state;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
-    a = Math.imul(a ^ byte, 0x01000193);
-    b = Math.imul(b ^ byte, 0x5bd1e995) ^ (b >>> 15);
-  }
-  state.a = a;
-  state.b = b;
+  return source;
 }
 
 /** JSON for COMPILED_SHIPPED_RULES: patterns by their source, file paths relative to the rules directory. */
 export function serializeShippedRules(ruleSet: RuleSet, shippedDir: string): string {
-  const compiled = { fingerprint: shippedFingerprint(shippedDir), files: ruleSet.files, rules: ruleSet.rules };
+  const compiled = { source: shippedSource(shippedDir), files: ruleSet.files, rules: ruleSet.rules };
   return JSON.stringify(compiled, (_key, value: unknown) => {
     if (typeof value === 'string' && value.startsWith(shippedDir + sep)) {
       return SHIPPED_PREFIX + relative(shippedDir, value).split(sep).join('/');
@@ -192,7 +179,7 @@ function compiledShippedRules(shippedDir: string, knownDetectors: readonly strin
       }
       return value;
     }) as CompiledShipped;
-    if (compiled.fingerprint !== shippedFingerprint(shippedDir)) return undefined;
+    if (compiled.source !== shippedSource(shippedDir)) return undefined;
     if (compiled.rules.some((r) => r.type === 'detection' && !knownDetectors.includes(r.detector))) return undefined;
     return compiled;
   } catch {
