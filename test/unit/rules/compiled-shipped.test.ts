@@ -46,7 +46,7 @@ describe('compiled shipped rules', () => {
     expect(child.yamlLoaded).toBe(false);
     expect(child.problems).toEqual([]);
 
-    // The same files with one comment added no longer match the fingerprint: parsed from YAML.
+    // The same files with one comment added no longer match the source the JSON records: parsed from YAML.
     const dir = copyOfShipped();
     try {
       const sql = join(dir, 'injection/sql.yaml');
