@@ -173,7 +173,9 @@ function compiledShippedRules(shippedDir: string, knownDetectors: readonly strin
   }
   try {
     const compiled = JSON.parse(text, (_key, value: unknown) => {
-      if (typeof value === 'string' && value.startsWith(SHIPPED_PREFIX)) return join(shippedDir, ...value.slice(SHIPPED_PREFIX.length).split('/'));
+      // Plain concatenation where it is the same (the paths were written by serializeShippedRules): a `join` per rule
+      // path was enough path work at start for V8 to optimise Node's path code, paging in its compiler.
+      if (typeof value === 'string' && value.startsWith(SHIPPED_PREFIX)) return sep === '/' ? `${shippedDir}/${value.slice(SHIPPED_PREFIX.length)}` : join(shippedDir, ...value.slice(SHIPPED_PREFIX.length).split('/'));
       if (value && typeof value === 'object' && typeof (value as { $pattern?: unknown }).$pattern === 'string') {
         return compilePattern((value as { $pattern: string }).$pattern);
       }
