@@ -15,7 +15,7 @@ import type { Outcome } from './telemetry/attributes.js';
 import { log, warnOnce, errorMessage } from './log.js';
 import { applyInputLimitPolicy, INSPECTION_BUDGET, inputLimitFindingFor, inspectionBudgetMs, searchTextOf } from './context/input-limits.js';
 import { measureInspection } from './telemetry/metrics.js';
-import { reportStaleContext } from './context/stale.js';
+import { reportCrossedContext, reportStaleContext } from './context/stale.js';
 import { resolve } from 'node:path';
 
 /** The agent's own files, left out of stale-context stacks. */
@@ -117,10 +117,15 @@ function decideOnBehalf(runtime: Runtime, ctx: RequestContext, event: SinkEvent)
  * occurs in the call's text judges the call too, with the same restraint as a stale call (its input only, no
  * route or grants lent), and a refusal is answered on that request's own response.
  */
-function decideForLiveRequests(runtime: Runtime, current: RequestContext, event: SinkEvent): Verdict {
+function decideForLiveRequests(runtime: Runtime, current: RequestContext, event: SinkEvent, onRefused?: (carrier: RequestContext) => void): Verdict {
   const text = searchTextOf(event);
   if (text.length === 0) return undefined;
-  return firstOfOtherLive(current, (other) => (inputOccursIn(other, text) ? runInContext(other, () => measureInspection(event.kind, decideOnBehalf, runtime, other, event)) : undefined));
+  return firstOfOtherLive(current, (other) => {
+    if (!inputOccursIn(other, text)) return undefined;
+    const verdict = runInContext(other, () => measureInspection(event.kind, decideOnBehalf, runtime, other, event));
+    if (verdict) onRefused?.(other);
+    return verdict;
+  });
 }
 
 /**
@@ -142,7 +147,9 @@ function ifAnotherRequestsWork(runtime: Runtime, ctx: RequestContext, event: Sin
   if (!CALLER_BOUND_KINDS.has(event.kind) || !othersMayBeLive(ctx)) return undefined;
   const text = searchTextOf(event);
   if (text.length === 0 || inputOccursIn(ctx, text)) return undefined;
-  return decideForLiveRequests(runtime, ctx, event);
+  return decideForLiveRequests(runtime, ctx, event, (carrier) =>
+    reportCrossedContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, { method: carrier.method, route: carrier.route }, OWN_DIR),
+  );
 }
 
 /** Some value of the request's input (two characters or more) occurs in `text`. */

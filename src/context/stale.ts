@@ -68,6 +68,21 @@ export interface StaleCall {
 
 /** Reports a stale-context call site the first time it is seen. Returns the frames (for tests). */
 export function reportStaleContext(telemetry: Telemetry, call: StaleCall, ownDir: string): readonly string[] | undefined {
+  return reportCallSite(telemetry, call, ownDir, undefined);
+}
+
+/**
+ * Reports, once per call site, a call made in the context of a request still being served that carried an attack in
+ * another request's input (src/inspect.ts, ifAnotherRequestsWork): a worker or library ran one request's work in
+ * another's context. The same span as a stale call, with `stepguard.stale.carrier` naming the request it was for.
+ */
+export function reportCrossedContext(telemetry: Telemetry, call: StaleCall, carrier: Pick<StaleCall, 'method' | 'route'>, ownDir: string): readonly string[] | undefined {
+  return reportCallSite(telemetry, call, ownDir, carrier);
+}
+
+export const ATTR_STALE_CARRIER = 'stepguard.stale.carrier';
+
+function reportCallSite(telemetry: Telemetry, call: StaleCall, ownDir: string, carrier: Pick<StaleCall, 'method' | 'route'> | undefined): readonly string[] | undefined {
   if (reported.size >= MAX_REPORTED) return undefined;
   const previous = Error.stackTraceLimit;
   let stack: string | undefined;
@@ -81,15 +96,20 @@ export function reportStaleContext(telemetry: Telemetry, call: StaleCall, ownDir
   // A lazy `require` reads module files wherever it happens (the agent's own, right after it refused a request,
   // is one): that is module loading, not work a library handed over, and nothing to fix.
   if (frames[0]?.startsWith('require-in-the-middle:')) return undefined;
-  const key = `${call.op}\0${frames.join('\0')}`;
+  const key = `${carrier ? 'crossed' : 'stale'}\0${call.op}\0${frames.join('\0')}`;
   if (reported.has(key)) return undefined;
   reported.add(key);
   const libraries = [...new Set(frames.map((f) => f.slice(0, f.lastIndexOf(':'))).filter((p) => p !== '(app)'))];
+  const where = `${libraries.length > 0 ? ` (libraries on the stack: ${libraries.join(', ')})` : ''}; frames: ${frames.join(' < ') || '(none)'}`;
+  const requestOf = (r: Pick<StaleCall, 'method' | 'route'>): string => `${r.method ?? '?'} ${r.route ?? '(no route)'}`;
   log.warn(
-    `${call.op} ran after its request (${call.method ?? '?'} ${call.route ?? '(no route)'}) was answered: judged by that request's own input, ` +
-      `without its cached verdicts. If that request did not issue it, a library lost the request context` +
-      `${libraries.length > 0 ? ` (libraries on the stack: ${libraries.join(', ')})` : ''}; frames: ${frames.join(' < ') || '(none)'}` +
-      `. Where the app hands the callback to such a library, wrap it in bindToRequest() from 'stepguard'`,
+    carrier
+      ? `${call.op} ran in the context of another request still being served (${requestOf(call)}) and carried an attack in the input ` +
+          `of ${requestOf(carrier)}: refused on that request. A worker or library ran one request's work in another's context${where}` +
+          `. Where the app hands the callback over, wrap it in bindToRequest() from 'stepguard'`
+      : `${call.op} ran after its request (${requestOf(call)}) was answered: judged by that request's own input, ` +
+          `without its cached verdicts. If that request did not issue it, a library lost the request context${where}` +
+          `. Where the app hands the callback to such a library, wrap it in bindToRequest() from 'stepguard'`,
   );
   telemetry.span(SPAN_STALE_CONTEXT, {
     [ATTR.SINK]: call.kind,
@@ -97,6 +117,7 @@ export function reportStaleContext(telemetry: Telemetry, call: StaleCall, ownDir
     ...(call.method ? { [ATTR.HTTP_METHOD]: call.method } : {}),
     ...(call.route ? { [ATTR.HTTP_ROUTE]: call.route } : {}),
     [ATTR_STALE_FRAMES]: frames.join(' < '),
+    ...(carrier ? { [ATTR_STALE_CARRIER]: requestOf(carrier) } : {}),
   });
   return frames;
 }

@@ -2,8 +2,9 @@
  * Stale-context reports name where the work came from without carrying anything a user sent: only
  * `package:function` from a short stack, the agent's own frames and Node's internals left out.
  */
-import { describe, expect, it } from 'vitest';
-import { libraryFrames } from '../../src/context/stale.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ATTR_STALE_CARRIER, libraryFrames, reportCrossedContext, SPAN_STALE_CONTEXT } from '../../src/context/stale.js';
+import type { Telemetry } from '../../src/telemetry/telemetry.js';
 
 const OWN = '/srv/app/node_modules/stepguard/dist';
 const stack = [
@@ -37,5 +38,26 @@ describe('libraryFrames', () => {
     expect(libraryFrames('garbage\nat\n', OWN)).toEqual([]);
     const long = Array.from({ length: 50 }, (_, i) => `    at f${i} (/a/node_modules/p${i}/i.js:1:1)`).join('\n');
     expect(libraryFrames(long, OWN)).toHaveLength(12);
+  });
+});
+
+describe('a call that carried another live request\'s attack', () => {
+  it('is reported once per call site, naming both requests by method and route, with the carrier on the span', () => {
+    const spans: Array<[string, Record<string, unknown>]> = [];
+    const telemetry = { span: (name: string, attributes: Record<string, unknown>) => spans.push([name, attributes]) } as unknown as Telemetry;
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const call = { kind: 'sql', op: 'pg.query', method: 'GET', route: '/worker/hold' };
+      const carrier = { method: 'GET', route: '/search/:id' };
+      const reportHere = () => reportCrossedContext(telemetry, call, carrier, '/nowhere');
+      expect(reportHere()).toBeDefined();
+      expect(reportHere()).toBeUndefined(); // the same call site: said once
+      const lines = write.mock.calls.map(([text]) => String(text));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('pg.query ran in the context of another request still being served (GET /worker/hold) and carried an attack in the input of GET /search/:id');
+      expect(spans).toEqual([[SPAN_STALE_CONTEXT, expect.objectContaining({ [ATTR_STALE_CARRIER]: 'GET /search/:id', 'http.route': '/worker/hold' })]]);
+    } finally {
+      write.mockRestore();
+    }
   });
 });
