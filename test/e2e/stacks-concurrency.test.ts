@@ -260,7 +260,7 @@ describe("a live request's context: a worker it started runs the jobs other requ
     // Said once, naming both requests by route and the worker's frames (no request data).
     const crossed = app.stderr().split('\n').filter((line) => line.includes('ran in the context of another request still being served'));
     expect(crossed).toHaveLength(1);
-    expect(crossed[0]).toContain('(GET /live/hold) and carried an attack in the input of GET /live/search/:rid: refused on that request');
+    expect(crossed[0]).toContain('pg.pool.query ran in the context of another request still being served (GET /live/hold) and carried an attack in the input of GET /live/search/:rid: refused on that request');
     expect(crossed[0]).toContain('late-queue:');
     expect(crossed[0]).not.toContain("'w");
     // The request whose context the jobs ran in got no refusal of theirs.
