@@ -65,21 +65,9 @@ export function installHooks(
 
   const deferred = new Map<string, InstallableHook[]>();
   const registerHooks = options.eagerBuiltins ? undefined : deferringSupported();
-  // A builtin already loaded (an app that starts the agent itself, after its own requires) may already be in use:
-  // it is patched now, with what it brings along.
-  const now = new Set<string>();
-  const patchNow = (id: string): void => {
-    if (now.has(id)) return;
-    now.add(id);
-    for (const dependency of DEFERRABLE_BUILTINS.get(id) ?? []) patchNow(dependency);
-  };
-  if (registerHooks) {
-    const loaded = loadedBuiltins();
-    for (const id of DEFERRABLE_BUILTINS.keys()) if (loaded.has(id)) patchNow(id);
-  }
   for (const hook of hooks) {
     if (!hook.builtin) continue;
-    if (registerHooks && DEFERRABLE_BUILTINS.has(hook.module) && !now.has(hook.module)) deferred.set(hook.module, [...(deferred.get(hook.module) ?? []), hook]);
+    if (registerHooks && DEFERRABLE_BUILTINS.has(hook.module)) deferred.set(hook.module, [...(deferred.get(hook.module) ?? []), hook]);
     else patchBuiltin(hook.module, [hook]);
   }
   for (const hook of hooks) if (hook.global) patchGlobal(hook);
@@ -146,7 +134,7 @@ function deferringSupported(): RegisterHooks | undefined {
 let deferredHandle: { deregister(): void } | undefined;
 let getBuiltinWrapped = false;
 
-/** Which deferred builtins are still unpatched (tests, doctor). */
+/** Which deferred builtins are still unpatched (tests). */
 const pendingBuiltins = new Set<string>();
 export function deferredBuiltins(): readonly string[] {
   return [...pendingBuiltins];
@@ -202,6 +190,10 @@ function deferBuiltins(deferred: ReadonlyMap<string, readonly InstallableHook[]>
       },
     );
   }
+  // A builtin already loaded (an app that starts the agent itself, after its own requires) may already be in use:
+  // patched now, with what it brings along.
+  const loaded = loadedBuiltins();
+  for (const id of [...pendingBuiltins]) if (loaded.has(id)) ensure(id);
 }
 
 function stopDeferring(): void {

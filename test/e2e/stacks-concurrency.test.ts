@@ -190,6 +190,36 @@ describe('stale context: a queued job runs in an earlier, already answered reque
   }, 60_000);
 });
 
+/**
+ * 6 injections (`x' OR '<tag>k'='<tag>k`) and 6 benign searches for alice, in flight at once through `path/<rid>`:
+ * each injection gets the agent's 403 and never reaches PostgreSQL, each search answers with its row. Returns the
+ * incident id of each 403 with the rid of the request it answered.
+ */
+async function sixInjectionsAndSixSearches(path: string, base: number, tag: string): Promise<Map<string, number>> {
+  const log = new StatementLog('pg');
+  log.mark();
+  const attacks = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `${path}/${base + k}?q=${encodeURIComponent(`x' OR '${tag}${k}'='${tag}${k}`)}`));
+  const benign = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `${path}/${base + 50 + k}?q=alice`));
+  const [refused, answered] = await Promise.all([Promise.all(attacks), Promise.all(benign)]);
+  const incidents = new Map<string, number>();
+  refused.forEach((reply, k) => {
+    // The agent's own refusal, on the request that queued the job.
+    expect(reply.status, reply.text).toBe(403);
+    expect(reply.headers.get('content-type')).toBe('application/problem+json');
+    incidents.set(incidentOf(reply), base + k);
+  });
+  for (const reply of answered) {
+    expect(reply.status, reply.text).toBe(200);
+    expect(reply.json()).toMatchObject({ rows: ['alice'] });
+  }
+  const ran = log.since();
+  for (let k = 0; k < 6; k++) {
+    expect(ran).not.toContain(`'${tag}${k}'='${tag}${k}' /* rid ${base + k} */`);
+    expect(ran).toContain(`'alice' /* rid ${base + 50 + k} */`);
+  }
+  return incidents;
+}
+
 describe('stale context: a queued job carries the input of a request still waiting for it', () => {
   it.each([
     ['left as the library runs it (the agent searches the requests still being served)', 'search'],
@@ -197,28 +227,7 @@ describe('stale context: a queued job carries the input of a request still waiti
   ])('%s: the injection is refused on that request, benign searches answer', async (_how, route) => {
     // /late/a starts the queue's worker (if the test above did not): every job then runs in its answered context.
     expect((await call(app, 'GET', '/late/a?q=start-the-worker')).status).toBe(403);
-    const log = new StatementLog('pg');
-    log.mark();
-    const base = route === 'search' ? 8100 : 8200;
-    const attacks = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/late/${route}/${base + k}?q=${encodeURIComponent(`x' OR 'q${k}'='q${k}`)}`));
-    const benign = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/late/${route}/${base + 50 + k}?q=alice`));
-    const [refused, answered] = await Promise.all([Promise.all(attacks), Promise.all(benign)]);
-    const incidents = new Map<string, number>();
-    refused.forEach((reply, k) => {
-      // The agent's own refusal, on the request that queued the job.
-      expect(reply.status, reply.text).toBe(403);
-      expect(reply.headers.get('content-type')).toBe('application/problem+json');
-      incidents.set(incidentOf(reply), base + k);
-    });
-    for (const reply of answered) {
-      expect(reply.status, reply.text).toBe(200);
-      expect(reply.json()).toMatchObject({ rows: ['alice'] });
-    }
-    const ran = log.since();
-    for (let k = 0; k < 6; k++) {
-      expect(ran).not.toContain(`'q${k}'='q${k}' /* rid ${base + k} */`);
-      expect(ran).toContain(`'alice' /* rid ${base + 50 + k} */`);
-    }
+    const incidents = await sixInjectionsAndSixSearches(`/late/${route}`, route === 'search' ? 8100 : 8200, 'q');
     // Every finding names the request that carried the payload: its path and the incident id of its 403 agree.
     const isMine = (s: ReceivedSpan) => s.name === 'stepguard.finding' && s.attributes['stepguard.kind'] === 'attack' && String(s.attributes['url.path']).startsWith(`/late/${route}/`);
     const findings = (await receiver.waitFor((spans) => spans.filter(isMine).length >= 6, 30_000)).filter(isMine);
@@ -236,27 +245,7 @@ describe("a live request's context: a worker it started runs the jobs other requ
     // /live/hold starts the worker and stays unanswered: every job then runs in its (live) context.
     const holder = call(app, 'GET', '/live/hold?q=hold-the-worker');
     await new Promise((r) => setTimeout(r, 100));
-    const log = new StatementLog('pg');
-    log.mark();
-    const base = 8300;
-    const attacks = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/live/search/${base + k}?q=${encodeURIComponent(`x' OR 'w${k}'='w${k}`)}`));
-    const benign = Array.from({ length: 6 }, (_, k) => call(app, 'GET', `/live/search/${base + 50 + k}?q=alice`));
-    const [refused, answered] = await Promise.all([Promise.all(attacks), Promise.all(benign)]);
-    const incidents = new Map<string, number>();
-    refused.forEach((reply, k) => {
-      expect(reply.status, reply.text).toBe(403);
-      expect(reply.headers.get('content-type')).toBe('application/problem+json');
-      incidents.set(incidentOf(reply), base + k);
-    });
-    for (const reply of answered) {
-      expect(reply.status, reply.text).toBe(200);
-      expect(reply.json()).toMatchObject({ rows: ['alice'] });
-    }
-    const ran = log.since();
-    for (let k = 0; k < 6; k++) {
-      expect(ran).not.toContain(`'w${k}'='w${k}' /* rid ${base + k} */`);
-      expect(ran).toContain(`'alice' /* rid ${base + 50 + k} */`);
-    }
+    const incidents = await sixInjectionsAndSixSearches('/live/search', 8300, 'w');
     // Said once, naming both requests by route and the worker's frames (no request data).
     const crossed = app.stderr().split('\n').filter((line) => line.includes('ran in the context of another request still being served'));
     expect(crossed).toHaveLength(1);
