@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { defineHook, firstBodyWriteOf, inspect, shouldInspect, wrap, type AnyFunction } from '../src/hook-kit.js';
+import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, sameHeadAsLastJudged, shouldInspect, wrap, type AnyFunction } from '../src/hook-kit.js';
 
 /**
  * SINK: every chunk of an HTML response body (`res.write`, `res.end`; so Express `res.send`/`res.render`,
@@ -162,6 +162,11 @@ function isHttps(res: ServerResponse): boolean {
   return typeof proto === 'string' && proto.split(',')[0]!.trim().toLowerCase() === 'https';
 }
 
+function isHtmlType(type: string): boolean {
+  const lower = type.trimStart().toLowerCase();
+  return lower.startsWith('text/html') || lower.startsWith('application/xhtml+xml');
+}
+
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
 function judgeHeadOnce(res: ServerResponse): void {
   try {
@@ -170,10 +175,24 @@ function judgeHeadOnce(res: ServerResponse): void {
     if (internals._headerSent === true || !firstBodyWriteOf(res)) return;
     const sent = internals._header;
     const headers = typeof sent === 'string' ? sent : undefined;
+    // The common case — headers set one by one, no cookie — is read without building anything: a head that is not
+    // HTML shows nothing, and one that repeats the head last judged on its route is not judged again.
+    let repeatable: [type: string, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean] | undefined;
+    if (headers === undefined && res.getHeader('set-cookie') === undefined) {
+      const contentType = res.getHeader('content-type');
+      if (contentType === undefined || typeof contentType === 'string') {
+        if (contentType === undefined || !isHtmlType(contentType)) return;
+        const csp = res.getHeader(SECURITY_HEADERS[0]);
+        const nosniff = res.getHeader(SECURITY_HEADERS[1]);
+        const hsts = res.getHeader(SECURITY_HEADERS[2]);
+        const https = isHttps(res);
+        if (sameHeadAsLastJudged(contentType, csp, nosniff, hsts, https)) return;
+        repeatable = [contentType, csp, nosniff, hsts, https];
+      }
+    }
     const cookies = valuesOf(res, headers, 'set-cookie');
     const type = valuesOf(res, headers, 'content-type')[0] ?? '';
-    const lower = type.trimStart().toLowerCase();
-    const html = lower.startsWith('text/html') || lower.startsWith('application/xhtml+xml');
+    const html = isHtmlType(type);
     if (cookies.length === 0 && !html) return;
     const lines: string[] = [];
     if (type) lines.push(`content-type: ${type}`);
@@ -184,7 +203,8 @@ function judgeHeadOnce(res: ServerResponse): void {
       if (holdsRecentRandom(value)) randomCookies.push(shown.slice(0, shown.indexOf('=')));
     }
     if (html) for (const name of SECURITY_HEADERS) for (const v of valuesOf(res, headers, name)) lines.push(`${name}: ${v}`);
-    inspect({ kind: 'config', op: 'res.writeHead', check: 'response', text: lines.join('\n'), https: isHttps(res), randomCookies });
+    const verdict = inspect({ kind: 'config', op: 'res.writeHead', check: 'response', text: lines.join('\n'), https: isHttps(res), randomCookies });
+    if (repeatable && verdict === undefined) rememberJudgedHead(...repeatable);
   } catch {
     // a configuration report is never worth breaking a response
   }

@@ -67,6 +67,43 @@ export function firstBodyWriteOf(res: ServerResponse): boolean {
   return true;
 }
 
+/**
+ * The response heads last judged on each route, per rule engine (a reload starts afresh): route → the head's
+ * `Content-Type` and security header values as `getHeader` returned them, and whether it went over HTTPS. src/inspect.ts reports what a head
+ * can show once per route and head, so a head that repeats the one last judged on its route without a refusal
+ * can show nothing new; hooks/html-response.ts then skips building its text (the cost of every HTML response).
+ */
+const lastHeads = new WeakMap<object, Map<string, readonly unknown[]>>();
+const MAX_ROUTES_WITH_HEADS = 10_000;
+
+function headsOfRoutes(): Map<string, readonly unknown[]> | undefined {
+  const engine = getRuntime()?.engine;
+  if (!engine) return undefined;
+  let heads = lastHeads.get(engine);
+  if (!heads) lastHeads.set(engine, (heads = new Map()));
+  return heads;
+}
+
+function routeOf(ctx: RequestContext): string {
+  return ctx.route ?? ctx.urlPath;
+}
+
+/** The current request's response head has these values, the same as the head last judged on its route. No allocation. */
+export function sameHeadAsLastJudged(type: unknown, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean): boolean {
+  const ctx = currentContext();
+  const last = ctx === undefined ? undefined : headsOfRoutes()?.get(routeOf(ctx));
+  return last !== undefined && last[0] === type && last[1] === csp && last[2] === nosniff && last[3] === hsts && last[4] === https;
+}
+
+/** Records the values of a head that was just judged on the current request's route without a refusal. */
+export function rememberJudgedHead(type: unknown, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean): void {
+  const ctx = currentContext();
+  const heads = ctx === undefined ? undefined : headsOfRoutes();
+  if (!ctx || !heads) return;
+  if (heads.size >= MAX_ROUTES_WITH_HEADS) heads.clear();
+  heads.set(routeOf(ctx), [type, csp, nosniff, hsts, https]);
+}
+
 /** The local address and port the request being served arrived on (undefined outside a real HTTP request). */
 export function incomingServer(): { address: string | undefined; port: number } | undefined {
   const socket = currentContext()?.req.socket as { localAddress?: string; localPort?: number } | undefined;

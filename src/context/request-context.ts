@@ -25,11 +25,18 @@ export class RequestContext {
   bodyTruncated = false;
   private gathered: Gathered | undefined;
   /** `kind\0payload` already judged in this request → the same call is not judged twice. */
-  readonly judged = new Map<string, unknown>();
+  get judged(): Map<string, unknown> {
+    return (this.judgedCalls ??= new Map());
+  }
+  // The collections below are created at first use: most requests never reach a sink.
+  private judgedCalls: Map<string, unknown> | undefined;
   /** The `input-limit` finding is reported once per request; set when it was. */
   inputLimitReported = false;
   /** Findings so far (policy rules can require "an attack occurred earlier in this request"). */
-  readonly findings: Finding[] = [];
+  get findings(): Finding[] {
+    return (this.findingsSoFar ??= []);
+  }
+  private findingsSoFar: Finding[] | undefined;
   /** Set once the agent has answered this request itself (403/401/503). */
   responded = false;
   /** The head of this request's response was judged (at its first body write; hooks/html-response.ts). */
@@ -46,7 +53,10 @@ export class RequestContext {
     return this.res?.writableFinished === true;
   }
   /** Free slots for subsystems (step-up caches identity and grants here). */
-  readonly slots = new Map<symbol, unknown>();
+  get slots(): Map<symbol, unknown> {
+    return (this.slotMap ??= new Map());
+  }
+  private slotMap: Map<symbol, unknown> | undefined;
   /**
    * Input a library hands over during the request that is in no part of it (a GraphQL document the server took
    * from its persisted-query cache); walked when inputs are gathered, like the rest.
@@ -201,10 +211,10 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
   if (q !== -1) {
     const search = url.slice(q + 1);
     c.add('query', 'query', search);
-    for (const [key, value] of new URLSearchParams(search)) {
+    forEachQueryPair(search, (key, value) => {
       c.add('query', `query.${key}`, key, true);
       c.add('query', `query.${key}`, value);
-    }
+    });
     if (search.includes('query=')) addGraphqlInputs(c, 'query', 'query', Object.fromEntries(new URLSearchParams(search)));
   }
   if (req.query && typeof req.query === 'object') c.addTree('query', 'query', req.query);
@@ -253,6 +263,30 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     for (const [field, list] of Object.entries(req.files)) {
       if (Array.isArray(list)) list.forEach((f, i) => addUploadedFile(c, `files.${field}.${i}`, f));
     }
+  }
+}
+
+/**
+ * The pairs `new URLSearchParams(search)` yields, in order. A query without `%` and `+` has nothing to decode, so
+ * its pairs are the plain pieces between `&` and the first `=` (what the WHATWG parser does with such input), found
+ * without building a URLSearchParams; any other query goes through URLSearchParams itself.
+ */
+export function forEachQueryPair(search: string, visit: (key: string, value: string) => void): void {
+  // A leading `?` is dropped by URLSearchParams; lone surrogates become U+FFFD.
+  if (search.includes('%') || search.includes('+') || search.startsWith('?') || !(search as string & { isWellFormed(): boolean }).isWellFormed()) {
+    for (const [key, value] of new URLSearchParams(search)) visit(key, value);
+    return;
+  }
+  let start = 0;
+  while (start <= search.length) {
+    let end = search.indexOf('&', start);
+    if (end === -1) end = search.length;
+    if (end > start) {
+      const eq = search.indexOf('=', start);
+      if (eq === -1 || eq > end) visit(search.slice(start, end), '');
+      else visit(search.slice(start, eq), search.slice(eq + 1, end));
+    }
+    start = end + 1;
   }
 }
 

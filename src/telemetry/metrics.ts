@@ -1,5 +1,6 @@
-import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
-import type { MeterProvider, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { Attributes, Counter, Meter } from '@opentelemetry/api';
+import type { MeterProvider, MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { DURATION_METRIC, InspectionDurations } from './inspection-durations.js';
 import type { Recorder } from './telemetry.js';
 import { agentVersion } from './telemetry.js';
 import { AsyncResource } from 'node:async_hooks';
@@ -23,12 +24,10 @@ export const METRIC = {
   STEP_UP_LOCKOUTS: 'stepguard.step_up.lockouts',
   STEP_UP_GRANTS_USED: 'stepguard.step_up.grants_used',
   ANOMALIES: 'stepguard.anomalies',
-  INSPECTION_DURATION: 'stepguard.inspection.duration',
+  INSPECTION_DURATION: DURATION_METRIC.name,
   DROPPED: 'stepguard.telemetry.dropped',
 } as const;
 
-/** Seconds: the agent's own time per sink inspection is microseconds, sometimes a millisecond. */
-const DURATION_BUCKETS = [0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.0025, 0.005, 0.01, 0.05];
 /** A value that is not a short lower-case token (an error message, say) is reported as `other`. */
 const TOKEN = /^[a-z0-9][a-z0-9._-]{0,47}$/;
 
@@ -40,10 +39,9 @@ export class MetricsRecorder implements Recorder {
   private readonly lockouts: Counter;
   private readonly grantsUsed: Counter;
   private readonly anomalies: Counter;
-  private readonly duration: Histogram;
-
   constructor(
     meter: Meter,
+    private readonly durations: InspectionDurations,
     private readonly provider?: Pick<MeterProvider, 'forceFlush' | 'shutdown'>,
   ) {
     this.findings = meter.createCounter(METRIC.FINDINGS, { unit: '{finding}', description: 'Findings and policy matches, by rule, kind, outcome and route' });
@@ -53,11 +51,7 @@ export class MetricsRecorder implements Recorder {
     this.lockouts = meter.createCounter(METRIC.STEP_UP_LOCKOUTS, { unit: '{lockout}', description: 'Verifications refused because the user or client is locked out' });
     this.grantsUsed = meter.createCounter(METRIC.STEP_UP_GRANTS_USED, { unit: '{grant}', description: 'Requests let through by a step-up grant' });
     this.anomalies = meter.createCounter(METRIC.ANOMALIES, { unit: '{anomaly}', description: 'Unusual patterns flagged, by kind, rule and route' });
-    this.duration = meter.createHistogram(METRIC.INSPECTION_DURATION, {
-      unit: 's',
-      description: "The agent's own time per sink inspection (detectors, rules, decision)",
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-    });
+    // METRIC.INSPECTION_DURATION is aggregated outside the SDK: inspection-durations.ts.
     meter
       .createObservableCounter(METRIC.DROPPED, { unit: '{item}', description: 'Spans, metric points and findings-log lines dropped because export failed or a queue was full' })
       .addCallback((result) => {
@@ -107,7 +101,7 @@ export class MetricsRecorder implements Recorder {
   }
 
   inspected(kind: string, seconds: number): void {
-    this.duration.record(seconds, { [ATTR.SINK]: kind });
+    this.durations.record(kind, seconds);
   }
 
   async flush(): Promise<void> {
@@ -168,7 +162,8 @@ export function metricsExporterNames(env: NodeJS.ProcessEnv = process.env): stri
 export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env): Recorder | undefined {
   const names = metricsExporterNames(env);
   if (names.length === 0 || names.includes('none')) return undefined;
-  const lazy = new LazyMetrics(() => createMetrics(names, serviceName, env));
+  const durations = new InspectionDurations();
+  const lazy = new LazyMetrics(durations, () => createMetrics(names, serviceName, env, durations));
   if (names.includes('prometheus')) lazy.loadNow();
   active = lazy;
   return lazy;
@@ -185,16 +180,21 @@ class LazyMetrics implements Recorder {
   /** Created at start, outside any request: the SDK's own file reads are never judged as a request's. */
   private readonly scope = new AsyncResource('stepguard.metrics-load');
 
-  constructor(private readonly create: () => MetricsRecorder | undefined) {}
+  constructor(
+    private readonly durations: InspectionDurations,
+    private readonly create: () => MetricsRecorder | undefined,
+  ) {}
 
   record(name: string, attributes: Attributes): void {
     if (this.real) return this.real.record(name, attributes);
     this.defer((m) => m.record(name, attributes));
   }
 
+  /** Aggregated at once, whether the SDK has loaded or not (inspection-durations.ts); the SDK loads to export it. */
   inspected(kind: string, seconds: number): void {
-    if (this.real) return this.real.inspected(kind, seconds);
-    this.defer((m) => m.inspected(kind, seconds));
+    if (this.failed) return;
+    this.durations.record(kind, seconds);
+    if (!this.real) this.scheduleLoad();
   }
 
   async flush(): Promise<void> {
@@ -231,29 +231,39 @@ class LazyMetrics implements Recorder {
       return;
     }
     this.pending.push(call);
+    this.scheduleLoad();
+  }
+
+  private scheduleLoad(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.loadNow());
   }
 }
 
-function createMetrics(names: readonly string[], serviceName: string | undefined, env: NodeJS.ProcessEnv): MetricsRecorder | undefined {
+function createMetrics(names: readonly string[], serviceName: string | undefined, env: NodeJS.ProcessEnv, durations: InspectionDurations): MetricsRecorder | undefined {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the metrics SDK loads only when metrics are exported
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
-  const readers: MetricReader[] = [];
-  for (const name of names) {
-    const reader = readerFor(name, sdk, env);
-    if (reader) readers.push(reader);
-  }
-  if (readers.length === 0) return undefined;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
   const { resourceFromAttributes, detectResources, envDetector } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
+  const { ValueType } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
   const service = serviceName ?? env.OTEL_SERVICE_NAME ?? `unknown_service:${process.argv0 ?? 'node'}`;
   const resource = resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: service })
     .merge(detectResources({ detectors: [envDetector] }))
     .merge(resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: service }));
+  const scope = { name: 'stepguard', version: agentVersion() };
+  const enums = { histogramPoint: sdk.DataPointType.HISTOGRAM, histogramInstrument: sdk.InstrumentType.HISTOGRAM, cumulative: sdk.AggregationTemporality.CUMULATIVE, doubleValue: ValueType.DOUBLE };
+  const readers: MetricReader[] = [];
+  for (const name of names) {
+    const producer = durations.producer(resource, scope, enums);
+    const reader = readerFor(name, sdk, env, [producer]);
+    producer.reader = reader;
+    if (reader) readers.push(reader);
+  }
+  if (readers.length === 0) return undefined;
   const provider = new sdk.MeterProvider({ resource, readers });
-  return new MetricsRecorder(provider.getMeter('stepguard', agentVersion()), provider);
+  return new MetricsRecorder(provider.getMeter(scope.name, scope.version), durations, provider);
 }
 
 function positive(value: string | undefined, fallback: number): number {
@@ -261,11 +271,12 @@ function positive(value: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'), env: NodeJS.ProcessEnv): MetricReader | undefined {
+function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'), env: NodeJS.ProcessEnv, metricProducers: MetricProducer[]): MetricReader | undefined {
   const periodic = (exporter: PushMetricExporter): MetricReader => {
     const interval = positive(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
     return new sdk.PeriodicExportingMetricReader({
       exporter: guardMetricExporter(exporter, name),
+      metricProducers,
       exportIntervalMillis: interval,
       exportTimeoutMillis: Math.min(interval, positive(env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000)),
     });
@@ -290,7 +301,7 @@ function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'
         // Loopback unless told otherwise: the scrape endpoint has no authentication.
         const host = env.OTEL_EXPORTER_PROMETHEUS_HOST ?? '127.0.0.1';
         const port = positive(env.OTEL_EXPORTER_PROMETHEUS_PORT, 9464);
-        return new PrometheusExporter({ host, port }, (error) => {
+        return new PrometheusExporter({ host, port, metricProducers }, (error) => {
           if (error) log.warn(`the Prometheus metrics endpoint could not start on ${host}:${port}: ${errorMessage(error)}`);
           else log.info(`metrics for Prometheus at http://${host}:${port}/metrics`);
         });

@@ -79,6 +79,19 @@ describe('insecure configuration (block mode: reported, never refused)', () => {
     expect(lines.join('\n')).not.toContain('abc123');
   });
 
+  it('a route whose head changes is judged again when it does, and a repeated head is not', async () => {
+    const before = (await configLines(0)).length;
+    for (const query of ['?secure=1', '?secure=1', '', '', '?secure=1', '']) {
+      const reply = await call(app, 'GET', `/mixed/page${query}`);
+      expect(reply.status).toBe(200);
+      expect(reply.text).toBe('<!doctype html><p>mixed</p>');
+    }
+    const lines = await configLines(before + 2);
+    const mixed = lines.filter((l) => l.includes('GET /mixed/page')).map((l) => /reason=(\S+)/.exec(l)?.[1]).sort();
+    // The secure head shows nothing; the weak one its two missing headers, once each however often it recurs.
+    expect(mixed).toEqual(['missing-csp', 'missing-nosniff']);
+  });
+
   it('a sensitive operation reached without identity: refused by the step-up gate and the route reported', async () => {
     const reply = await call(app, 'POST', '/admin/wipe');
     expect(reply.status).toBe(403);
