@@ -1,6 +1,6 @@
 import type { Attributes, Counter, Meter } from '@opentelemetry/api';
 import type { MeterProvider, MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { DURATION_METRIC, InspectionDurations } from './inspection-durations.js';
+import type { InspectionDurations } from './inspection-durations.js';
 import type { Recorder } from './telemetry.js';
 import { agentVersion } from './telemetry.js';
 import { AsyncResource } from 'node:async_hooks';
@@ -24,7 +24,7 @@ export const METRIC = {
   STEP_UP_LOCKOUTS: 'stepguard.step_up.lockouts',
   STEP_UP_GRANTS_USED: 'stepguard.step_up.grants_used',
   ANOMALIES: 'stepguard.anomalies',
-  INSPECTION_DURATION: DURATION_METRIC.name,
+  INSPECTION_DURATION: 'stepguard.inspection.duration',
   DROPPED: 'stepguard.telemetry.dropped',
 } as const;
 
@@ -162,8 +162,7 @@ export function metricsExporterNames(env: NodeJS.ProcessEnv = process.env): stri
 export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env): Recorder | undefined {
   const names = metricsExporterNames(env);
   if (names.length === 0 || names.includes('none')) return undefined;
-  const durations = new InspectionDurations();
-  const lazy = new LazyMetrics(durations, () => createMetrics(names, serviceName, env, durations));
+  const lazy = new LazyMetrics((durations) => createMetrics(names, serviceName, env, durations));
   if (names.includes('prometheus')) lazy.loadNow();
   active = lazy;
   return lazy;
@@ -180,10 +179,15 @@ class LazyMetrics implements Recorder {
   /** Created at start, outside any request: the SDK's own file reads are never judged as a request's. */
   private readonly scope = new AsyncResource('stepguard.metrics-load');
 
-  constructor(
-    private readonly durations: InspectionDurations,
-    private readonly create: () => MetricsRecorder | undefined,
-  ) {}
+  /** Made at the first inspection (its module is not loaded at start). */
+  private durations: InspectionDurations | undefined;
+
+  constructor(private readonly create: (durations: InspectionDurations) => MetricsRecorder | undefined) {}
+
+  private inspectionDurations(): InspectionDurations {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the first inspection, off the start-up path
+    return (this.durations ??= new (require('./inspection-durations.js') as typeof import('./inspection-durations.js')).InspectionDurations());
+  }
 
   record(name: string, attributes: Attributes): void {
     if (this.real) return this.real.record(name, attributes);
@@ -193,7 +197,7 @@ class LazyMetrics implements Recorder {
   /** Aggregated at once, whether the SDK has loaded or not (inspection-durations.ts); the SDK loads to export it. */
   inspected(kind: string, seconds: number): void {
     if (this.failed) return;
-    this.durations.record(kind, seconds);
+    this.inspectionDurations().record(kind, seconds);
     if (!this.real) this.scheduleLoad();
   }
 
@@ -212,7 +216,7 @@ class LazyMetrics implements Recorder {
     if (this.real || this.failed) return;
     this.scope.runInAsyncScope(() => {
       try {
-        this.real = this.create();
+        this.real = this.create(this.inspectionDurations());
         if (!this.real) this.failed = true;
       } catch (error) {
         this.failed = true;
