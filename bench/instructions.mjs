@@ -13,8 +13,9 @@
 //   STEPGUARD_DISABLED_HOOKS=html-response node bench/instructions.mjs --variants block   # what one hook costs
 //   node bench/instructions.mjs --variants block --register /tmp/old/dist/src/register.js   # another build (A/B)
 //
-// Needs valgrind (apt-get install valgrind) and PostgreSQL (bash scripts/services.sh start). Two runs at a time
-// (one per core). Under valgrind the app is ~30x slower: about 5 minutes for the default set. Not part of CI.
+// Needs valgrind (apt-get install valgrind) and PostgreSQL (bash scripts/services.sh start). One run at a time, on
+// an otherwise idle machine for /param: its count depends on how much work each event-loop turn batches, which
+// depends on timing. Under valgrind the app is ~30x slower: about 15 minutes for the default set. Not part of CI.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -112,7 +113,10 @@ async function main() {
   for (const route of o.routes) {
     const base = {};
     for (const variant of o.variants) {
-      const [low, high] = await Promise.all([countInstructions(variant, ROUTES[route], o.from), countInstructions(variant, ROUTES[route], o.to)]);
+      // One after the other: run side by side, the two apps (and PostgreSQL) would compete for the 2 cores, and how
+      // much a request's work is batched per event-loop turn (which the count depends on) would differ between them.
+      const low = await countInstructions(variant, ROUTES[route], o.from);
+      const high = await countInstructions(variant, ROUTES[route], o.to);
       const perRequest = Math.round((high - low) / (o.to - o.from));
       base[variant] = perRequest;
       const none = base.none;

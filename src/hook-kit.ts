@@ -69,9 +69,10 @@ export function firstBodyWriteOf(res: ServerResponse): boolean {
 
 /**
  * The response heads last judged on each route, per rule engine (a reload starts afresh): route → the head's
- * `Content-Type` and security header values as `getHeader` returned them, and whether it went over HTTPS. src/inspect.ts reports what a head
- * can show once per route and head, so a head that repeats the one last judged on its route without a refusal
- * can show nothing new; hooks/html-response.ts then skips building its text (the cost of every HTML response).
+ * `Content-Type` and security header values as `getHeader` returned them, and whether it went over HTTPS.
+ * src/inspect.ts reports what a head can show once per route and head, so a head that repeats the one last judged
+ * on its route without a refusal can show nothing new; hooks/html-response.ts then skips building its text (most
+ * of the agent's cost on an HTML response before: bench/instructions.mjs).
  */
 const lastHeads = new WeakMap<object, Map<string, readonly unknown[]>>();
 const MAX_ROUTES_WITH_HEADS = 10_000;
