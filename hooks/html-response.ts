@@ -22,8 +22,14 @@ function htmlType(res: ServerResponse): boolean | typeof SNIFF {
     if (typeof sent === 'string') type = /\r\ncontent-type:[ \t]*([^\r\n]*)/i.exec(sent)?.[1];
   }
   if (type === undefined) return SNIFF;
-  const t = String(Array.isArray(type) ? (type[0] as unknown) : type).trimStart().toLowerCase();
-  return t.startsWith('text/html') || t.startsWith('application/xhtml+xml');
+  return isHtmlType(String(Array.isArray(type) ? (type[0] as unknown) : type));
+}
+
+/** Anchored, one quantifier: linear. A test, not a lower-cased copy, because it runs on every response's type. */
+const HTML_TYPE = /^\s*(?:text\/html|application\/xhtml\+xml)/i;
+
+function isHtmlType(type: string): boolean {
+  return HTML_TYPE.test(type);
 }
 
 const TEXT_ENCODINGS = new Set(['utf8', 'utf-8', 'latin1', 'ascii', 'binary']);
@@ -160,11 +166,6 @@ function isHttps(res: ServerResponse): boolean {
   if (req?.socket?.encrypted === true) return true;
   const proto = req?.headers?.['x-forwarded-proto'];
   return typeof proto === 'string' && proto.split(',')[0]!.trim().toLowerCase() === 'https';
-}
-
-function isHtmlType(type: string): boolean {
-  const lower = type.trimStart().toLowerCase();
-  return lower.startsWith('text/html') || lower.startsWith('application/xhtml+xml');
 }
 
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */

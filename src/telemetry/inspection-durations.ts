@@ -16,8 +16,8 @@ import { ATTR } from './attributes.js';
 
 /** Seconds: the agent's own time per sink inspection is microseconds, sometimes a millisecond. */
 export const DURATION_BUCKETS: readonly number[] = [0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.0025, 0.005, 0.01, 0.05];
+/** Unit and description of the histogram; its name is METRIC.INSPECTION_DURATION (metrics.ts), passed to producer(). */
 export const DURATION_METRIC = {
-  name: 'stepguard.inspection.duration',
   unit: 's',
   description: "The agent's own time per sink inspection (detectors, rules, decision)",
 } as const;
@@ -70,7 +70,7 @@ export class InspectionDurations {
    * and max are left out: they are not kept per interval). `reader` is set once the reader exists, because the
    * reader takes its producers as a constructor option.
    */
-  producer(resource: Resource, scope: { name: string; version: string }, sdk: SdkEnums): MetricProducer & { reader?: Pick<MetricReader, 'selectAggregationTemporality'> } {
+  producer(name: string, resource: Resource, scope: { name: string; version: string }, sdk: SdkEnums): MetricProducer & { reader?: Pick<MetricReader, 'selectAggregationTemporality'> } {
     const seen = new Map<string, Seen>();
     let lastCollection = this.started;
     const producer: MetricProducer & { reader?: Pick<MetricReader, 'selectAggregationTemporality'> } = {
@@ -107,7 +107,7 @@ export class InspectionDurations {
                   scope,
                   metrics: [
                     {
-                      descriptor: { name: DURATION_METRIC.name, description: DURATION_METRIC.description, unit: DURATION_METRIC.unit, valueType: sdk.doubleValue },
+                      descriptor: { name, description: DURATION_METRIC.description, unit: DURATION_METRIC.unit, valueType: sdk.doubleValue },
                       aggregationTemporality: temporality,
                       dataPointType: sdk.histogramPoint,
                       dataPoints: points,

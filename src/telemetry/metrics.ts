@@ -41,7 +41,6 @@ export class MetricsRecorder implements Recorder {
   private readonly anomalies: Counter;
   constructor(
     meter: Meter,
-    private readonly durations: InspectionDurations,
     private readonly provider?: Pick<MeterProvider, 'forceFlush' | 'shutdown'>,
   ) {
     this.findings = meter.createCounter(METRIC.FINDINGS, { unit: '{finding}', description: 'Findings and policy matches, by rule, kind, outcome and route' });
@@ -51,7 +50,7 @@ export class MetricsRecorder implements Recorder {
     this.lockouts = meter.createCounter(METRIC.STEP_UP_LOCKOUTS, { unit: '{lockout}', description: 'Verifications refused because the user or client is locked out' });
     this.grantsUsed = meter.createCounter(METRIC.STEP_UP_GRANTS_USED, { unit: '{grant}', description: 'Requests let through by a step-up grant' });
     this.anomalies = meter.createCounter(METRIC.ANOMALIES, { unit: '{anomaly}', description: 'Unusual patterns flagged, by kind, rule and route' });
-    // METRIC.INSPECTION_DURATION is aggregated outside the SDK: inspection-durations.ts.
+    // METRIC.INSPECTION_DURATION is aggregated outside the SDK (inspection-durations.ts), recorded by LazyMetrics.
     meter
       .createObservableCounter(METRIC.DROPPED, { unit: '{item}', description: 'Spans, metric points and findings-log lines dropped because export failed or a queue was full' })
       .addCallback((result) => {
@@ -100,16 +99,11 @@ export class MetricsRecorder implements Recorder {
     }
   }
 
-  inspected(kind: string, seconds: number): void {
-    this.durations.record(kind, seconds);
-  }
-
   async flush(): Promise<void> {
     await this.provider?.forceFlush();
   }
 
   async shutdown(): Promise<void> {
-    if (active === this) active = undefined;
     await this.provider?.shutdown();
   }
 }
@@ -260,14 +254,14 @@ function createMetrics(names: readonly string[], serviceName: string | undefined
   const enums = { histogramPoint: sdk.DataPointType.HISTOGRAM, histogramInstrument: sdk.InstrumentType.HISTOGRAM, cumulative: sdk.AggregationTemporality.CUMULATIVE, doubleValue: ValueType.DOUBLE };
   const readers: MetricReader[] = [];
   for (const name of names) {
-    const producer = durations.producer(resource, scope, enums);
+    const producer = durations.producer(METRIC.INSPECTION_DURATION, resource, scope, enums);
     const reader = readerFor(name, sdk, env, [producer]);
     producer.reader = reader;
     if (reader) readers.push(reader);
   }
   if (readers.length === 0) return undefined;
   const provider = new sdk.MeterProvider({ resource, readers });
-  return new MetricsRecorder(provider.getMeter(scope.name, scope.version), durations, provider);
+  return new MetricsRecorder(provider.getMeter(scope.name, scope.version), provider);
 }
 
 function positive(value: string | undefined, fallback: number): number {

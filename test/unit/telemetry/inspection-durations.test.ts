@@ -10,7 +10,7 @@ const scope = { name: 'stepguard', version: 'test' };
 /** A real reader and in-memory exporter in the given temporality, collecting `durations` through its producer. */
 function readerOf(durations: InspectionDurations, temporality: AggregationTemporality) {
   const exporter = new InMemoryMetricExporter(temporality);
-  const producer = durations.producer(resourceFromAttributes({ 'service.name': 'unit' }), scope, enums);
+  const producer = durations.producer('stepguard.inspection.duration', resourceFromAttributes({ 'service.name': 'unit' }), scope, enums);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000, metricProducers: [producer] });
   producer.reader = reader;
   const provider = new MeterProvider({ readers: [reader] });
