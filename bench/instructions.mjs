@@ -90,7 +90,7 @@ async function countInstructions(variant, path, amount) {
     await new Promise((r) => setTimeout(r, 200));
   }
   const autocannon = require('autocannon');
-  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, amount });
+  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, amount, timeout: 120 });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${variant} ${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   child.kill('SIGTERM');
   await exited;

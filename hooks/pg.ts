@@ -1,7 +1,8 @@
-import { defineHook, wrap, ownerOf, inspect, shouldInspect, bindToRequest, type AnyFunction, type SqlEvent } from '../src/hook-kit.js';
+import { defineHook, wrap, ownerOf, inspect, shouldInspect, bindToRequest, handDown, wasHandedDown, type AnyFunction, type SqlEvent } from '../src/hook-kit.js';
 
 /**
- * SINK sql: node-postgres. `Client.prototype.query` sees every statement (Pool.query delegates to it).
+ * SINK sql: node-postgres. `Client.prototype.query` sees every statement (Pool.query delegates to it); a
+ * statement `Pool.query` judged and let through is not judged again by the client query it becomes (handDown).
  * `Pool.prototype.connect` re-binds its callback so a query that waited for a pooled client is judged
  * in its own request, not in the one that released the client.
  */
@@ -94,7 +95,7 @@ function wrapClientQuery(proto: object): void {
     function query(this: unknown, ...args: unknown[]) {
       if (!shouldInspect()) return original.apply(this, args);
       const sql = statementOf(args[0]);
-      if (sql !== undefined) {
+      if (sql !== undefined && !wasHandedDown('sql', sql)) {
         const event: SqlEvent = { kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql };
         const verdict = inspect(event);
         if (verdict) return failLikePg(this, verdict.error, args);
@@ -114,6 +115,7 @@ function wrapPoolQuery(proto: object): void {
       if (sql !== undefined) {
         const verdict = inspect({ kind: 'sql', op: 'pg.pool.query', dialect: 'postgres', system: 'postgresql', sql });
         if (verdict) return failLikePool(this, verdict.error, args);
+        handDown(sql);
       }
       return original.apply(this, args);
     },

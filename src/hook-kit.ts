@@ -57,6 +57,26 @@ export function shouldInspect(): boolean {
 export { currentOutgoing, runOutgoing, normalizeHost, describeUrl, type OutgoingCall } from './instrument/outgoing.js';
 
 /**
+ * One library call that passes the same statement through two wrapped layers (pg's `Pool.query` hands its text to
+ * `Client.query` once a client is checked out) is judged once, by the outer layer, before it costs a connection.
+ * The outer layer calls `handDown(text)` when it let the call through; the inner layer's `wasHandedDown(kind, text)`
+ * is true for the call next in line in the same request with the same text, which it then does not judge again:
+ * it would only find the request's cached verdict and repeat the search of other requests' input the outer call
+ * did. Not when some policy rule tells operations apart: each layer is then judged under its own name.
+ */
+export function handDown(text: string): void {
+  const ctx = currentContext();
+  if (ctx !== undefined) ctx.handedDown = text;
+}
+
+export function wasHandedDown(kind: SinkEvent['kind'], text: string): boolean {
+  const ctx = currentContext();
+  if (ctx === undefined || ctx.handedDown !== text) return false;
+  ctx.handedDown = undefined;
+  return getRuntime()?.engine.distinguishesOperations(kind) === false;
+}
+
+/**
  * True once per request, at the first body write of the request's own response: where its head is judged.
  * A flag on the request context the agent already has, rather than a WeakSet entry per response.
  */

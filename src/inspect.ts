@@ -121,7 +121,7 @@ function decideForLiveRequests(runtime: Runtime, current: RequestContext, event:
   const text = searchTextOf(event);
   if (text.length === 0) return undefined;
   return firstOfOtherLive(current, (other) => {
-    if (!inputOccursIn(other, text)) return undefined;
+    if (!other.someInputOccursIn(text)) return undefined;
     const verdict = runInContext(other, () => measureInspection(event.kind, decideOnBehalf, runtime, other, event));
     if (verdict) onRefused?.(other);
     return verdict;
@@ -146,16 +146,10 @@ const CALLER_BOUND_KINDS: ReadonlySet<SinkEvent['kind']> = new Set(['sql', 'exec
 function ifAnotherRequestsWork(runtime: Runtime, ctx: RequestContext, event: SinkEvent): Verdict {
   if (!CALLER_BOUND_KINDS.has(event.kind) || !othersMayBeLive(ctx)) return undefined;
   const text = searchTextOf(event);
-  if (text.length === 0 || inputOccursIn(ctx, text)) return undefined;
+  if (text.length === 0 || ctx.someInputOccursIn(text)) return undefined;
   return decideForLiveRequests(runtime, ctx, event, (carrier) =>
     reportCrossedContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, { method: carrier.method, route: carrier.route }, OWN_DIR),
   );
-}
-
-/** Some value of the request's input (two characters or more) occurs in `text`. */
-function inputOccursIn(ctx: RequestContext, text: string): boolean {
-  for (const input of ctx.inputsFor(text).inputs) if (input.value.length >= 2 && text.includes(input.value)) return true;
-  return false;
 }
 
 const NO_REQUEST_FACTS: RequestFacts = { method: undefined, urlPath: undefined, route: undefined, earlierFindings: [], isNewClientAddress: () => undefined };

@@ -41,6 +41,8 @@ export class RequestContext {
   responded = false;
   /** The head of this request's response was judged (at its first body write; hooks/html-response.ts). */
   headJudged = false;
+  /** A statement an outer layer judged and let through, for the inner layer it hands it to (hook-kit's handDown). */
+  handedDown: string | undefined;
 
   /**
    * The response was sent completely: work still running in this context either belongs to a request that is
@@ -111,6 +113,21 @@ export class RequestContext {
     if (leaves.skipped) limitExceeded ??= { reason: leaves.skipped, path: leaves.skippedAt ?? '' };
     if (search.skipped) limitExceeded ??= { reason: search.skipped, path: search.skippedAt ?? '' };
     return { inputs: search.found.length === 0 ? gathered.inputs : [...gathered.inputs, ...search.found], limitExceeded };
+  }
+
+  /**
+   * Whether some value of the request's input (two characters or more) occurs in `text`: the test for "this call
+   * is this request's own", run on sink calls while other requests are in flight. Within the budget (nearly every
+   * request) it reads the gathered list and allocates nothing.
+   */
+  someInputOccursIn(text: string): boolean {
+    const gathered = this.gather();
+    const inputs = gathered.budget.skipped === undefined ? gathered.inputs : this.inputsFor(text).inputs;
+    for (let i = 0; i < inputs.length; i++) {
+      const value = inputs[i]!.value;
+      if (value.length >= 2 && text.includes(value)) return true;
+    }
+    return false;
   }
 
   /** Walks of the whole request for the search pass (one per parsed body, whatever the number of sinks). */
