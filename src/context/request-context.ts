@@ -18,7 +18,6 @@ interface Gathered {
  * constructor does almost nothing: inputs are flattened lazily at the first sink and cached.
  */
 export class RequestContext {
-  readonly startedAt = Date.now();
   /** Raw body chunks as the HTTP parser delivered them (references, not copies), up to the cap. */
   private bodyChunks: Buffer[] | undefined;
   private bodyBytes = 0;
