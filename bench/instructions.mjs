@@ -1,6 +1,6 @@
 // Instructions per request, counted by Valgrind (cachegrind, no cache simulation): the agent's cost measured
-// without the noise of a shared machine. CPU time per request (bench/run.mjs) moves by 20-40 µs between runs
-// here; an instruction count does not depend on what else runs, so small changes can be told apart.
+// with far less noise than time. CPU time per request (bench/run.mjs) moves by 20-40 µs between runs here; an
+// instruction count on an idle machine repeats within 1-3 % (/hello), so small changes can be told apart.
 //
 // For each variant and route, bench/app.cjs runs under valgrind twice, serving FROM and then TO requests
 // (autocannon, 10 connections); (instructions(TO) - instructions(FROM)) / (TO - FROM) is the steady-state
@@ -14,8 +14,9 @@
 //   node bench/instructions.mjs --variants block --register /tmp/old/dist/src/register.js   # another build (A/B)
 //
 // Needs valgrind (apt-get install valgrind) and PostgreSQL (bash scripts/services.sh start). One run at a time, on
-// an otherwise idle machine for /param: its count depends on how much work each event-loop turn batches, which
-// depends on timing. Under valgrind the app is ~30x slower: about 15 minutes for the default set. Not part of CI.
+// an otherwise idle machine: the count depends on how much work each event-loop turn batches, which depends on
+// timing (Node 20 /hello with a test run beside it: +89k for the agent instead of +38k). Under valgrind the app
+// is ~30x slower: about 15 minutes for the default set. Not part of CI.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
