@@ -38,6 +38,33 @@ describe('requests being served', () => {
     expect(liveRequestsOtherThan(context({}))).toEqual(inFlight);
   });
 
+  it('drops answered requests from the front as new ones arrive, so it holds about the requests in flight', () => {
+    // Ten connections, each sending its next request once the previous one was answered (keep-alive clients).
+    const responses: { writableFinished: boolean }[] = [];
+    const track = (): void => {
+      const ctx = context({});
+      responses.push(ctx.res as unknown as { writableFinished: boolean });
+      trackLive(ctx);
+    };
+    for (let c = 0; c < 10; c++) track();
+    let maxHeld = 0;
+    for (let k = 0; k < 1_000; k++) {
+      responses[k]!.writableFinished = true; // the oldest request is answered, its connection sends the next
+      track();
+      maxHeld = Math.max(maxHeld, trackedCount());
+    }
+    expect(maxHeld).toBeLessThanOrEqual(11);
+    expect(liveRequestsOtherThan(context({}))).toHaveLength(10);
+  });
+
+  it('still drops answered requests that queue behind a slow one, in a sweep', () => {
+    const slow = context({});
+    trackLive(slow);
+    for (let k = 0; k < 1_000; k++) trackLive(context({ writableFinished: true }));
+    expect(trackedCount()).toBeLessThanOrEqual(64);
+    expect(liveRequestsOtherThan(context({}))).toEqual([slow]);
+  });
+
   it('stops at the first request that answers, and says cheaply whether anyone else is in flight', () => {
     const asking = context({});
     expect(othersMayBeLive(asking)).toBe(false);
