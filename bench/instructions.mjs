@@ -90,6 +90,11 @@ async function countInstructions(variant, path, amount) {
     if (waited > 120_000 || child.exitCode !== null) throw new Error(`${variant}: the app did not start under valgrind:\n${err.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  const problem = variant === 'block' ? agentStartProblem(err) : undefined;
+  if (problem) {
+    child.kill('SIGKILL');
+    fail(problem);
+  }
   const autocannon = require('autocannon');
   const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, amount, timeout: 120 });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${variant} ${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
@@ -98,6 +103,17 @@ async function countInstructions(variant, path, amount) {
   const refs = /I\s+refs:\s+([\d,]+)/.exec(err)?.[1];
   if (!refs) throw new Error(`${variant}: no instruction count in valgrind's output:\n${err.slice(-2000)}`);
   return Number(refs.replaceAll(',', ''));
+}
+
+/**
+ * The agent's start-up line must show rules: a build run from outside its checkout (`--register` into a copy of
+ * dist/ without rules/ beside it) starts with none, and its count would compare a different agent.
+ */
+function agentStartProblem(stderr) {
+  const error = /^\[stepguard\] error: .*$/m.exec(stderr)?.[0];
+  const rules = Number(/\[stepguard\] active: [^\n]*?(\d+) rules/.exec(stderr)?.[1] ?? NaN);
+  if (!error && rules > 0) return undefined;
+  return `the agent (${REGISTER}) did not start with its rules — ${error ?? 'no "[stepguard] active: … N rules" line'}. A build copied elsewhere needs its rules/ directory beside dist/ (and package.json).`;
 }
 
 async function main() {

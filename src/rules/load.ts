@@ -79,11 +79,15 @@ export function loadRules(userPaths: readonly string[], knownDetectors: readonly
   const byId = new Map<string, Rule>();
   let login: LoginWatch | undefined;
   const files: string[] = [];
-  const expand = (p: string): string[] => {
+  const expand = (p: string, shipped = false): string[] => {
     try {
       return statSync(p).isDirectory() ? ruleFilesIn(p) : [p];
     } catch {
-      problems.push({ file: p, line: 1, column: 1, field: '', message: 'rule file not found; fix the path in STEPGUARD_RULES' });
+      // The shipped directory is not the user's path to fix: the package was copied or installed without it.
+      const message = shipped
+        ? "the shipped rules directory is missing from stepguard's package (its rules/ belongs beside dist/); reinstall stepguard — the agent runs without the shipped rules"
+        : 'rule file not found; fix the path in STEPGUARD_RULES';
+      problems.push({ file: p, line: 1, column: 1, field: '', message });
       return [];
     }
   };
@@ -92,7 +96,7 @@ export function loadRules(userPaths: readonly string[], knownDetectors: readonly
     files.push(...compiled.files);
     for (const rule of compiled.rules) byId.set(rule.meta.id, rule);
   }
-  for (const file of [...(compiled ? [] : expand(shippedDir)), ...userPaths.flatMap(expand)]) {
+  for (const file of [...(compiled ? [] : expand(shippedDir, true)), ...userPaths.flatMap((p) => expand(p))]) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
