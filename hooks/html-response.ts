@@ -14,8 +14,12 @@ import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, sameHeadAsLa
 
 const SNIFF = 'sniff';
 
-/** `setType`: what `getHeader('content-type')` returned (read once per write, for this and the head check). */
-function htmlType(res: ServerResponse, setType: unknown): boolean | typeof SNIFF {
+/**
+ * `setType`: what `getHeader('content-type')` returned and `setTypeIsHtml` whether that is HTML when it is a string
+ * (both worked out once per write, for this and the head check).
+ */
+function htmlType(res: ServerResponse, setType: unknown, setTypeIsHtml: boolean | undefined): boolean | typeof SNIFF {
+  if (setTypeIsHtml !== undefined) return setTypeIsHtml;
   let type = setType;
   if (type === undefined) {
     // writeHead(status, headers) without earlier setHeader calls keeps its headers only in the sent block.
@@ -30,7 +34,8 @@ function htmlType(res: ServerResponse, setType: unknown): boolean | typeof SNIFF
 const HTML_TYPE = /^\s*(?:text\/html|application\/xhtml\+xml)/i;
 
 function isHtmlType(type: string): boolean {
-  return HTML_TYPE.test(type);
+  // Express's own `text/html; charset=utf-8` without running the pattern (it matches whatever starts so).
+  return type.startsWith('text/html') || HTML_TYPE.test(type);
 }
 
 const TEXT_ENCODINGS = new Set(['utf8', 'utf-8', 'latin1', 'ascii', 'binary']);
@@ -46,10 +51,10 @@ function textOf(chunk: unknown, encoding: unknown): string | undefined {
 }
 
 /** The chunk to judge, or undefined when this write is not HTML. Never throws. */
-function htmlChunk(res: ServerResponse, setType: unknown, chunk: unknown, encoding: unknown): string | undefined {
+function htmlChunk(res: ServerResponse, setType: unknown, setTypeIsHtml: boolean | undefined, chunk: unknown, encoding: unknown): string | undefined {
   try {
     if (chunk === undefined || chunk === null || typeof chunk === 'function') return undefined;
-    const type = htmlType(res, setType);
+    const type = htmlType(res, setType, setTypeIsHtml);
     if (type === false) return undefined;
     const text = textOf(chunk, encoding);
     if (text === undefined || text.length === 0) return undefined;
@@ -64,6 +69,7 @@ export const htmlResponse = defineHook({
   module: 'http',
   builtin: true,
   patch(http) {
+    outHeaders = outHeadersTableKey(http as typeof import('node:http'));
     const proto = (http as typeof import('node:http')).ServerResponse.prototype as unknown as Record<string, AnyFunction>;
     for (const method of ['write', 'end'] as const) {
       const op = method === 'write' ? 'res.write' : 'res.end';
@@ -73,8 +79,9 @@ export const htmlResponse = defineHook({
           // Read once for both checks: the reads of the response are a measurable part of what this hook costs on
           // every response (README, Benchmark results).
           const setType = safeContentType(this);
-          judgeHeadOnce(this, setType);
-          const html = htmlChunk(this, setType, chunk, encoding);
+          const setTypeIsHtml = typeof setType === 'string' ? isHtmlType(setType) : undefined;
+          judgeHeadOnce(this, setType, setTypeIsHtml);
+          const html = htmlChunk(this, setType, setTypeIsHtml, chunk, encoding);
           if (html === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // `writeHead` composes the head without flushing it: until the first body byte leaves, the agent can
           // still answer 403 instead, so the composed head is set aside while the chunk is judged.
@@ -180,14 +187,45 @@ function isHttps(res: ServerResponse): boolean {
 /** `res.getHeader('content-type')`, or undefined when a broken response object throws. */
 function safeContentType(res: ServerResponse): unknown {
   try {
-    return res.getHeader('content-type');
+    return headerOf(res, 'content-type');
   } catch {
     return undefined;
   }
 }
 
+type OutHeadersTable = Record<string, [name: string, value: unknown] | undefined>;
+
+/** Node's table of the headers set so far, keyed by lower-case name; undefined when this Node keeps it otherwise. */
+let outHeaders: { readonly key: symbol; readonly getHeader: unknown } | undefined;
+
+/**
+ * Where `OutgoingMessage` keeps its headers (`getHeader` validates and lower-cases the name, then reads this table;
+ * the names asked for here are lower-case constants, and that per-call work was a measurable part of each
+ * response: README, Benchmark results). Found and checked once, at patch time.
+ */
+function outHeadersTableKey(http: typeof import('node:http')): typeof outHeaders {
+  try {
+    const probe = new http.OutgoingMessage();
+    const key = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'kOutHeaders');
+    if (key === undefined) return undefined;
+    probe.setHeader('X-Stepguard-Probe', 'yes');
+    const entry = (probe as unknown as Record<symbol, OutHeadersTable | null>)[key]?.['x-stepguard-probe'];
+    return Array.isArray(entry) && entry[1] === 'yes' ? { key, getHeader: http.OutgoingMessage.prototype.getHeader } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `res.getHeader(lowerName)`, read from Node's table when `getHeader` is Node's own (a framework may override it). */
+function headerOf(res: ServerResponse, lowerName: string): unknown {
+  const table = outHeaders !== undefined && res.getHeader === outHeaders.getHeader ? (res as unknown as Record<symbol, OutHeadersTable | null | undefined>)[outHeaders.key] : undefined;
+  if (table === undefined) return res.getHeader(lowerName);
+  if (table === null) return undefined;
+  return table[lowerName]?.[1];
+}
+
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
-function judgeHeadOnce(res: ServerResponse, setType: unknown): void {
+function judgeHeadOnce(res: ServerResponse, setType: unknown, setTypeIsHtml: boolean | undefined): void {
   try {
     // `headersSent` is true as soon as writeHead composed the head; `_headerSent` only once it left.
     const internals = res as unknown as { _header?: unknown; _headerSent?: unknown };
@@ -197,13 +235,13 @@ function judgeHeadOnce(res: ServerResponse, setType: unknown): void {
     // The common case — headers set one by one, no cookie — is read without building anything: a head that is not
     // HTML shows nothing, and one that repeats the head last judged on its route is not judged again.
     let repeatable: [type: string, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean] | undefined;
-    if (headers === undefined && res.getHeader('set-cookie') === undefined) {
+    if (headers === undefined && headerOf(res, 'set-cookie') === undefined) {
       const contentType = setType;
       if (contentType === undefined || typeof contentType === 'string') {
-        if (contentType === undefined || !isHtmlType(contentType)) return;
-        const csp = res.getHeader(SECURITY_HEADERS[0]);
-        const nosniff = res.getHeader(SECURITY_HEADERS[1]);
-        const hsts = res.getHeader(SECURITY_HEADERS[2]);
+        if (contentType === undefined || setTypeIsHtml !== true) return;
+        const csp = headerOf(res, SECURITY_HEADERS[0]);
+        const nosniff = headerOf(res, SECURITY_HEADERS[1]);
+        const hsts = headerOf(res, SECURITY_HEADERS[2]);
         const https = isHttps(res);
         if (sameHeadAsLastJudged(contentType, csp, nosniff, hsts, https)) return;
         repeatable = [contentType, csp, nosniff, hsts, https];

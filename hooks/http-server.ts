@@ -7,10 +7,11 @@ import { defineHook, wrap, serveRequest, type AnyFunction } from '../src/hook-ki
  */
 function patchServerPrototype(proto: { emit: AnyFunction }): void {
   wrap(proto, 'emit', (original) =>
-    function emit(this: unknown, event: unknown, ...rest: unknown[]) {
-      if (event !== 'request') return original.apply(this, arguments as unknown as unknown[]);
+    function emit(this: unknown, event: unknown) {
+      // `arguments`, not a rest parameter: every event the server emits would otherwise copy its arguments.
       const args = arguments as unknown as unknown[];
-      return serveRequest(rest[0] as IncomingMessage, rest[1] as ServerResponse, () => original.apply(this, args));
+      if (event !== 'request') return original.apply(this, args);
+      return serveRequest(args[1] as IncomingMessage, args[2] as ServerResponse, () => original.apply(this, args));
     },
   );
 }

@@ -15,8 +15,6 @@ export interface StartResult {
   readonly problems: readonly string[];
 }
 
-const RUNTIME_KEY = Symbol.for('stepguard.runtime');
-
 /** STEPGUARD_ENABLED=false (the words config.ts reads as false); says so once. */
 export function switchedOffByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   if (!/^(0|false|no|off)$/i.test(env.STEPGUARD_ENABLED?.trim() ?? '')) return false;
@@ -27,7 +25,8 @@ export function switchedOffByEnv(env: NodeJS.ProcessEnv = process.env): boolean 
 }
 
 export function start(env: NodeJS.ProcessEnv = process.env): StartResult {
-  const existing = (globalThis as { [RUNTIME_KEY]?: Runtime })[RUNTIME_KEY];
+  // runtime.ts's holder, read without loading that module (a switched-off agent loads almost nothing).
+  const existing = (globalThis as { [key: symbol]: { current?: Runtime } | undefined })[Symbol.for('stepguard.runtime-holder')]?.current;
   if (existing) return { runtime: existing, problems: [] };
   if (switchedOffByEnv(env)) return { runtime: undefined, problems: [] };
 

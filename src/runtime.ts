@@ -42,15 +42,24 @@ export interface Runtime {
   readonly risk?: RiskService;
 }
 
-const RUNTIME_KEY = Symbol.for('stepguard.runtime');
-type Holder = { [RUNTIME_KEY]?: Runtime };
+const HOLDER_KEY = Symbol.for('stepguard.runtime-holder');
+interface RuntimeHolder {
+  current: Runtime | undefined;
+}
+
+/**
+ * One holder per process, shared by every copy of this module (the CommonJS and the ESM load of the agent), and kept
+ * in a module constant: every wrapper asks for the runtime on every call, and a symbol-keyed property of the global
+ * object was a generic lookup each time (bench:instructions, Node 24).
+ */
+const holder: RuntimeHolder = ((globalThis as { [HOLDER_KEY]?: RuntimeHolder })[HOLDER_KEY] ??= { current: undefined });
 
 export function getRuntime(): Runtime | undefined {
-  return (globalThis as Holder)[RUNTIME_KEY];
+  return holder.current;
 }
 
 export function setRuntime(runtime: Runtime | undefined): void {
-  (globalThis as Holder)[RUNTIME_KEY] = runtime;
+  holder.current = runtime;
 }
 
 /** Only the detectors some rule uses, indexed by sink kind. Slots are reused so health survives reloads. */

@@ -17,22 +17,30 @@ import type { RequestContext } from './request-context.js';
  */
 
 const MIN_SWEEP = 64;
-let live: RequestContext[] = [];
+/** live[head..] are the tracked requests; the slots before `head` were dropped (emptied, so nothing stays alive). */
+let live: (RequestContext | undefined)[] = [];
+let head = 0;
 let sweepAt = MIN_SWEEP;
 
 /** Answered requests dropped from the front per new request: enough to keep up, never a walk of the list. */
 const FRONT_DROPS = 2;
+/** Emptied front slots are removed in one splice per this many, not one `shift` (a runtime call) per request. */
+const COMPACT_AT = 32;
 
 export function trackLive(ctx: RequestContext): void {
-  // The list is about as long as the requests in flight: a shift moves a handful of slots.
-  for (let k = 0; k < FRONT_DROPS && live.length > 0 && isDone(live[0]!); k++) live.shift();
+  for (let k = 0; k < FRONT_DROPS && head < live.length && isDone(live[head]!); k++) live[head++] = undefined;
+  if (head >= COMPACT_AT) {
+    live.splice(0, head);
+    head = 0;
+  }
   live.push(ctx);
-  if (live.length >= sweepAt) sweep();
+  if (live.length - head >= sweepAt) sweep();
 }
 
 /** Whether any request but `except` may still be in flight (answered ones count until the next sweep): no allocation. */
 export function othersMayBeLive(except: RequestContext): boolean {
-  return live.length > 1 || (live.length === 1 && live[0] !== except);
+  const count = live.length - head;
+  return count > 1 || (count === 1 && live[head] !== except);
 }
 
 /**
@@ -41,7 +49,7 @@ export function othersMayBeLive(except: RequestContext): boolean {
  */
 export function firstOfOtherLive<T>(except: RequestContext, visit: (ctx: RequestContext) => T | undefined): T | undefined {
   const list = live;
-  for (let i = 0; i < list.length; i++) {
+  for (let i = head; i < list.length; i++) {
     const ctx = list[i]!;
     if (ctx === except || isDone(ctx)) continue;
     const found = visit(ctx);
@@ -51,7 +59,10 @@ export function firstOfOtherLive<T>(except: RequestContext, visit: (ctx: Request
 }
 
 function sweep(): void {
-  live = live.filter((ctx) => !isDone(ctx));
+  const kept: RequestContext[] = [];
+  for (let i = head; i < live.length; i++) if (!isDone(live[i]!)) kept.push(live[i]!);
+  live = kept;
+  head = 0;
   sweepAt = Math.max(MIN_SWEEP, live.length * 2);
 }
 
@@ -62,11 +73,12 @@ function isDone(ctx: RequestContext): boolean {
 
 /** Tests: how many requests are held (answered ones included until the next sweep). */
 export function trackedCount(): number {
-  return live.length;
+  return live.length - head;
 }
 
 /** Tests: forget every tracked request. */
 export function resetLive(): void {
   live = [];
+  head = 0;
   sweepAt = MIN_SWEEP;
 }

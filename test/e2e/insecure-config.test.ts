@@ -92,6 +92,14 @@ describe('insecure configuration (block mode: reported, never refused)', () => {
     expect(mixed).toEqual(['missing-csp', 'missing-nosniff']);
   });
 
+  it("a response that answers getHeader itself is read through it, not from Node's own header table", async () => {
+    const before = (await configLines(0)).length;
+    // Its strong head first, then its weak one: only getHeader tells them apart (Node's table holds neither header).
+    for (const query of ['', '', '?weak=1', '?weak=1']) expect((await call(app, 'GET', `/own-getheader${query}`)).text).toBe('<!doctype html><p>own</p>');
+    const lines = (await configLines(before + 2)).slice(before);
+    expect(lines.filter((l) => l.includes('GET /own-getheader')).map((l) => /reason=(\S+)/.exec(l)?.[1]).sort()).toEqual(['missing-csp', 'missing-nosniff']);
+  });
+
   it('a sensitive operation reached without identity: refused by the step-up gate and the route reported', async () => {
     const reply = await call(app, 'POST', '/admin/wipe');
     expect(reply.status).toBe(403);
