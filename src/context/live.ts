@@ -11,9 +11,9 @@ import type { RequestContext } from './request-context.js';
  * Cost per request: one array slot and a look at the oldest one or two. Requests mostly finish in the order they
  * arrived, so each new request drops the answered ones at the front of the list; the rest (behind a slow request)
  * go in batches, when the list has doubled since the last sweep. So the list holds about the requests in flight,
- * and at most about twice that, or 64. An answered request the list still held stayed alive through the next
- * young-generation collections and was copied by each (README, Benchmark results). A response destroyed before it
- * finished counts as done.
+ * and at most about twice that, or 64. Before, up to 64 answered requests (their request and response objects,
+ * which the app no longer referenced) stayed alive until the next sweep, through the garbage collections in between.
+ * A response destroyed before it finished counts as done.
  */
 
 const MIN_SWEEP = 64;
