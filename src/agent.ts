@@ -72,7 +72,7 @@ function compose(loaded: Config, configProblems: readonly ConfigProblem[], env: 
   }
 
   const engine = new RuleEngine(ruleSet, config.mode);
-  const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName });
+  const telemetry = new Telemetry({ enabled: config.telemetry, serviceName: config.serviceName, exportThread: config.exportThread });
   const { startTrends } = require('./telemetry/trends.js') as typeof import('./telemetry/trends.js');
   startTrends(telemetry, config, env);
   const stepUp = createStepUp(config, env, telemetry, ruleSet.rules.some((r) => r.action === 'step_up' || (r.type === 'policy' && r.risk !== undefined)));

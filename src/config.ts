@@ -51,6 +51,8 @@ export interface Config {
   /** `agent`: the agent answers blocked/step-up requests itself; `app`: the app renders them (see README). */
   readonly respond: RespondMode;
   readonly telemetry: boolean;
+  /** Run the OTLP span exporter in a thread of its own, out of the app's isolate (README "Telemetry"). */
+  readonly exportThread: boolean;
   /** Watch the user's rule files and apply edits without a restart. */
   readonly reload: boolean;
   /** Also reload on SIGHUP (off by default: a SIGHUP listener stops Node's default exit on SIGHUP). */
@@ -101,6 +103,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   logFindings: true,
   respond: 'agent',
   telemetry: true,
+  exportThread: true,
   reload: true,
   reloadOnSighup: false,
   serviceName: undefined,
@@ -272,6 +275,7 @@ const TOP_FIELDS: readonly FieldSpec[] = [
   { key: 'logFindings', env: 'STEPGUARD_LOG_FINDINGS', parse: bool },
   { key: 'respond', env: 'STEPGUARD_RESPOND', parse: oneOf('agent', 'app') },
   { key: 'telemetry', env: 'STEPGUARD_TELEMETRY', parse: bool },
+  { key: 'exportThread', env: 'STEPGUARD_EXPORT_THREAD', parse: bool },
   { key: 'reload', env: 'STEPGUARD_RELOAD', parse: bool },
   { key: 'reloadOnSighup', env: 'STEPGUARD_RELOAD_ON_SIGHUP', parse: bool },
   { key: 'serviceName', env: 'STEPGUARD_SERVICE_NAME', parse: text },

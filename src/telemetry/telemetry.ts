@@ -5,6 +5,7 @@ import { log, warnOnce } from '../log.js';
 import { ATTR, RESOURCE } from './attributes.js';
 import { boundedBatchProcessor } from './export-health.js';
 import { whileAgentLoads } from '../instrument/loading.js';
+import { consoleSpanExporter, exporterNames, isKnownExporter, otlpTraceExporter, otlpTraceProtocol } from './trace-exporters.js';
 
 /**
  * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
@@ -23,6 +24,8 @@ export interface TelemetryOptions {
   readonly serviceName: string | undefined;
   /** For embedding and tests: explicit processors instead of the env-configured exporter. */
   readonly spanProcessors?: readonly SpanProcessor[];
+  /** Run the OTLP exporter in a thread of its own (default true); see `thread-exporter.ts`. */
+  readonly exportThread?: boolean;
 }
 
 /**
@@ -145,7 +148,7 @@ export class Telemetry {
     if (!this.wanted || this.tracer || this.loadFailed) return;
     try {
       const { BasicTracerProvider, resources } = sdk();
-      const processors = this.options.spanProcessors ?? processorsFromEnv();
+      const processors = this.options.spanProcessors ?? processorsFromEnv(this.options.exportThread ?? true);
       if (processors.length === 0) {
         this.loadFailed = true;
         return;
@@ -188,49 +191,30 @@ function sdk(): { BasicTracerProvider: typeof import('@opentelemetry/sdk-trace-b
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-function isKnownExporter(name: string): boolean {
-  return name === 'otlp' || name === 'console';
-}
-
-function exporterNames(): string[] {
-  return (process.env.OTEL_TRACES_EXPORTER ?? 'otlp')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-}
-
-function processorsFromEnv(): SpanProcessor[] {
+function processorsFromEnv(exportThread: boolean): SpanProcessor[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK, at the first span
   const tracing = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
   const out: SpanProcessor[] = [];
   for (const name of exporterNames()) {
     if (name === 'none') return [];
-    const exporter = exporterFor(name);
+    const exporter = exporterFor(name, exportThread);
     // Batching keeps export off the request path; a dead endpoint only drops spans (bounded queue).
     if (exporter) out.push(boundedBatchProcessor(tracing.BatchSpanProcessor, exporter, name));
   }
   return out;
 }
 
-function exporterFor(name: string): SpanExporter | undefined {
+function exporterFor(name: string, exportThread: boolean): SpanExporter | undefined {
   switch (name) {
     case 'otlp': {
-      const protocol = (process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
-      if (protocol === 'http/json') {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
-        const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
-        return new OTLPTraceExporter();
-      }
-      if (protocol !== 'http/protobuf') {
-        warnOnce('telemetry:protocol', `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported by stepguard; using http/protobuf`);
-      }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
-      const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
-      return new OTLPTraceExporter();
+      const protocol = otlpTraceProtocol();
+      if (!exportThread) return otlpTraceExporter(protocol);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the exporter, at the first span
+      const { ThreadSpanExporter } = require('./thread-exporter.js') as typeof import('./thread-exporter.js');
+      return new ThreadSpanExporter({ protocol });
     }
     case 'console':
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK, at the first span
-      return new (require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base')).ConsoleSpanExporter();
+      return consoleSpanExporter();
     default:
       return undefined; // said at start (see the constructor)
   }

@@ -42,6 +42,11 @@ export class OtlpReceiver {
   private server = http.createServer((req, res) => this.handle(req, res));
   private waiters: Array<() => void> = [];
 
+  /** `keepAliveTimeoutMs`: how long an idle exporter connection stays open (Node's default is 5 s). */
+  constructor(options: { keepAliveTimeoutMs?: number } = {}) {
+    if (options.keepAliveTimeoutMs !== undefined) this.server.keepAliveTimeout = options.keepAliveTimeoutMs;
+  }
+
   async start(): Promise<string> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
