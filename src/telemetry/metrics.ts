@@ -153,10 +153,10 @@ export function metricsExporterNames(env: NodeJS.ProcessEnv = process.env): stri
  * like the tracer), so a process that never inspects anything pays nothing and exports nothing at exit.
  * A Prometheus endpoint is the exception: it must answer scrapes from the start.
  */
-export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env): Recorder | undefined {
+export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env, exportThread = true): Recorder | undefined {
   const names = metricsExporterNames(env);
   if (names.length === 0 || names.includes('none')) return undefined;
-  const lazy = new LazyMetrics((durations) => createMetrics(names, serviceName, env, durations));
+  const lazy = new LazyMetrics((durations) => createMetrics(names, serviceName, env, durations, exportThread));
   if (names.includes('prometheus')) lazy.loadNow();
   active = lazy;
   return lazy;
@@ -239,7 +239,7 @@ class LazyMetrics implements Recorder {
   }
 }
 
-function createMetrics(names: readonly string[], serviceName: string | undefined, env: NodeJS.ProcessEnv, durations: InspectionDurations): MetricsRecorder | undefined {
+function createMetrics(names: readonly string[], serviceName: string | undefined, env: NodeJS.ProcessEnv, durations: InspectionDurations, exportThread: boolean): MetricsRecorder | undefined {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the metrics SDK loads only when metrics are exported
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
@@ -255,7 +255,7 @@ function createMetrics(names: readonly string[], serviceName: string | undefined
   const readers: MetricReader[] = [];
   for (const name of names) {
     const producer = durations.producer(METRIC.INSPECTION_DURATION, resource, scope, enums);
-    const reader = readerFor(name, sdk, env, [producer]);
+    const reader = readerFor(name, sdk, env, [producer], exportThread);
     producer.reader = reader;
     if (reader) readers.push(reader);
   }
@@ -269,7 +269,7 @@ function positive(value: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'), env: NodeJS.ProcessEnv, metricProducers: MetricProducer[]): MetricReader | undefined {
+function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'), env: NodeJS.ProcessEnv, metricProducers: MetricProducer[], exportThread: boolean): MetricReader | undefined {
   const periodic = (exporter: PushMetricExporter): MetricReader => {
     const interval = positive(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
     return new sdk.PeriodicExportingMetricReader({
@@ -282,16 +282,19 @@ function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'
   try {
     switch (name) {
       case 'otlp': {
-        const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
-        if (protocol === 'http/json') {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
-          const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
-          return periodic(new OTLPMetricExporter());
-        }
-        if (protocol !== 'http/protobuf') warnOnce('metrics:protocol', `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported by stepguard; metrics use http/protobuf`);
-        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the chosen protocol
-        const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
-        return periodic(new OTLPMetricExporter());
+        const asked = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+        if (asked !== 'http/json' && asked !== 'http/protobuf') warnOnce('metrics:protocol', `OTEL_EXPORTER_OTLP_PROTOCOL=${asked} is not supported by stepguard; metrics use http/protobuf`);
+        const protocol = asked === 'http/json' ? 'http/json' : 'http/protobuf';
+        const local = (): PushMetricExporter => {
+          /* eslint-disable @typescript-eslint/no-require-imports -- loaded only for the chosen protocol */
+          if (protocol === 'http/json') return new (require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter();
+          return new (require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
+          /* eslint-enable @typescript-eslint/no-require-imports */
+        };
+        if (!exportThread) return periodic(local());
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the exporter
+        const { ThreadMetricExporter } = require('./thread-exporter.js') as typeof import('./thread-exporter.js');
+        return periodic(new ThreadMetricExporter({ protocol, local }));
       }
       case 'prometheus': {
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when chosen

@@ -5,7 +5,6 @@ import { log, warnOnce } from '../log.js';
 import { ATTR, RESOURCE } from './attributes.js';
 import { boundedBatchProcessor } from './export-health.js';
 import { whileAgentLoads } from '../instrument/loading.js';
-import { consoleSpanExporter, exporterNames, isKnownExporter, otlpTraceExporter, otlpTraceProtocol } from './trace-exporters.js';
 
 /**
  * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
@@ -191,6 +190,22 @@ function sdk(): { BasicTracerProvider: typeof import('@opentelemetry/sdk-trace-b
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
 
+function isKnownExporter(name: string): boolean {
+  return name === 'otlp' || name === 'console';
+}
+
+function exporterNames(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.OTEL_TRACES_EXPORTER ?? 'otlp')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+function exporters(): typeof import('./trace-exporters.js') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK, at the first span
+  return require('./trace-exporters.js') as typeof import('./trace-exporters.js');
+}
+
 function processorsFromEnv(exportThread: boolean): SpanProcessor[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK, at the first span
   const tracing = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
@@ -207,14 +222,14 @@ function processorsFromEnv(exportThread: boolean): SpanProcessor[] {
 function exporterFor(name: string, exportThread: boolean): SpanExporter | undefined {
   switch (name) {
     case 'otlp': {
-      const protocol = otlpTraceProtocol();
-      if (!exportThread) return otlpTraceExporter(protocol);
+      const protocol = exporters().otlpTraceProtocol();
+      if (!exportThread) return exporters().otlpTraceExporter(protocol);
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the exporter, at the first span
       const { ThreadSpanExporter } = require('./thread-exporter.js') as typeof import('./thread-exporter.js');
       return new ThreadSpanExporter({ protocol });
     }
     case 'console':
-      return consoleSpanExporter();
+      return exporters().consoleSpanExporter();
     default:
       return undefined; // said at start (see the constructor)
   }

@@ -1,23 +1,28 @@
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { AggregationOption, AggregationTemporality, InstrumentType, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { join } from 'node:path';
 import type { Worker, WorkerOptions } from 'node:worker_threads';
 import { warnOnce } from '../log.js';
-import { spansToWire, type WireBatch } from './span-wire.js';
-import { otlpTraceExporter, type OtlpProtocol } from './trace-exporters.js';
+import { metricsToWire, spansToWire, type WireBatch, type WireMetrics } from './export-wire.js';
+import type { OtlpProtocol } from './trace-exporters.js';
 
 /**
- * A span exporter that hands finished batches to a thread of their own, where the OTLP exporter runs (see
- * `export-thread.ts` for why). To the batch processor it is an ordinary exporter: one call, one answer.
+ * Exporters that hand their data to a thread of their own, where the OTLP exporters run (see `export-thread.ts`
+ * for why). To the batch processor and the metric reader they are ordinary exporters: one call, one answer.
+ * One thread serves spans and metrics; it starts with the first of them and ends when both have shut down.
  *
  * The thread never keeps the app alive by itself: it is referenced only while an answer is awaited, as the
- * in-process exporter's socket would be. If the thread cannot start or stops, the agent says so once and
- * exports from the app's thread from then on; batches in flight at that moment fail and are counted as dropped.
+ * in-process exporter's socket would be. If it cannot start or stops, the agent says so once and each signal
+ * exports from the app's thread from then on; what was in flight at that moment fails and is counted as dropped.
  */
 
-export type ThreadRequest =
-  | { readonly id: number; readonly op: 'export'; readonly batch: WireBatch }
-  | { readonly id: number; readonly op: 'flush' }
-  | { readonly id: number; readonly op: 'shutdown' };
+export type Signal = 'spans' | 'metrics';
+
+export type ThreadRequest = { readonly id: number; readonly signal: Signal; readonly protocol: OtlpProtocol } & (
+  | { readonly op: 'export'; readonly batch: WireBatch | WireMetrics }
+  | { readonly op: 'flush' }
+  | { readonly op: 'shutdown' }
+);
 
 export interface ThreadReply {
   readonly id: number;
@@ -27,41 +32,49 @@ export interface ThreadReply {
 
 type Answer = (reply: ThreadReply) => void;
 type ExportResult = { code: number; error?: Error };
-type Request = { readonly op: 'export'; readonly batch: WireBatch } | { readonly op: 'flush' } | { readonly op: 'shutdown' };
+type Request = ThreadRequest extends infer R ? (R extends ThreadRequest ? Omit<R, 'id'> : never) : never;
 
-/** ExportResultCode.FAILED of @opentelemetry/core (not imported: it is not needed in this thread otherwise). */
+/** ExportResultCode.FAILED of @opentelemetry/core (not imported: nothing else of it is needed here). */
 const FAILED = 1;
 
 export type StartThread = (file: string, options: WorkerOptions) => Worker;
 
 const startWorker: StartThread = (file, options) => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the exporter, at the first span
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the exporters, at the first span or metric export
   const { Worker: WorkerClass } = require('node:worker_threads') as typeof import('node:worker_threads');
   return new WorkerClass(file, options);
 };
 
-export interface ThreadExporterOptions {
-  readonly protocol: OtlpProtocol;
+export interface ExportThreadOptions {
   /** The compiled entry point; by default `export-thread.js` beside this file. */
   readonly file?: string;
   readonly start?: StartThread;
-  /** The exporter used when the thread cannot run; by default the OTLP exporter in the app's thread. */
-  readonly inProcess?: () => SpanExporter;
 }
 
-export class ThreadSpanExporter implements SpanExporter {
+/** The thread and the answers it owes. Started at the first `acquire`, terminated at the last `release`. */
+export class ExportThread {
   private worker: Worker | undefined;
-  private fallback: SpanExporter | undefined;
+  private started = false;
+  private users = 0;
   private readonly pending = new Map<number, Answer>();
   private nextId = 1;
   private stopping = false;
 
-  constructor(private readonly options: ThreadExporterOptions) {
+  constructor(private readonly options: ExportThreadOptions = {}) {}
+
+  /** Whether requests go to the thread (false before the first user, and once it has stopped or could not start). */
+  get alive(): boolean {
+    return this.worker !== undefined;
+  }
+
+  acquire(): void {
+    this.users++;
+    if (this.started) return;
+    this.started = true;
     try {
-      const worker = (options.start ?? startWorker)(options.file ?? join(__dirname, 'export-thread.js'), {
-        workerData: { protocol: options.protocol },
-        // No preload (the app's `--require stepguard/register`), no inspector port: nothing of the agent or
-        // the app's flags in the thread; it reads the OTEL_* variables from its copy of the environment.
+      const worker = (this.options.start ?? startWorker)(this.options.file ?? join(__dirname, 'export-thread.js'), {
+        // No preload (the app's `--require stepguard/register`), no inspector port: nothing of the agent or the
+        // app's flags in the thread; it reads the OTEL_* variables from its copy of the environment.
         execArgv: [],
         resourceLimits: { maxOldGenerationSizeMb: 64 },
       });
@@ -75,47 +88,33 @@ export class ThreadSpanExporter implements SpanExporter {
     }
   }
 
-  /** Whether exports go to the thread (false once it has stopped or could not start). */
-  get threaded(): boolean {
-    return this.worker !== undefined;
-  }
-
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    if (!this.worker) {
-      this.exportInProcess(spans, done);
-      return;
-    }
-    let batch: WireBatch;
-    try {
-      batch = spansToWire(spans);
-    } catch (e) {
-      done({ code: FAILED, error: e as Error });
-      return;
-    }
-    this.send({ op: 'export', batch }, (reply) => done(reply.error === undefined ? { code: reply.code } : { code: reply.code, error: new Error(reply.error) }));
-  }
-
-  forceFlush(): Promise<void> {
-    if (!this.worker) return this.fallback?.forceFlush?.() ?? Promise.resolve();
-    return new Promise((resolve) => this.send({ op: 'flush' }, () => resolve()));
-  }
-
-  shutdown(): Promise<void> {
-    this.stopping = true;
+  /** A user is done (after its own shutdown request was answered); the last one ends the thread. */
+  release(): Promise<void> {
+    this.users = Math.max(0, this.users - 1);
     const worker = this.worker;
-    if (!worker) return this.fallback?.shutdown() ?? Promise.resolve();
-    return new Promise<void>((resolve) => this.send({ op: 'shutdown' }, () => resolve())).then(() => worker.terminate().then(() => undefined));
+    if (this.users > 0 || !worker) return Promise.resolve();
+    this.stopping = true;
+    this.worker = undefined;
+    return worker.terminate().then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
-  private send(request: Request, answer: Answer): void {
-    const worker = this.worker!;
+  /** Sends a request; `answer` is called exactly once, with a failure if the thread is or goes away. */
+  request(request: Request, answer: Answer): void {
+    const worker = this.worker;
     const id = this.nextId++;
+    if (!worker) {
+      answer({ id, code: FAILED, error: 'the export thread is not running' });
+      return;
+    }
     this.pending.set(id, answer);
     worker.ref();
     try {
-      worker.postMessage({ ...request, id } satisfies ThreadRequest);
+      worker.postMessage({ ...request, id } as ThreadRequest);
     } catch (e) {
-      this.answer({ id, code: FAILED, error: `could not hand the batch to the export thread: ${(e as Error).message}` });
+      this.answer({ id, code: FAILED, error: `could not hand the data to the export thread: ${(e as Error).message}` });
     }
   }
 
@@ -128,23 +127,141 @@ export class ThreadSpanExporter implements SpanExporter {
   }
 
   private gone(worker: Worker | undefined, reason: string): void {
-    if (worker !== undefined && worker !== this.worker) return; // already handled ('error' is followed by 'exit')
+    if (worker !== undefined && worker !== this.worker) return; // already handled ('error' is followed by 'exit'), or terminated by release()
     this.worker = undefined;
     if (!this.stopping) {
-      warnOnce('telemetry:thread', `the span export thread stopped (${reason}); spans are exported from the app's thread from now on`);
+      warnOnce('telemetry:thread', `the export thread stopped (${reason}); spans and metrics are exported from the app's thread from now on`);
     }
     const waiting = [...this.pending];
     this.pending.clear();
     for (const [id, answer] of waiting) answer({ id, code: FAILED, error: `the export thread stopped (${reason})` });
   }
+}
 
-  private exportInProcess(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    try {
-      this.fallback ??= (this.options.inProcess ?? (() => otlpTraceExporter(this.options.protocol)))();
-    } catch (e) {
-      done({ code: FAILED, error: new Error(`the span exporter could not be loaded: ${(e as Error).message}`) });
+let shared: ExportThread | undefined;
+
+/** The process's export thread, shared by the span and metric exporters. */
+export function sharedExportThread(): ExportThread {
+  return (shared ??= new ExportThread());
+}
+
+function resultOf(reply: ThreadReply): ExportResult {
+  return reply.error === undefined ? { code: reply.code } : { code: reply.code, error: new Error(reply.error) };
+}
+
+/** What both exporters share: the thread while it lives, then an exporter in the app's thread. */
+abstract class ThreadClient<InProcess extends { shutdown(): Promise<void>; forceFlush?(): Promise<void> }> {
+  private fallback: InProcess | undefined;
+  private shutDown = false;
+
+  protected constructor(
+    protected readonly signal: Signal,
+    protected readonly protocol: OtlpProtocol,
+    protected readonly thread: ExportThread,
+    private readonly makeInProcess: () => InProcess,
+  ) {
+    thread.acquire();
+  }
+
+  /** Whether this signal's exports go to the thread. */
+  get threaded(): boolean {
+    return this.thread.alive && !this.shutDown;
+  }
+
+  protected inProcess(): InProcess {
+    return (this.fallback ??= this.makeInProcess());
+  }
+
+  protected send<T>(wire: () => T, op: 'export', done: (result: ExportResult) => void, local: (exporter: InProcess) => void): void {
+    if (!this.threaded) {
+      let exporter: InProcess;
+      try {
+        exporter = this.inProcess();
+      } catch (e) {
+        done({ code: FAILED, error: new Error(`the ${this.signal} exporter could not be loaded: ${(e as Error).message}`) });
+        return;
+      }
+      local(exporter);
       return;
     }
-    this.fallback.export(spans, done);
+    let batch: T;
+    try {
+      batch = wire();
+    } catch (e) {
+      done({ code: FAILED, error: e as Error });
+      return;
+    }
+    this.thread.request({ signal: this.signal, protocol: this.protocol, op, batch: batch as WireBatch | WireMetrics }, (reply) => done(resultOf(reply)));
   }
+
+  forceFlush(): Promise<void> {
+    if (!this.threaded) return this.fallback?.forceFlush?.() ?? Promise.resolve();
+    return new Promise((resolve) => this.thread.request({ signal: this.signal, protocol: this.protocol, op: 'flush' }, () => resolve()));
+  }
+
+  shutdown(): Promise<void> {
+    if (this.shutDown) return Promise.resolve();
+    const threaded = this.threaded;
+    this.shutDown = true;
+    const local = this.fallback?.shutdown() ?? Promise.resolve();
+    if (!threaded) return local.then(() => this.thread.release());
+    return new Promise<void>((resolve) => this.thread.request({ signal: this.signal, protocol: this.protocol, op: 'shutdown' }, () => resolve()))
+      .then(() => local)
+      .then(() => this.thread.release());
+  }
+}
+
+export interface ThreadSpanExporterOptions {
+  readonly protocol: OtlpProtocol;
+  readonly thread?: ExportThread;
+  /** The exporter used when the thread cannot run; by default the OTLP exporter in the app's thread. */
+  readonly inProcess?: () => SpanExporter;
+}
+
+export class ThreadSpanExporter extends ThreadClient<SpanExporter> implements SpanExporter {
+  constructor(options: ThreadSpanExporterOptions) {
+    super('spans', options.protocol, options.thread ?? sharedExportThread(), options.inProcess ?? (() => inProcessSpanExporter(options.protocol)));
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.send(() => spansToWire(spans), 'export', done, (exporter) => exporter.export(spans, done));
+  }
+}
+
+export interface ThreadMetricExporterOptions {
+  readonly protocol: OtlpProtocol;
+  readonly thread?: ExportThread;
+  /**
+   * An exporter made in the app's thread from the same environment: asked which temporality and aggregation each
+   * instrument gets (the reader asks synchronously), and used for export when the thread cannot run. Making one
+   * sends nothing.
+   */
+  readonly local: () => PushMetricExporter;
+}
+
+export class ThreadMetricExporter extends ThreadClient<PushMetricExporter> implements PushMetricExporter {
+  constructor(options: ThreadMetricExporterOptions) {
+    super('metrics', options.protocol, options.thread ?? sharedExportThread(), options.local);
+  }
+
+  export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
+    this.send(() => metricsToWire(metrics), 'export', done, (exporter) => exporter.export(metrics, done));
+  }
+
+  selectAggregationTemporality(instrumentType: InstrumentType): AggregationTemporality {
+    const local = this.inProcess();
+    // CUMULATIVE, as the SDK assumes for an exporter that does not say.
+    return local.selectAggregationTemporality?.(instrumentType) ?? (1 as AggregationTemporality);
+  }
+
+  selectAggregation(instrumentType: InstrumentType): AggregationOption {
+    const local = this.inProcess();
+    return local.selectAggregation?.(instrumentType) ?? ({ type: 0 } as AggregationOption);
+  }
+}
+
+function inProcessSpanExporter(protocol: OtlpProtocol): SpanExporter {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when the thread cannot run
+  const { otlpTraceExporter } = require('./trace-exporters.js') as typeof import('./trace-exporters.js');
+  return otlpTraceExporter(protocol);
 }

@@ -7,17 +7,6 @@ import { warnOnce } from '../log.js';
  * thread, which has a copy of the app's environment.
  */
 
-export function isKnownExporter(name: string): boolean {
-  return name === 'otlp' || name === 'console';
-}
-
-export function exporterNames(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env.OTEL_TRACES_EXPORTER ?? 'otlp')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-}
-
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
 /** The OTLP protocol for spans; an unsupported one is said once (in the app's thread) and replaced. */

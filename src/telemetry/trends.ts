@@ -13,7 +13,7 @@ import { errorMessage, log } from '../log.js';
 export function startTrends(telemetry: Telemetry, config: Config, env: NodeJS.ProcessEnv = process.env): void {
   if (config.telemetry && !/^(1|true|yes)$/i.test(env.OTEL_SDK_DISABLED?.trim() ?? '')) {
     try {
-      const metrics = metricsFromEnv(config.serviceName, env);
+      const metrics = metricsFromEnv(config.serviceName, env, config.exportThread);
       if (metrics) telemetry.addRecorder(metrics);
     } catch (error) {
       log.warn(`metrics are off: ${errorMessage(error)}`);

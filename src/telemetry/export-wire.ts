@@ -1,10 +1,12 @@
 import type { Attributes, HrTime, Link, SpanContext, SpanStatus } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 
 /**
- * Finished spans as plain data, so they can cross to the export thread (`postMessage` copies plain data
- * only: the SDK's spans carry methods and class instances). The far side rebuilds objects with exactly what
- * the OTLP serializers read, so the payload sent from the thread is the one the in-process exporter sends.
+ * Finished spans and collected metrics as plain data, so they can cross to the export thread (`postMessage`
+ * copies plain data only: spans and resources carry methods and class instances). The far side rebuilds objects
+ * with exactly what the OTLP serializers read, so the payload sent from the thread is the one the in-process
+ * exporter sends.
  */
 
 interface WireContext {
@@ -78,6 +80,24 @@ function contextFromWire(wire: WireContext): SpanContext {
   return traceState === undefined ? rest : { ...rest, traceState: { serialize: () => traceState } as SpanContext['traceState'] & object };
 }
 
+function resourceToWire(resource: ReadableSpan['resource']): WireResource {
+  return { attributes: { ...resource.attributes }, ...(resource.schemaUrl ? { schemaUrl: resource.schemaUrl } : {}) };
+}
+
+function resourceFromWire(r: WireResource): ReadableSpan['resource'] {
+  const resource = {
+    attributes: r.attributes,
+    schemaUrl: r.schemaUrl,
+    asyncAttributesPending: false,
+    waitForAsyncAttributes: () => Promise.resolve(),
+    getRawAttributes: () => Object.entries(r.attributes),
+    merge(): never {
+      throw new Error('a resource rebuilt for export cannot be merged');
+    },
+  };
+  return resource as unknown as ReadableSpan['resource'];
+}
+
 export function spansToWire(spans: readonly ReadableSpan[]): WireBatch {
   const resources: WireResource[] = [];
   const resourceIndex = new Map<object, number>();
@@ -88,7 +108,7 @@ export function spansToWire(spans: readonly ReadableSpan[]): WireBatch {
     let index = resourceIndex.get(span.resource);
     if (index === undefined) {
       index = resources.length;
-      resources.push({ attributes: { ...span.resource.attributes }, ...(span.resource.schemaUrl ? { schemaUrl: span.resource.schemaUrl } : {}) });
+      resources.push(resourceToWire(span.resource));
       resourceIndex.set(span.resource, index);
     }
     const scope = span.instrumentationScope;
@@ -132,16 +152,7 @@ export function spansToWire(spans: readonly ReadableSpan[]): WireBatch {
 
 /** Objects with the fields of `ReadableSpan` that exporters read; one object per resource, as the SDK has. */
 export function spansFromWire(batch: WireBatch): ReadableSpan[] {
-  const resources = batch.resources.map((r) => ({
-    attributes: r.attributes,
-    schemaUrl: r.schemaUrl,
-    asyncAttributesPending: false,
-    waitForAsyncAttributes: () => Promise.resolve(),
-    getRawAttributes: () => Object.entries(r.attributes),
-    merge() {
-      throw new Error('a resource rebuilt for export cannot be merged');
-    },
-  }));
+  const resources = batch.resources.map(resourceFromWire);
   return batch.spans.map((wire) => {
     const context = contextFromWire(wire.context);
     const resource = resources[wire.resource];
@@ -160,11 +171,25 @@ export function spansFromWire(batch: WireBatch): ReadableSpan[] {
       links: wire.links.map((link) => ({ ...link, context: contextFromWire(link.context) })),
       events: [...wire.events],
       ended: wire.ended,
-      resource: resource as unknown as ReadableSpan['resource'],
+      resource,
       instrumentationScope: scope,
       droppedAttributesCount: wire.droppedAttributesCount,
       droppedEventsCount: wire.droppedEventsCount,
       droppedLinksCount: wire.droppedLinksCount,
     } satisfies ReadableSpan;
   });
+}
+
+/** Metric data points are plain data already; only the resource is a class instance. */
+export interface WireMetrics {
+  readonly resource: WireResource;
+  readonly scopeMetrics: ResourceMetrics['scopeMetrics'];
+}
+
+export function metricsToWire(metrics: ResourceMetrics): WireMetrics {
+  return { resource: resourceToWire(metrics.resource), scopeMetrics: metrics.scopeMetrics };
+}
+
+export function metricsFromWire(wire: WireMetrics): ResourceMetrics {
+  return { resource: resourceFromWire(wire.resource), scopeMetrics: wire.scopeMetrics };
 }
