@@ -66,6 +66,9 @@ port.on('message', (request: ThreadRequest) => {
         else (exporter as PushMetricExporter).export(metricsFromWire(request.batch as WireMetrics), done);
         return;
       }
+      case 'open':
+        reply({ id, code: 0 });
+        return;
       case 'flush':
         settle(id, exporter.forceFlush?.());
         return;

@@ -20,6 +20,7 @@ export type Signal = 'spans' | 'metrics';
 
 export type ThreadRequest = { readonly id: number; readonly signal: Signal; readonly protocol: OtlpProtocol } & (
   | { readonly op: 'export'; readonly batch: WireBatch | WireMetrics }
+  | { readonly op: 'open' }
   | { readonly op: 'flush' }
   | { readonly op: 'shutdown' }
 );
@@ -161,6 +162,9 @@ abstract class ThreadClient<InProcess extends { shutdown(): Promise<void>; force
     private readonly makeInProcess: () => InProcess,
   ) {
     thread.acquire();
+    // The thread loads this signal's exporter now, not at the first export (a minute later for metrics): the
+    // cost falls where the agent loads its other telemetry modules, at the first finding or inspection.
+    if (thread.alive) thread.request({ signal, protocol, op: 'open' }, () => undefined);
   }
 
   /** Whether this signal's exports go to the thread. */
@@ -242,6 +246,7 @@ export interface ThreadMetricExporterOptions {
 export class ThreadMetricExporter extends ThreadClient<PushMetricExporter> implements PushMetricExporter {
   constructor(options: ThreadMetricExporterOptions) {
     super('metrics', options.protocol, options.thread ?? sharedExportThread(), options.local);
+    this.inProcess(); // asked for temporality at every collection; made now, with the reader
   }
 
   export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
