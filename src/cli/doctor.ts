@@ -56,6 +56,7 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
           exporter: env.OTEL_TRACES_EXPORTER ?? 'otlp',
           protocol: env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
           endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318',
+          exportThread: config.exportThread,
         }
       : 'off',
     stepUp: {
@@ -110,7 +111,8 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   for (const r of report.rules) line(`  ${r.id} [${r.type}] → ${r.action}   ${r.origin}`);
   for (const p of [...report.settingProblems, ...report.ruleProblems]) line(`  ✗ ${p}`);
   line('');
-  line(`telemetry: ${typeof report.telemetry === 'string' ? report.telemetry : `${report.telemetry.exporter} ${report.telemetry.protocol} → ${report.telemetry.endpoint}`}`);
+  const t = report.telemetry;
+  line(`telemetry: ${typeof t === 'string' ? t : `${t.exporter} ${t.protocol} → ${t.endpoint}${t.exportThread ? ' (from the export thread)' : " (from the app's thread: STEPGUARD_EXPORT_THREAD=false)"}`}`);
   line(`step-up: store ${report.stepUp.store}; ${report.stepUp.secret}`);
   return failing ? 1 : 0;
 }

@@ -15,6 +15,10 @@ const REPO = resolve(__dirname, '../../..');
 const SHIPPED = join(REPO, 'rules');
 
 async function run(...argv: string[]): Promise<{ code: number; out: string }> {
+  return runWith({}, ...argv);
+}
+
+async function runWith(env: Record<string, string>, ...argv: string[]): Promise<{ code: number; out: string }> {
   let out = '';
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -22,7 +26,7 @@ async function run(...argv: string[]): Promise<{ code: number; out: string }> {
       done();
     },
   });
-  const code = await main(argv, { ...process.env, STEPGUARD_RULES: '' }, sink);
+  const code = await main(argv, { ...process.env, STEPGUARD_RULES: '', ...env }, sink);
   return { code, out };
 }
 
@@ -188,6 +192,13 @@ describe('the published JSON Schema', () => {
 });
 
 describe('stepguard doctor', () => {
+  it('says where spans are exported from', async () => {
+    const threaded = await runWith({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }, 'doctor', '--dir', REPO);
+    expect(threaded.out).toContain('telemetry: otlp http/protobuf → http://127.0.0.1:4318 (from the export thread)');
+    const inApp = await runWith({ STEPGUARD_EXPORT_THREAD: 'false' }, 'doctor', '--json', '--dir', REPO);
+    expect((JSON.parse(inApp.out) as { telemetry: { exportThread: boolean } }).telemetry.exportThread).toBe(false);
+  });
+
   it('reports protected, unsupported and missing modules, the rules, and fails when something would run unprotected', async () => {
     const ok = JSON.parse((await run('doctor', '--json', '--dir', REPO)).out) as { ok: boolean; modules: Array<{ module: string; state: string; version?: string }>; rules: unknown[] };
     expect(ok.ok).toBe(true);
