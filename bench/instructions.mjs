@@ -102,7 +102,10 @@ async function countInstructions(variant, path, amount) {
   }
   const autocannon = require('autocannon');
   const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, amount, timeout: 120 });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${variant} ${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0) {
+    child.kill('SIGKILL');
+    throw new Error(`${variant} ${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors (${result.timeouts} of them timeouts, ${result.resets} resets); the app's stderr ends:\n${err.slice(-1500)}`);
+  }
   child.kill('SIGTERM');
   await exited;
   const refs = /I\s+refs:\s+([\d,]+)/.exec(err)?.[1];
