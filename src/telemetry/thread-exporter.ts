@@ -176,7 +176,8 @@ abstract class ThreadClient<InProcess extends { shutdown(): Promise<void>; force
     return (this.fallback ??= this.makeInProcess());
   }
 
-  protected send<T>(wire: () => T, op: 'export', done: (result: ExportResult) => void, local: (exporter: InProcess) => void): void {
+  /** Exports through the thread (`wire` makes the plain-data copy) or, when it is gone, through `local`. */
+  protected exportVia(wire: () => WireBatch | WireMetrics, done: (result: ExportResult) => void, local: (exporter: InProcess) => void): void {
     if (!this.threaded) {
       let exporter: InProcess;
       try {
@@ -188,14 +189,14 @@ abstract class ThreadClient<InProcess extends { shutdown(): Promise<void>; force
       local(exporter);
       return;
     }
-    let batch: T;
+    let batch: WireBatch | WireMetrics;
     try {
       batch = wire();
     } catch (e) {
       done({ code: FAILED, error: e as Error });
       return;
     }
-    this.thread.request({ signal: this.signal, protocol: this.protocol, op, batch: batch as WireBatch | WireMetrics }, (reply) => done(resultOf(reply)));
+    this.thread.request({ signal: this.signal, protocol: this.protocol, op: 'export', batch }, (reply) => done(resultOf(reply)));
   }
 
   forceFlush(): Promise<void> {
@@ -228,7 +229,7 @@ export class ThreadSpanExporter extends ThreadClient<SpanExporter> implements Sp
   }
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.send(() => spansToWire(spans), 'export', done, (exporter) => exporter.export(spans, done));
+    this.exportVia(() => spansToWire(spans), done, (exporter) => exporter.export(spans, done));
   }
 }
 
@@ -250,7 +251,7 @@ export class ThreadMetricExporter extends ThreadClient<PushMetricExporter> imple
   }
 
   export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
-    this.send(() => metricsToWire(metrics), 'export', done, (exporter) => exporter.export(metrics, done));
+    this.exportVia(() => metricsToWire(metrics), done, (exporter) => exporter.export(metrics, done));
   }
 
   selectAggregationTemporality(instrumentType: InstrumentType): AggregationTemporality {

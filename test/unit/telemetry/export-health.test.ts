@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tracing } from '@opentelemetry/sdk-node';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { boundedBatchProcessor, dropped } from '../../../src/telemetry/export-health.js';
+import { captureStderr } from '../../helpers/stderr.js';
 
 type Done = (result: { code: number; error?: Error }) => void;
 
@@ -24,20 +25,13 @@ class ControlledExporter implements SpanExporter {
   async shutdown(): Promise<void> {}
 }
 
-let stderr: string[];
-const write = process.stderr.write.bind(process.stderr);
+const stderr = captureStderr();
 beforeEach(() => {
-  stderr = [];
-  process.stderr.write = ((chunk: string) => {
-    stderr.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
   process.env.OTEL_BSP_MAX_QUEUE_SIZE = '100';
   process.env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE = '10';
   process.env.OTEL_BSP_SCHEDULE_DELAY = '1';
 });
 afterEach(() => {
-  process.stderr.write = write;
   delete process.env.OTEL_BSP_MAX_QUEUE_SIZE;
   delete process.env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE;
   delete process.env.OTEL_BSP_SCHEDULE_DELAY;
@@ -59,14 +53,14 @@ describe('boundedBatchProcessor', () => {
     expect(exporter.pending).toHaveLength(1);
     // At most the queue limit plus one batch is held; everything else was dropped and counted.
     expect(dropped.spans - before).toBeGreaterThanOrEqual(500 - 100 - 10);
-    expect(stderr.filter((l) => l.includes('export of spans (OTEL_TRACES_EXPORTER=otlp) is failing'))).toHaveLength(1);
+    expect(stderr().filter((l) => l.includes('export of spans (OTEL_TRACES_EXPORTER=otlp) is failing'))).toHaveLength(1);
 
     exporter.answer(false);
     for (let i = 0; i < 5; i++) {
       await tick();
       while (exporter.pending.length > 0) exporter.answer(false);
     }
-    expect(stderr.filter((l) => l.includes('is failing'))).toHaveLength(1);
+    expect(stderr().filter((l) => l.includes('is failing'))).toHaveLength(1);
 
     // The endpoint is back: the next batch succeeds and the recovery is said once.
     tracer.startSpan('after').end();
@@ -75,7 +69,7 @@ describe('boundedBatchProcessor', () => {
       while (exporter.pending.length > 0) exporter.answer(true);
     }
     expect(exporter.exported).toBeGreaterThan(0);
-    expect(stderr.filter((l) => l.includes('export of spans (OTEL_TRACES_EXPORTER=otlp) recovered'))).toHaveLength(1);
+    expect(stderr().filter((l) => l.includes('export of spans (OTEL_TRACES_EXPORTER=otlp) recovered'))).toHaveLength(1);
     await provider.shutdown();
   });
 });

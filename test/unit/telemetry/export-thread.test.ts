@@ -3,7 +3,7 @@
  * thread (the compiled entry point) delivers them to a loopback receiver; a thread that cannot start or that
  * stops hands over to an exporter in the app's thread, says so once, and fails only the batch it held.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { OtlpMetricsReceiver } from '../../helpers/otlp-metrics-receiver.js';
 import { metricsFromWire, metricsToWire, spansFromWire, spansToWire } from '../../../src/telemetry/export-wire.js';
 import { ExportThread, ThreadMetricExporter, ThreadSpanExporter } from '../../../src/telemetry/thread-exporter.js';
 import { OtlpReceiver } from '../../helpers/otlp-receiver.js';
+import { captureStderr } from '../../helpers/stderr.js';
 
 const require = createRequire(import.meta.url);
 type Serializer = { serializeRequest(spans: ReadableSpan[]): Uint8Array | undefined };
@@ -121,18 +122,7 @@ afterEach(() => {
   }
 });
 
-let stderr: string[];
-const write = process.stderr.write.bind(process.stderr);
-beforeEach(() => {
-  stderr = [];
-  process.stderr.write = ((chunk: string) => {
-    stderr.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
-});
-afterEach(() => {
-  process.stderr.write = write;
-});
+const stderr = captureStderr();
 
 describe('metrics as plain data', () => {
   it('survive a structured copy and serialize to the same OTLP JSON and protobuf payloads', async () => {
@@ -173,7 +163,7 @@ describe('the export thread', () => {
     await exporter.forceFlush();
     await exporter.shutdown();
     expect(exporter.threaded).toBe(false);
-    expect(stderr.join('')).toBe('');
+    expect(stderr().join('')).toBe('');
   });
 
   it('answers a failed export with the reason the thread saw', async () => {
@@ -216,7 +206,7 @@ describe('one thread for spans and metrics', () => {
     expect(histogram[0]).toMatchObject({ value: 3, unit: 's' });
     await metrics.shutdown();
     expect(thread.alive).toBe(false);
-    expect(stderr.join('')).toBe('');
+    expect(stderr().join('')).toBe('');
   });
 });
 
@@ -238,7 +228,7 @@ describe('when the thread is not there', () => {
     expect(await exportNow(exporter, sampleSpans())).toEqual({ code: 0 });
     expect(await exportNow(exporter, sampleSpans())).toEqual({ code: 0 });
     expect(fallback.exported).toHaveLength(4);
-    const notices = stderr.filter((l) => l.includes('the export thread stopped'));
+    const notices = stderr().filter((l) => l.includes('the export thread stopped'));
     expect(notices.join('')).toContain('worker threads are not allowed');
     expect(notices).toHaveLength(1);
   });
