@@ -87,4 +87,9 @@ export async function resetBank(): Promise<void> {
   await client.query('DROP TABLE IF EXISTS accounts').finally(() => client.end());
 }
 
-export const challengeOf = (reply: Reply): string => (reply.json() as { challenge_id: string }).challenge_id;
+/** The challenge of a step-up answer; fails here, naming the answer, when the reply is not one. */
+export function challengeOf(reply: Reply): string {
+  const id = reply.status === 401 ? (reply.json() as { challenge_id?: unknown }).challenge_id : undefined;
+  if (typeof id !== 'string') throw new Error(`expected a step-up challenge (401 with challenge_id), got ${reply.status}: ${reply.text.slice(0, 300)}`);
+  return id;
+}
