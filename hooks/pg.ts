@@ -1,4 +1,4 @@
-import { defineHook, wrap, ownerOf, inspect, shouldInspect, bindToRequest, handDown, wasHandedDown, type AnyFunction, type SqlEvent } from '../src/hook-kit.js';
+import { defineHook, wrap, ownerOf, inspect, requestToInspect, bindToRequest, handDown, wasHandedDown, type AnyFunction, type RequestContext, type SqlEvent } from '../src/hook-kit.js';
 
 /**
  * SINK sql: node-postgres. `Client.prototype.query` sees every statement (Pool.query delegates to it); a
@@ -83,24 +83,25 @@ function failLikePool(pool: unknown, error: Error, args: unknown[]): unknown {
  * Callbacks pg calls from the socket's async context (the request that opened the pooled connection):
  * re-bound to the calling request, including the one a submittable carries (`new Query(text, cb)`).
  */
-function bindCallbacks(args: unknown[]): void {
+function bindCallbacks(args: unknown[], ctx: RequestContext): void {
   const first = args[0];
-  if (isSubmittable(first) && typeof first.callback === 'function') first.callback = bindToRequest(first.callback as AnyFunction);
+  if (isSubmittable(first) && typeof first.callback === 'function') first.callback = bindToRequest(first.callback as AnyFunction, ctx);
   const cbIndex = callbackIndex(args);
-  if (cbIndex !== -1) args[cbIndex] = bindToRequest(args[cbIndex] as AnyFunction);
+  if (cbIndex !== -1) args[cbIndex] = bindToRequest(args[cbIndex] as AnyFunction, ctx);
 }
 
 function wrapClientQuery(proto: object): void {
   wrap(proto as { query: AnyFunction }, 'query', (original) =>
     function query(this: unknown, ...args: unknown[]) {
-      if (!shouldInspect()) return original.apply(this, args);
+      const ctx = requestToInspect();
+      if (ctx === undefined) return original.apply(this, args);
       const sql = statementOf(args[0]);
-      if (sql !== undefined && !wasHandedDown('sql', sql)) {
+      if (sql !== undefined && !wasHandedDown('sql', sql, ctx)) {
         const event: SqlEvent = { kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql };
-        const verdict = inspect(event);
+        const verdict = inspect(event, ctx);
         if (verdict) return failLikePg(this, verdict.error, args);
       }
-      bindCallbacks(args);
+      bindCallbacks(args, ctx);
       return original.apply(this, args);
     },
   );
@@ -110,12 +111,13 @@ function wrapClientQuery(proto: object): void {
 function wrapPoolQuery(proto: object): void {
   wrap(proto as { query: AnyFunction }, 'query', (original) =>
     function query(this: unknown, ...args: unknown[]) {
-      if (!shouldInspect()) return original.apply(this, args);
+      const ctx = requestToInspect();
+      if (ctx === undefined) return original.apply(this, args);
       const sql = statementOf(args[0]);
       if (sql !== undefined) {
-        const verdict = inspect({ kind: 'sql', op: 'pg.pool.query', dialect: 'postgres', system: 'postgresql', sql });
+        const verdict = inspect({ kind: 'sql', op: 'pg.pool.query', dialect: 'postgres', system: 'postgresql', sql }, ctx);
         if (verdict) return failLikePool(this, verdict.error, args);
-        handDown(sql);
+        handDown(sql, ctx);
       }
       return original.apply(this, args);
     },
@@ -125,7 +127,10 @@ function wrapPoolQuery(proto: object): void {
 function wrapPoolConnect(proto: object): void {
   wrap(proto as { connect: AnyFunction }, 'connect', (original) =>
     function connect(this: unknown, ...args: unknown[]) {
-      if (typeof args[0] === 'function' && shouldInspect()) args[0] = bindToRequest(args[0] as AnyFunction);
+      if (typeof args[0] === 'function') {
+        const ctx = requestToInspect();
+        if (ctx !== undefined) args[0] = bindToRequest(args[0] as AnyFunction, ctx);
+      }
       return original.apply(this, args);
     },
   );

@@ -58,15 +58,15 @@ export const redirect = defineHook({
     }
     wrap(proto, 'writeHead', (original) =>
       function writeHead(this: ServerResponse, _status: unknown, reason: unknown, headers: unknown) {
-        if (shouldInspect()) {
-          let location: unknown;
-          try {
-            location = locationIn(typeof reason === 'string' ? headers : reason);
-          } catch {
-            location = undefined; // a headers object with throwing getters: Node will report it, not us
-          }
-          if (location !== undefined && refusedAndAnswered(this, 'res.writeHead', location)) return this;
+        // The headers first: most heads (every implicit one) carry no Location, and then the request context is not
+        // read at all.
+        let location: unknown;
+        try {
+          location = locationIn(typeof reason === 'string' ? headers : reason);
+        } catch {
+          location = undefined; // a headers object with throwing getters: Node will report it, not us
         }
+        if (location !== undefined && shouldInspect() && refusedAndAnswered(this, 'res.writeHead', location)) return this;
         return original.apply(this, arguments as unknown as unknown[]);
       },
     );

@@ -46,8 +46,7 @@ export function shouldInspect(): boolean {
  * lazily) → enforce (the refusal response) and telemetry. Never throws: any internal failure is logged
  * once and the call proceeds (fail open). The only non-undefined verdicts are the ones a rule asked for.
  */
-export function inspect(event: SinkEvent): Verdict {
-  const ctx = currentContext();
+export function inspect(event: SinkEvent, ctx: RequestContext | undefined = currentContext()): Verdict {
   const runtime = getRuntime();
   if (!ctx || !runtime) return undefined;
   try {

@@ -15,11 +15,11 @@ export function whileAgentLoads<T>(load: () => T): T {
   }
 }
 
-/** `work(arg)` as the agent's own work, without a closure per call (the sink hot path). */
-export function asAgent<A, T>(work: (arg: A) => T, arg: A): T {
+/** `work(arg, more)` as the agent's own work, without a closure per call (the sink hot path). */
+export function asAgent<A, T, B = undefined>(work: (arg: A, more?: B) => T, arg: A, more?: B): T {
   depth++;
   try {
-    return work(arg);
+    return work(arg, more);
   } finally {
     depth--;
   }

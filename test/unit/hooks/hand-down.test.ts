@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
-import { handDown, wasHandedDown } from '../../../src/hook-kit.js';
+import { handDown, requestToInspect, wasHandedDown } from '../../../src/hook-kit.js';
+import { whileAgentLoads } from '../../../src/instrument/loading.js';
 import { detectorSlots, getRuntime, setRuntime } from '../../../src/runtime.js';
 import { DEFAULT_CONFIG, type Config } from '../../../src/config.js';
 import { RuleEngine } from '../../../src/rules/engine.js';
@@ -70,5 +71,26 @@ describe('handDown', () => {
       handDown(STATEMENT);
       expect(wasHandedDown('sql', STATEMENT)).toBe(false);
     });
+  });
+});
+
+describe('requestToInspect', () => {
+  it('is the current request context, and undefined outside a request, without a runtime or while the agent loads', () => {
+    const ctx = request();
+    expect(requestToInspect()).toBeUndefined();
+    runInContext(ctx, () => {
+      expect(requestToInspect()).toBe(ctx);
+      expect(whileAgentLoads(() => requestToInspect())).toBeUndefined();
+    });
+    setRuntime(undefined);
+    runInContext(ctx, () => expect(requestToInspect()).toBeUndefined());
+  });
+
+  it('a context passed on to handDown and wasHandedDown is the one they use', () => {
+    const ctx = request();
+    const other = request();
+    runInContext(other, () => handDown(STATEMENT, ctx));
+    runInContext(other, () => expect(wasHandedDown('sql', STATEMENT, other)).toBe(false));
+    expect(wasHandedDown('sql', STATEMENT, ctx)).toBe(true);
   });
 });
