@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, requestToInspect, sameHeadAsLastJudged, wrap, type AnyFunction, type RequestContext } from '../src/hook-kit.js';
+import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, requestToInspect, sameHeadAsLastJudged, wouldJudge, wrap, type AnyFunction, type RequestContext } from '../src/hook-kit.js';
 
 /**
  * SINK: every chunk of an HTML response body (`res.write`, `res.end`; so Express `res.send`/`res.render`,
@@ -96,11 +96,16 @@ export const htmlResponse = defineHook({
           if (ctx === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // Read once for both checks: the reads of the response are a measurable part of what this hook costs on
           // every response (README, Benchmark results).
-          const setType = safeContentType(this);
+          const headers = safeHeaderTable(this);
+          const setType = safeContentType(this, headers);
           const setTypeIsHtml = typeof setType === 'string' ? isHtmlType(setType) : undefined;
-          judgeHeadOnce(ctx, this, setType, setTypeIsHtml);
+          judgeHeadOnce(ctx, this, headers, setType, setTypeIsHtml);
           const html = htmlChunk(this, setType, setTypeIsHtml, chunk, encoding);
           if (html === undefined) return original.apply(this, arguments as unknown as unknown[]);
+          const event = { kind: 'html', op, html } as const;
+          // Nothing would judge this chunk (no detector applies to it, no policy rule looks at HTML): the head is not
+          // set aside for it.
+          if (!wouldJudge(event)) return original.apply(this, arguments as unknown as unknown[]);
           // `writeHead` composes the head without flushing it: until the first body byte leaves, the agent can
           // still answer 403 instead, so the composed head is set aside while the chunk is judged.
           const internals = this as unknown as { _header?: unknown; _headerSent?: unknown; chunkedEncoding?: unknown };
@@ -111,7 +116,7 @@ export const htmlResponse = defineHook({
             internals.chunkedEncoding = false; // the head decided it; the agent's answer decides its own
           }
           const sentBefore = this.headersSent;
-          const verdict = inspect({ kind: 'html', op, html }, ctx);
+          const verdict = inspect(event, ctx);
           if (composedHead !== undefined && !this.headersSent) {
             internals._header = composedHead;
             internals.chunkedEncoding = chunked;
@@ -203,11 +208,20 @@ function isHttps(res: ServerResponse): boolean {
 }
 
 /** `res.getHeader('content-type')`, or undefined when a broken response object throws. */
-function safeContentType(res: ServerResponse): unknown {
+function safeContentType(res: ServerResponse, headers: HeaderSource): unknown {
   try {
-    return headerOf(res, 'content-type');
+    return headerOf(res, headers, 'content-type');
   } catch {
     return undefined;
+  }
+}
+
+/** Node's header table of `res` (see headerTableOf), or GET_HEADER when a broken response object throws. */
+function safeHeaderTable(res: ServerResponse): HeaderSource {
+  try {
+    return headerTableOf(res);
+  } catch {
+    return GET_HEADER;
   }
 }
 
@@ -234,16 +248,30 @@ function outHeadersTableKey(http: typeof import('node:http')): typeof outHeaders
   }
 }
 
+/** Read the headers through `res.getHeader` (not Node's own, or this Node keeps them otherwise). */
+const GET_HEADER = Symbol('getHeader');
+/** Where a response's headers are read from in one wrapper call: Node's table (null: none set yet), or GET_HEADER. */
+type HeaderSource = OutHeadersTable | null | typeof GET_HEADER;
+
+/**
+ * Read once per wrapper call and passed on: every property read of a response is a megamorphic load in an Express
+ * app (it swaps the prototype of each response), which on Node 22 missed V8's stub cache about as often as not.
+ */
+function headerTableOf(res: ServerResponse): HeaderSource {
+  if (outHeaders === undefined || res.getHeader !== outHeaders.getHeader) return GET_HEADER;
+  const table = (res as unknown as Record<symbol, OutHeadersTable | null | undefined>)[outHeaders.key];
+  return table === undefined ? GET_HEADER : table;
+}
+
 /** `res.getHeader(lowerName)`, read from Node's table when `getHeader` is Node's own (a framework may override it). */
-function headerOf(res: ServerResponse, lowerName: string): unknown {
-  const table = outHeaders !== undefined && res.getHeader === outHeaders.getHeader ? (res as unknown as Record<symbol, OutHeadersTable | null | undefined>)[outHeaders.key] : undefined;
-  if (table === undefined) return res.getHeader(lowerName);
-  if (table === null) return undefined;
-  return table[lowerName]?.[1];
+function headerOf(res: ServerResponse, headers: HeaderSource, lowerName: string): unknown {
+  if (headers === GET_HEADER) return res.getHeader(lowerName);
+  if (headers === null) return undefined;
+  return headers[lowerName]?.[1];
 }
 
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
-function judgeHeadOnce(ctx: RequestContext, res: ServerResponse, setType: unknown, setTypeIsHtml: boolean | undefined): void {
+function judgeHeadOnce(ctx: RequestContext, res: ServerResponse, table: HeaderSource, setType: unknown, setTypeIsHtml: boolean | undefined): void {
   try {
     // `headersSent` is true as soon as writeHead composed the head; `_headerSent` only once it left.
     const internals = res as unknown as { _header?: unknown; _headerSent?: unknown };
@@ -253,13 +281,13 @@ function judgeHeadOnce(ctx: RequestContext, res: ServerResponse, setType: unknow
     // The common case — headers set one by one, no cookie — is read without building anything: a head that is not
     // HTML shows nothing, and one that repeats the head last judged on its route is not judged again.
     let repeatable: [type: string, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean] | undefined;
-    if (headers === undefined && headerOf(res, 'set-cookie') === undefined) {
+    if (headers === undefined && headerOf(res, table, 'set-cookie') === undefined) {
       const contentType = setType;
       if (contentType === undefined || typeof contentType === 'string') {
         if (contentType === undefined || setTypeIsHtml !== true) return;
-        const csp = headerOf(res, SECURITY_HEADERS[0]);
-        const nosniff = headerOf(res, SECURITY_HEADERS[1]);
-        const hsts = headerOf(res, SECURITY_HEADERS[2]);
+        const csp = headerOf(res, table, SECURITY_HEADERS[0]);
+        const nosniff = headerOf(res, table, SECURITY_HEADERS[1]);
+        const hsts = headerOf(res, table, SECURITY_HEADERS[2]);
         const https = isHttps(res);
         if (sameHeadAsLastJudged(ctx, contentType, csp, nosniff, hsts, https)) return;
         repeatable = [contentType, csp, nosniff, hsts, https];

@@ -36,6 +36,17 @@ export function inspect(event: SinkEvent, ctx?: RequestContext): Verdict {
   return asAgent(inspectImpl, event, ctx);
 }
 
+/**
+ * Whether `inspect(event)` would judge the call at all (some detector applies to it, or some policy rule looks at
+ * its kind): for a hook that must prepare the call before judging it (the HTML hook sets the response head aside),
+ * and can skip that when nothing would. Never throws.
+ */
+export function wouldJudge(event: SinkEvent): boolean {
+  wouldJudgeImpl ??= whileAgentLoads(() => (require('./inspect.js') as typeof import('./inspect.js')).wouldJudge);
+  return wouldJudgeImpl(event);
+}
+let wouldJudgeImpl: ((event: SinkEvent) => boolean) | undefined;
+
 function newRequestContext(...args: ConstructorParameters<typeof RequestContext>): RequestContext {
   contextClass ??= whileAgentLoads(() => (require('./context/request-context.js') as typeof import('./context/request-context.js')).RequestContext);
   return new contextClass(...args);

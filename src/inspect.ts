@@ -244,6 +244,17 @@ function settledWithin(work: Promise<void>, ms: number): Promise<void> {
   });
 }
 
+/** See hook-kit's wouldJudge. Fails open towards judging: an error here means the call is inspected as before. */
+export function wouldJudge(event: SinkEvent): boolean {
+  const runtime = getRuntime();
+  if (!runtime) return false;
+  try {
+    return runtime.engine.hasPolicyFor(event.kind) || someDetectorApplies(runtime.detectorsByKind.get(event.kind), event);
+  } catch {
+    return true;
+  }
+}
+
 function someDetectorApplies(slots: readonly DetectorSlot[] | undefined, event: SinkEvent): boolean {
   if (!slots) return false;
   for (const slot of slots) if (!slot.disabled && (!slot.detector.applies || slot.detector.applies(event))) return true;

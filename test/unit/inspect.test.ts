@@ -5,11 +5,11 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tracing } from '@opentelemetry/sdk-node';
-import { inspect, shouldInspect } from '../../src/inspect.js';
+import { inspect, shouldInspect, wouldJudge } from '../../src/inspect.js';
 import { detectorSlots, getRuntime, setRuntime } from '../../src/runtime.js';
 import { DEFAULT_CONFIG, type Config } from '../../src/config.js';
 import { RuleEngine } from '../../src/rules/engine.js';
-import { loadRules } from '../../src/rules/load.js';
+import { loadRules, parseRuleFile } from '../../src/rules/load.js';
 import { evaluate } from '../../src/rules/evaluate.js';
 import { DETECTOR_IDS } from '../../src/detectors/index.js';
 import { sqlInjection } from '../../src/detectors/sql-injection.js';
@@ -225,6 +225,29 @@ describe('inspect', () => {
     expect(evaluate(shipped.rules, event, ctx.inputs(), {}).findings).toEqual([]);
     // Both are inputs of the request: the detector, not the input gathering, dropped them.
     expect(ctx.inputs()).toEqual(expect.arrayContaining([expect.objectContaining({ source: 'path', value: 'users' }), expect.objectContaining({ value: 'name', isKey: true })]));
+  });
+});
+
+describe('wouldJudge', () => {
+  it('is false only when no detector applies to the call and no policy rule looks at its kind', () => {
+    expect(wouldJudge({ kind: 'html', op: 'res.end', html: 'hello' })).toBe(false);
+    expect(wouldJudge({ kind: 'html', op: 'res.end', html: '<p>hello</p>' })).toBe(true);
+    expect(wouldJudge(sql('SELECT 1'))).toBe(true);
+    const policy = parseRuleFile('extra.yaml', `rules:
+  - id: html-policy
+    title: Every HTML write
+    category: sensitive-operation
+    when: { sink: html }
+    action: monitor
+`, DETECTOR_IDS);
+    expect(policy.problems).toEqual([]);
+    const withPolicy = new RuleEngine({ ...shipped, rules: [...shipped.rules, ...policy.rules] }, 'block');
+    const config: Config = Object.freeze({ ...DEFAULT_CONFIG, logFindings: false });
+    setRuntime({ config, engine: withPolicy, detectorsByKind: detectorSlots(withPolicy, config), telemetry, stepUp: undefined, endpoints: undefined });
+    expect(withPolicy.hasPolicyFor('html')).toBe(true);
+    expect(wouldJudge({ kind: 'html', op: 'res.end', html: 'hello' })).toBe(true);
+    setRuntime(undefined);
+    expect(wouldJudge({ kind: 'html', op: 'res.end', html: '<p>' })).toBe(false);
   });
 });
 
