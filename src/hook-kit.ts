@@ -42,8 +42,12 @@ export function inspect(event: SinkEvent, ctx?: RequestContext): Verdict {
  * and can skip that when nothing would. Never throws.
  */
 export function wouldJudge(event: SinkEvent): boolean {
-  wouldJudgeImpl ??= whileAgentLoads(() => (require('./inspect.js') as typeof import('./inspect.js')).wouldJudge);
-  return wouldJudgeImpl(event);
+  try {
+    wouldJudgeImpl ??= whileAgentLoads(() => (require('./inspect.js') as typeof import('./inspect.js')).wouldJudge);
+    return wouldJudgeImpl(event);
+  } catch {
+    return true; // judge as before: inspect() reports its own failures and lets the call proceed
+  }
 }
 let wouldJudgeImpl: ((event: SinkEvent) => boolean) | undefined;
 

@@ -144,8 +144,8 @@ export class RequestContext {
     const body = (this.req as IncomingMessage & { body?: unknown }).body;
     if (this.gathered && this.bodySeen === body) return this.gathered;
     this.bodySeen = body;
-    // A plain literal, not `{ ...limits, maxDepth }`: a property after a spread is defined through a V8 runtime call
-    // with a map transition each time, which on /param cost more than the rest of the gathering (README, Benchmark results).
+    // A plain literal, not `{ ...limits, maxDepth }`: V8 defines a property that follows a spread through its runtime,
+    // with a map transition, on every gathering.
     const budget = new InputCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH });
     collectInputs(this, budget);
     this.gathered = { budget, inputs: budget.inputs };
