@@ -71,7 +71,7 @@ export { warnOnce, whileAgentLoads };
 
 /** The hot-path gate every wrapper calls first: one AsyncLocalStorage read, nothing allocated. */
 export function shouldInspect(): boolean {
-  return currentContext() !== undefined && getRuntime() !== undefined && !agentIsLoading();
+  return requestToInspect() !== undefined;
 }
 
 /**

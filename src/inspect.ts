@@ -52,7 +52,7 @@ export function inspect(event: SinkEvent, ctx: RequestContext | undefined = curr
   try {
     // Nothing could judge this call — no detector of its kind applies to it, no policy rule looks at its kind
     // (an HTML chunk without `<`): no key, no cache entry, no input gathered, no inspection measured.
-    if (!runtime.engine.hasPolicyFor(event.kind) && !someDetectorApplies(runtime.detectorsByKind.get(event.kind), event)) return undefined;
+    if (!anythingJudges(runtime, event)) return undefined;
     // One library call often reaches several wrapped layers (exec → execFile → ChildProcess#spawn,
     // Pool.query → Client.query): the same sink text is judged once per request. Only when some policy rule
     // distinguishes operations does the operation take part in the key.
@@ -249,10 +249,15 @@ export function wouldJudge(event: SinkEvent): boolean {
   const runtime = getRuntime();
   if (!runtime) return false;
   try {
-    return runtime.engine.hasPolicyFor(event.kind) || someDetectorApplies(runtime.detectorsByKind.get(event.kind), event);
+    return anythingJudges(runtime, event);
   } catch {
     return true;
   }
+}
+
+/** Some policy rule looks at the call's kind, or some detector applies to the call. */
+function anythingJudges(runtime: Runtime, event: SinkEvent): boolean {
+  return runtime.engine.hasPolicyFor(event.kind) || someDetectorApplies(runtime.detectorsByKind.get(event.kind), event);
 }
 
 function someDetectorApplies(slots: readonly DetectorSlot[] | undefined, event: SinkEvent): boolean {
