@@ -86,8 +86,13 @@ export interface Reply {
   json(): unknown;
 }
 
+/**
+ * One request on its own connection (`connection: close`). A kept-alive connection that sits idle while a loaded
+ * machine stalls the test process can be closed by the app's keep-alive timeout just as the next request goes out on
+ * it; fetch then fails with "other side closed" (UND_ERR_SOCKET), which says nothing about the app or the agent.
+ */
 export async function call(app: RunningApp, method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> {
-  const headers: Record<string, string> = { ...init.headers };
+  const headers: Record<string, string> = { connection: 'close', ...init.headers };
   let body: string | undefined = init.raw;
   if (init.body !== undefined) {
     body = JSON.stringify(init.body);
