@@ -338,8 +338,13 @@ const START_VARIANTS = {
   quiet: { label: 'OTEL_TRACES_EXPORTER=none', args: () => ['--require', REGISTER], env: { OTEL_TRACES_EXPORTER: 'none' } },
   off: { label: 'STEPGUARD_ENABLED=false', args: () => ['--require', REGISTER], env: { STEPGUARD_ENABLED: 'false' } },
 };
-// Printed by the measured process as it exits: its own CPU time and peak RSS (the hook itself costs nothing).
-const START_PROBE = "process.on('exit',()=>{const u=process.resourceUsage();process.stdout.write(JSON.stringify({cpuUs:u.userCPUTime+u.systemCPUTime,maxRssKb:u.maxRSS}))})";
+// Printed by the measured process as it exits: its own CPU time and peak RSS (the hook itself costs nothing), and on
+// Linux how its resident memory splits at exit into private (anonymous) pages and pages of mapped files — mostly the
+// node binary's own code, which an agent's extra work touches (and which the OS shares between processes).
+const START_PROBE =
+  "process.on('exit',()=>{const u=process.resourceUsage();let a,f;try{const s=require('fs').readFileSync('/proc/self/status','utf8');" +
+  "a=+/RssAnon:\\s+(\\d+)/.exec(s)[1];f=+/RssFile:\\s+(\\d+)/.exec(s)[1]}catch{}" +
+  "process.stdout.write(JSON.stringify({cpuUs:u.userCPUTime+u.systemCPUTime,maxRssKb:u.maxRSS,anonKb:a,fileKb:f}))})";
 
 /** One `node [--require register] -e 0`: wall ms from spawn to exit, the child's CPU ms and peak RSS. */
 function processStart(key) {
@@ -355,8 +360,8 @@ function processStart(key) {
       const wallMs = performance.now() - t0;
       children.delete(child);
       try {
-        const { cpuUs, maxRssKb } = JSON.parse(out);
-        resolve({ variant: key, wallMs, cpuMs: cpuUs / 1000, maxRssMb: maxRssKb / 1024 });
+        const { cpuUs, maxRssKb, anonKb, fileKb } = JSON.parse(out);
+        resolve({ variant: key, wallMs, cpuMs: cpuUs / 1000, maxRssMb: maxRssKb / 1024, anonMb: anonKb === undefined ? undefined : anonKb / 1024, fileMb: fileKb === undefined ? undefined : fileKb / 1024 });
       } catch {
         reject(new Error(`process start (${key}) exited with ${code} and printed ${JSON.stringify(out)}`));
       }
@@ -657,6 +662,8 @@ async function main() {
       wallMs: median(mine.map((p) => p.wallMs)),
       cpuMs: median(mine.map((p) => p.cpuMs)),
       maxRssMb: median(mine.map((p) => p.maxRssMb)),
+      anonMb: mine.every((p) => p.anonMb !== undefined) ? median(mine.map((p) => p.anonMb)) : undefined,
+      fileMb: mine.every((p) => p.fileMb !== undefined) ? median(mine.map((p) => p.fileMb)) : undefined,
       wallAll: mine.map((p) => Math.round(p.wallMs)),
     };
   });
@@ -737,14 +744,21 @@ async function main() {
   if (startSummary.length && opts.processStarts > 0) {
     const base = startSummary.find((x) => x.variant === 'none');
     console.log(`\nprocess start: node [--require register] -e 0, median of ${opts.processStarts} (interleaved); wall from spawn to exit, the child's CPU time and peak RSS`);
-    console.log(`${pad('variant', 28, true)}${pad('wall ms', 9)}${pad('+ms', 7)}${pad('CPU ms', 9)}${pad('+ms', 7)}${pad('peak RSS', 11)}${pad('+MiB', 7)}`);
+    const split = startSummary.every((x) => x.anonMb !== undefined && x.fileMb !== undefined);
+    console.log(
+      `${pad('variant', 28, true)}${pad('wall ms', 9)}${pad('+ms', 7)}${pad('CPU ms', 9)}${pad('+ms', 7)}${pad('peak RSS', 11)}${pad('+MiB', 7)}` +
+        (split ? `${pad('private +', 11)}${pad('files +', 9)}` : ''),
+    );
     for (const x of startSummary) {
       const plus = (k, d = 0) => (x.variant === 'none' ? '' : fmt(x[k] - base[k], d));
       console.log(
         `${pad(x.label, 28, true)}${pad(fmt(x.wallMs), 9)}${pad(plus('wallMs'), 7)}${pad(fmt(x.cpuMs), 9)}${pad(plus('cpuMs'), 7)}` +
-          `${pad(`${fmt(x.maxRssMb, 1)} MiB`, 11)}${pad(plus('maxRssMb', 1), 7)}  [${x.wallAll.join(', ')}]`,
+          `${pad(`${fmt(x.maxRssMb, 1)} MiB`, 11)}${pad(plus('maxRssMb', 1), 7)}` +
+          (split ? `${pad(plus('anonMb', 1), 11)}${pad(plus('fileMb', 1), 9)}` : '') +
+          `  [${x.wallAll.join(', ')}]`,
       );
     }
+    if (split) console.log('private +: anonymous resident memory at exit, over no agent; files +: resident pages of mapped files (mostly the node binary\'s code)');
   }
 
   // --- micro-benchmarks: the SQL detector, and per-operation overhead of fs.readFile and http.get --------------

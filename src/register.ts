@@ -9,14 +9,42 @@ const holder = globalThis as { [STARTED]?: boolean };
 
 if (!holder[STARTED]) {
   holder[STARTED] = true;
+  if (switchedOff(process.env)) sayOff(process.env);
+  else start();
+}
+
+/**
+ * The same words as `switchedOffByEnv` in agent.ts (test/e2e/switches.test.ts holds the two to one table), read
+ * here so that a switched-off agent loads this one file: resolving a second file of ours is what made V8 compile
+ * Node's module-path helpers at start, mapping about 2.8 MiB of its compiler's code on Node 24 (README,
+ * Performance).
+ */
+function switchedOff(env: NodeJS.ProcessEnv): boolean {
+  return /^(0|false|no|off)$/i.test(env.STEPGUARD_ENABLED?.trim() ?? '');
+}
+
+/** The line `switchedOffByEnv` prints, at info level: not with STEPGUARD_LOG_LEVEL warn, error or silent. */
+function sayOff(env: NodeJS.ProcessEnv): void {
+  const level = env.STEPGUARD_LOG_LEVEL?.trim().toLowerCase();
+  if (level === 'warn' || level === 'error' || level === 'silent') return;
+  try {
+    // `fs` is part of Node's start either way; file descriptor 2 directly, as the logger does while starting.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a builtin already loaded
+    (require('node:fs') as typeof import('node:fs')).writeSync(2, '[stepguard] disabled by STEPGUARD_ENABLED=false; nothing is inspected\n');
+  } catch {
+    // stderr closed: nothing to tell
+  }
+}
+
+function start(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the logger is the first thing loaded either way
   const { writeDirectlyWhileStarting } = require('./log.js') as typeof import('./log.js');
   writeDirectlyWhileStarting(true);
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the switch is read before anything heavier loads
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for an agent that is switched on
     const agent = require('./agent.js') as typeof import('./agent.js');
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- not loaded when switched off
-    if (!agent.switchedOffByEnv() && (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread) startAgent(agent);
+    if ((require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread) startAgent(agent);
   } catch (error) {
     reportStartFailure(error);
   } finally {

@@ -95,15 +95,8 @@ function doctorJson(extra: Record<string, string>): Promise<string> {
 }
 
 /** Runs a script under the agent and returns what it printed as JSON. */
-function underAgent(script: string, extraEnv: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--require', REGISTER, '-e', script],
-      { cwd: REPO, env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', STEPGUARD_RULES: '', ...extraEnv } },
-      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Record<string, unknown>)),
-    );
-  });
+async function underAgent(script: string, extraEnv: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  return JSON.parse((await underAgentRaw(script, extraEnv)).stdout) as Record<string, unknown>;
 }
 
 const PROBE = `
@@ -191,10 +184,52 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
     expect(r.afterSink).toMatchObject({ pathDetector: true, sqlDetector: false, inspect: true, ritm: true });
   });
 
-  it('a switched-off agent loads three files of ours', async () => {
+  it('a switched-off agent loads one file of ours', async () => {
     const r = (await underAgent(`process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((f) => f.includes('/dist/')).map((f) => f.split('/dist/')[1])))`, {
       STEPGUARD_ENABLED: 'false',
     })) as unknown as string[];
-    expect(r.sort()).toEqual(['src/agent.js', 'src/log.js', 'src/register.js']);
+    expect(r).toEqual(['src/register.js']);
+  });
+
+  // The preload reads the switch itself (one file loaded); agent.ts's switchedOffByEnv serves programmatic starts
+  // and the ESM entry. Both must read the same words and say the same line at the same log levels.
+  it.each(['false', 'FALSE', ' off ', 'no', '0', 'No', 'true', '1', 'yes', 'on', '', 'disabled', 'falsey'])(
+    'STEPGUARD_ENABLED=%j: the preload decides as switchedOffByEnv does',
+    async (value) => {
+      const { switchedOffByEnv } = await import('../../src/agent.js');
+      const off = switchedOffByEnv({ STEPGUARD_ENABLED: value, STEPGUARD_LOG_LEVEL: 'silent' });
+      for (const level of ['info', 'debug', 'warn', 'error', 'silent']) {
+        const { stdout, stderr } = await underAgentRaw(`process.stdout.write(String(Object.keys(require.cache).some((f) => f.endsWith('/dist/src/agent.js'))))`, {
+          STEPGUARD_ENABLED: value,
+          STEPGUARD_LOG_LEVEL: level,
+        });
+        expect(stdout, `level ${level}`).toBe(String(!off));
+        const said = stderr.includes('[stepguard] disabled by STEPGUARD_ENABLED=false; nothing is inspected');
+        expect(said, `level ${level}`).toBe(off && (level === 'info' || level === 'debug'));
+      }
+    },
+  );
+});
+
+describe('threads', () => {
+  it('the preload starts the agent in the main thread only, not again in a worker thread that inherits it', async () => {
+    const started = "Boolean(globalThis[Symbol.for('stepguard.runtime-holder')]?.current)";
+    const r = await underAgent(`
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker("require('node:worker_threads').parentPort.postMessage(${started})", { eval: true });
+      w.once('message', (inWorker) => { process.stdout.write(JSON.stringify({ main: ${started}, worker: inWorker })); w.terminate(); });
+    `);
+    expect(r).toEqual({ main: true, worker: false });
   });
 });
+
+function underAgentRaw(script: string, extraEnv: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--require', REGISTER, '-e', script],
+      { cwd: REPO, env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', STEPGUARD_RULES: '', ...extraEnv } },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve({ stdout, stderr })),
+    );
+  });
+}
