@@ -20,13 +20,21 @@
 //   node bench/instructions.mjs --keep /tmp/cg   # keep the cachegrind files: where the steady-state instructions go,
 //     cg_diff /tmp/cg/block-hello-20000.cachegrind /tmp/cg/block-hello-60000.cachegrind > d && cg_annotate d | head -60
 //
+// Each line also shows the instructions per request V8 spent creating and migrating object maps (`maps`: map
+// transitions, descriptor-array copies, MigrateToMap, literal property definition; from cg_diff + cg_annotate of the
+// two runs). On Node 20 and 24 an Express app's processes run in one of two modes there, with or without an agent:
+// most spend about the same in every process, some spend 20-40 k more per request (Node 20 `/hello`: 77 k instead of
+// 54-58 k, in a process without the agent). A pair whose `maps` differ by more than 10 % measured that mode, not the
+// agent: it is flagged, and should be counted again.
+//
 // Needs valgrind (apt-get install valgrind) and PostgreSQL (bash scripts/services.sh start). One run at a time, on
 // an otherwise idle machine: the count depends on how much work each event-loop turn batches, which depends on
 // timing (Node 20 /hello with a test run beside it: +89k for the agent instead of +38k). Under valgrind the app
 // is ~30x slower: about 15 minutes for the default set. Not part of CI.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,7 +96,7 @@ async function freePort() {
 /** Instructions of one app process that served `amount` requests to `path`. */
 async function countInstructions(variant, path, amount) {
   const port = await freePort();
-  const outFile = KEEP ? join(KEEP, `${variant}-${path.slice(1).split('?')[0]}-${amount}.cachegrind`) : '/dev/null';
+  const outFile = join(KEEP ?? scratchDir(), `${variant}-${path.slice(1).split('?')[0]}-${amount}.cachegrind`);
   const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`, NODE, ...VARIANTS[variant], join(BENCH, 'app.cjs')], {
     env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -117,7 +125,39 @@ async function countInstructions(variant, path, amount) {
   await exited;
   const refs = /I\s+refs:\s+([\d,]+)/.exec(err)?.[1];
   if (!refs) throw new Error(`${variant}: no instruction count in valgrind's output:\n${err.slice(-2000)}`);
-  return Number(refs.replaceAll(',', ''));
+  return { instructions: Number(refs.replaceAll(',', '')), file: outFile };
+}
+
+let scratch;
+/** Where the cachegrind files go without --keep; removed at exit. */
+function scratchDir() {
+  if (!scratch) {
+    scratch = mkdtempSync(join(tmpdir(), 'sg-instructions-'));
+    process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+  }
+  return scratch;
+}
+
+/** V8 functions that create, copy or migrate object maps (see the header). */
+const MAP_WORK =
+  /DescriptorArray::|MigrateToMap|DefineKeyedOwnPropertyInLiteral|TransitionToDataProperty|TransitionsAccessor|Map::Copy|Map::RawCopy|Map::Normalize|Map::Update|MapUpdater|UpdateDescriptorForValue|TransitionAndWriteDataProperty/;
+
+/** Instructions per request in MAP_WORK between two runs; undefined when cg_diff/cg_annotate cannot say. */
+function mapWorkPerRequest(lowFile, highFile, requests) {
+  try {
+    const diff = join(dirname(highFile), `${Date.now()}-${Math.random().toString(36).slice(2)}.diff`);
+    execFileSync('sh', ['-c', 'cg_diff "$1" "$2" > "$3"', 'sh', lowFile, highFile, diff], { stdio: ['ignore', 'ignore', 'ignore'] });
+    const annotated = execFileSync('cg_annotate', ['--threshold=0.001', diff], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    rmSync(diff, { force: true });
+    let total = 0;
+    for (const line of annotated.split('\n')) {
+      const m = /^\s*(-?[\d,]+)\s+\([^)]*\)\s+(.*)$/.exec(line);
+      if (m && MAP_WORK.test(m[2])) total += Number(m[1].replaceAll(',', ''));
+    }
+    return Math.round(total / requests);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -144,18 +184,27 @@ async function main() {
   const rows = [];
   for (const route of o.routes) {
     const base = {};
+    const mapWork = {};
     for (const variant of o.variants) {
       // One after the other: run side by side, the two apps (and PostgreSQL) would compete for the 2 cores, and how
       // much a request's work is batched per event-loop turn (which the count depends on) would differ between them.
       const low = await countInstructions(variant, ROUTES[route], o.from);
       const high = await countInstructions(variant, ROUTES[route], o.to);
-      const perRequest = Math.round((high - low) / (o.to - o.from));
+      const perRequest = Math.round((high.instructions - low.instructions) / (o.to - o.from));
       base[variant] = perRequest;
+      const maps = mapWorkPerRequest(low.file, high.file, o.to - o.from);
+      if (maps !== undefined) mapWork[variant] = maps;
+      if (!KEEP) for (const file of [low.file, high.file]) rmSync(file, { force: true });
       const none = base.none;
       const vsNone = none !== undefined && variant !== 'none' ? `  ${perRequest - none >= 0 ? '+' : ''}${perRequest - none} (${(((perRequest - none) / none) * 100).toFixed(1)} %)` : '';
-      const line = `${ROUTES[route].split('?')[0].padEnd(8)} ${variant.padEnd(6)} ${String(perRequest).padStart(9)}${vsNone}`;
+      const mapsNote = maps === undefined ? '' : `   maps ${(maps / 1000).toFixed(1)} k`;
+      const line = `${ROUTES[route].split('?')[0].padEnd(8)} ${variant.padEnd(6)} ${String(perRequest).padStart(9)}${vsNone.padEnd(20)}${mapsNote}`;
       rows.push(line);
       console.log(line);
+    }
+    const values = Object.values(mapWork);
+    if (values.length > 1 && Math.max(...values) > Math.min(...values) * 1.1) {
+      console.log(`         !! ${ROUTES[route].split('?')[0]}: V8's map work per request differs between these processes (${Object.entries(mapWork).map(([v, m]) => `${v} ${(m / 1000).toFixed(1)} k`).join(', ')}): a comparison across them measures that mode, not the agent; count again`);
     }
   }
 }
