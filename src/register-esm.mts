@@ -6,15 +6,18 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
+/** What src/instrument/esm.ts reads as started from this entry; set here without loading that module. */
+const ESM_ENTRY = Symbol.for('stepguard.esm-entry');
+/** runtime.ts's holder, read without loading that module (as agent.ts does). */
+const RUNTIME_HOLDER = Symbol.for('stepguard.runtime-holder');
 
 try {
-  // STEPGUARD_ENABLED=false is read before anything heavier loads.
-  const switchedOff = (require('./agent.js') as typeof import('./agent.js')).switchedOffByEnv();
-  if (!switchedOff && (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread) {
-    const esm = require('./instrument/esm.js') as typeof import('./instrument/esm.js');
-    esm.markEsmEntry();
-    require('./register.js');
-    await esm.esmHooksReady();
+  // The CommonJS preload reads STEPGUARD_ENABLED before it loads anything else, and starts the agent only on the
+  // main thread; this entry adds only the wait for the ES-module loader hook, when an agent started.
+  (globalThis as { [ESM_ENTRY]?: boolean })[ESM_ENTRY] = true;
+  require('./register.js');
+  if ((globalThis as { [RUNTIME_HOLDER]?: { current?: unknown } })[RUNTIME_HOLDER]?.current !== undefined) {
+    await (require('./instrument/esm.js') as typeof import('./instrument/esm.js')).esmHooksReady();
   }
 } catch (error) {
   process.stderr.write(`[stepguard] error: failed to start, the app runs unprotected: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -12,13 +12,9 @@ import { applyHook, loadMainOf, type InstallableHook } from './install.js';
  * exactly the packages the hooks name, and the same patch functions run on what they export.
  */
 
+/** Set by the `--import` entry (src/register-esm.mts) before the agent starts, without loading this module. */
 const ESM_ENTRY = Symbol.for('stepguard.esm-entry');
 type Holder = { [ESM_ENTRY]?: boolean };
-
-/** Set by the `--import` entry before the agent starts. */
-export function markEsmEntry(): void {
-  (globalThis as Holder)[ESM_ENTRY] = true;
-}
 
 export function startedFromEsmEntry(): boolean {
   return (globalThis as Holder)[ESM_ENTRY] === true;

@@ -191,6 +191,25 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
     expect(r).toEqual(['src/register.js']);
   });
 
+  it('a switched-off agent started with --import loads that one file too, and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-switch-esm-'));
+    const app = join(dir, 'app.mjs');
+    writeFileSync(app, `import { createRequire } from 'node:module';
+      const cache = createRequire(import.meta.url).cache;
+      process.stdout.write(JSON.stringify(Object.keys(cache).filter((f) => f.includes('/dist/')).map((f) => f.split('/dist/')[1])));`);
+    try {
+      const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+        execFile(process.execPath, ['--import', join(REPO, 'dist/src/register-esm.mjs'), app], { cwd: REPO, env: { ...process.env, STEPGUARD_ENABLED: 'false' } }, (error, out, err) =>
+          error ? reject(new Error(`${error.message}\n${err}`)) : resolve({ stdout: out, stderr: err }),
+        ),
+      );
+      expect(JSON.parse(stdout)).toEqual(['src/register.js']);
+      expect(stderr).toContain('[stepguard] disabled by STEPGUARD_ENABLED=false; nothing is inspected');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // The preload reads the switch itself (one file loaded); agent.ts's switchedOffByEnv serves programmatic starts
   // and the ESM entry. Both must read the same words and say the same line at the same log levels.
   it.each(['false', 'FALSE', ' off ', 'no', '0', 'No', 'true', '1', 'yes', 'on', '', 'disabled', 'falsey'])(
