@@ -33,7 +33,7 @@
 // is ~30x slower: about 15 minutes for the default set. Not part of CI.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -146,7 +146,7 @@ const MAP_WORK =
 function mapWorkPerRequest(lowFile, highFile, requests) {
   try {
     const diff = join(dirname(highFile), `${Date.now()}-${Math.random().toString(36).slice(2)}.diff`);
-    execFileSync('sh', ['-c', 'cg_diff "$1" "$2" > "$3"', 'sh', lowFile, highFile, diff], { stdio: ['ignore', 'ignore', 'ignore'] });
+    writeFileSync(diff, execFileSync('cg_diff', [lowFile, highFile], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 * 1024 * 1024 }));
     const annotated = execFileSync('cg_annotate', ['--threshold=0.001', diff], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     rmSync(diff, { force: true });
     let total = 0;

@@ -198,11 +198,7 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
       const cache = createRequire(import.meta.url).cache;
       process.stdout.write(JSON.stringify(Object.keys(cache).filter((f) => f.includes('/dist/')).map((f) => f.split('/dist/')[1])));`);
     try {
-      const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
-        execFile(process.execPath, ['--import', join(REPO, 'dist/src/register-esm.mjs'), app], { cwd: REPO, env: { ...process.env, STEPGUARD_ENABLED: 'false' } }, (error, out, err) =>
-          error ? reject(new Error(`${error.message}\n${err}`)) : resolve({ stdout: out, stderr: err }),
-        ),
-      );
+      const { stdout, stderr } = await nodeUnderAgent(['--import', join(REPO, 'dist/src/register-esm.mjs'), app], { STEPGUARD_ENABLED: 'false' });
       expect(JSON.parse(stdout)).toEqual(['src/register.js']);
       expect(stderr).toContain('[stepguard] disabled by STEPGUARD_ENABLED=false; nothing is inspected');
     } finally {
@@ -210,8 +206,8 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
     }
   });
 
-  // The preload reads the switch itself (one file loaded); agent.ts's switchedOffByEnv serves programmatic starts
-  // and the ESM entry. Both must read the same words and say the same line at the same log levels.
+  // The preload (both entries) reads the switch itself, loading one file; agent.ts's switchedOffByEnv serves
+  // programmatic starts. Both must read the same words and say the same line at the same log levels.
   it.each(['false', 'FALSE', ' off ', 'no', '0', 'No', 'true', '1', 'yes', 'on', '', 'disabled', 'falsey'])(
     'STEPGUARD_ENABLED=%j: the preload decides as switchedOffByEnv does',
     async (value) => {
@@ -243,10 +239,15 @@ describe('threads', () => {
 });
 
 function underAgentRaw(script: string, extraEnv: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
+  return nodeUnderAgent(['--require', REGISTER, '-e', script], extraEnv);
+}
+
+/** `node ARGS` (which load the agent themselves) in the repo, with export and shipped rules off; what it printed. */
+function nodeUnderAgent(args: readonly string[], extraEnv: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--require', REGISTER, '-e', script],
+      args,
       { cwd: REPO, env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', STEPGUARD_RULES: '', ...extraEnv } },
       (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve({ stdout, stderr })),
     );
