@@ -273,10 +273,14 @@ function headerOf(res: ServerResponse, headers: HeaderSource, lowerName: string)
 /** Once per response, before its first body byte: reads the head and reports what is insecure about it. Never throws. */
 function judgeHeadOnce(ctx: RequestContext, res: ServerResponse, table: HeaderSource, setType: unknown, setTypeIsHtml: boolean | undefined): void {
   try {
-    // `headersSent` is true as soon as writeHead composed the head; `_headerSent` only once it left.
+    // The flag on the context first: a later write of the same response reads nothing of it. A head that already
+    // left (`_headerSent`; `headersSent` is true as soon as writeHead composed it) was composed first, so `_header`
+    // is read before `_headerSent`, which most responses (no writeHead) then never need: every property read of an
+    // Express response is a megamorphic load.
+    if (!firstBodyWriteOf(res, ctx)) return;
     const internals = res as unknown as { _header?: unknown; _headerSent?: unknown };
-    if (internals._headerSent === true || !firstBodyWriteOf(res, ctx)) return;
     const sent = internals._header;
+    if (typeof sent === 'string' && internals._headerSent === true) return;
     const headers = typeof sent === 'string' ? sent : undefined;
     // The common case — headers set one by one, no cookie — is read without building anything: a head that is not
     // HTML shows nothing, and one that repeats the head last judged on its route is not judged again.

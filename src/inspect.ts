@@ -62,7 +62,9 @@ export function inspect(event: SinkEvent, ctx: RequestContext | undefined = curr
         : event.kind === 'config'
           ? `${event.check}\0${event.text}\0${event.data ?? ''}\0${event.https === true}\0${event.randomCookies?.join('\0') ?? ''}` // two digests in one request differ by data
           : targetOf(event);
-    const key = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}\0${target}` : `${event.kind}\0${target}`;
+    // Two levels, not one joined key: the sink text is usually a string the app holds (a statement literal) whose
+    // hash V8 keeps, while a key joined from it is a new string to copy and hash on every call.
+    const calls = runtime.engine.distinguishesOperations(event.kind) ? `${event.kind}\0${event.op}` : event.kind;
     if (ctx.finished) {
       // A request that was already answered: its cached verdicts are never reused (the call may come from another
       // request through a library that lost the context) and nothing is cached for later calls either.
@@ -71,14 +73,16 @@ export function inspect(event: SinkEvent, ctx: RequestContext | undefined = curr
     }
     // A call this request judged before: its verdict again, and (nothing refused) the other requests' look too,
     // since a worker running in this context may run the same text for another request more than once.
-    if (ctx.judged.has(key)) return (ctx.judged.get(key) as Verdict) ?? ifAnotherRequestsWork(runtime, ctx, event);
+    let judgedOfKind = ctx.judged.get(calls);
+    if (judgedOfKind?.has(target)) return judgedOfKind.get(target) ?? ifAnotherRequestsWork(runtime, ctx, event);
     // A response head (no cookie holding a random token) recurs on every response of a route, and what it can
     // show is reported once per route: once a head was judged on a route without a refusal, it is not again.
-    const headKey = event.kind === 'config' && event.check === 'response' && !event.randomCookies?.length ? `${ctx.route ?? ctx.urlPath}\0${key}` : undefined;
+    const headKey = event.kind === 'config' && event.check === 'response' && !event.randomCookies?.length ? `${ctx.route ?? ctx.urlPath}\0${calls}\0${target}` : undefined;
     const heads = headKey === undefined ? undefined : headsJudgedBy(runtime);
     if (heads?.has(headKey!)) return undefined;
     const verdict = measureInspection(event.kind, decide, runtime, ctx, event);
-    ctx.judged.set(key, verdict);
+    if (judgedOfKind === undefined) ctx.judged.set(calls, (judgedOfKind = new Map()));
+    judgedOfKind.set(target, verdict);
     if (heads && verdict === undefined) {
       if (heads.size >= MAX_JUDGED_HEADS) heads.clear();
       heads.add(headKey!);
@@ -153,8 +157,10 @@ function ifAnotherRequestsWork(runtime: Runtime, ctx: RequestContext, event: Sin
 
 const NO_REQUEST_FACTS: RequestFacts = { method: undefined, urlPath: undefined, route: undefined, earlierFindings: [], isNewClientAddress: () => undefined };
 
+const NO_SLOTS: readonly DetectorSlot[] = Object.freeze([]);
+
 function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale = false, attacksOnly = false): Verdict {
-  const slots = runtime.detectorsByKind.get(event.kind) ?? [];
+  const slots = runtime.detectorsByKind.get(event.kind) ?? NO_SLOTS;
   // A request larger than what the agent gathers up front: the values that occur in this sink's text are
   // judged all the same; what could not be searched at all becomes one `input-limit` finding (src/context/input-limits.ts).
   let limitFinding: Finding | undefined;
@@ -266,9 +272,15 @@ function someDetectorApplies(slots: readonly DetectorSlot[] | undefined, event: 
   return false;
 }
 
-function healthy(slots: readonly DetectorSlot[]): AnyDetector[] {
-  const out: AnyDetector[] = [];
-  for (const slot of slots) if (!slot.disabled) out.push(slot.detector);
+/** The detectors of each kind's slots that still run, built once and again only after one is switched off. */
+const healthyBySlots = new WeakMap<readonly DetectorSlot[], readonly AnyDetector[]>();
+
+function healthy(slots: readonly DetectorSlot[]): readonly AnyDetector[] {
+  let out = healthyBySlots.get(slots);
+  if (out === undefined) {
+    out = slots.filter((slot) => !slot.disabled).map((slot) => slot.detector);
+    healthyBySlots.set(slots, out);
+  }
   return out;
 }
 
@@ -276,6 +288,7 @@ function detectorFailed(slots: readonly DetectorSlot[], detector: AnyDetector, e
   const slot = slots.find((s) => s.detector === detector);
   if (slot && ++slot.failures >= MAX_DETECTOR_FAILURES) {
     slot.disabled = true;
+    healthyBySlots.delete(slots);
     log.error(`detector ${detector.id} failed ${slot.failures} times and is now disabled: ${errorMessage(error)}`);
   } else {
     warnOnce(`detector:${detector.id}`, `detector ${detector.id} failed; the call proceeds: ${errorMessage(error)}`);

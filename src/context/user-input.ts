@@ -30,8 +30,18 @@ const MAX_DECODE_ROUNDS = 3;
 /** Bytes sniffed to tell text from binary before decoding a whole Buffer. */
 export const SNIFF_BYTES = 512;
 
+/**
+ * Up to this many kept values are told apart by comparing strings; past it, by a Map. A request's values are new
+ * strings whose hash V8 has not computed yet, and hashing them for a Map cost more than a few comparisons (most fail
+ * on the length) in a request of ordinary size.
+ */
+const SCAN_UP_TO = 16;
+
 export class InputCollector {
-  private readonly byValue = new Map<string, UserInput>();
+  /** The kept values, one per distinct text, in the order first seen. */
+  private readonly kept: UserInput[] = [];
+  /** Text → position in `kept`, once there are more than SCAN_UP_TO. */
+  private index: Map<string, number> | undefined;
   private bytes = 0;
   protected full = false;
   /** The first reason something was left out, if anything was. */
@@ -42,11 +52,18 @@ export class InputCollector {
   constructor(private readonly limits: CollectorLimits) {}
 
   get inputs(): UserInput[] {
-    return [...this.byValue.values()];
+    return this.kept.slice();
   }
 
   has(value: string): boolean {
-    return this.byValue.has(value);
+    return this.positionOf(value) !== -1;
+  }
+
+  private positionOf(value: string): number {
+    if (this.index !== undefined) return this.index.get(value) ?? -1;
+    const kept = this.kept;
+    for (let i = 0; i < kept.length; i++) if (kept[i]!.value === value) return i;
+    return -1;
   }
 
   protected skip(reason: SkipReason, path: string): void {
@@ -119,13 +136,13 @@ export class InputCollector {
   protected addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
     if (value.length < MIN_LENGTH) return false;
     if (this.full) return false;
-    const existing = this.byValue.get(value);
-    if (existing) {
+    const position = this.positionOf(value);
+    if (position !== -1) {
       // The same text as a value outranks it as a key: values are what apps concatenate.
-      if (existing.isKey && !isKey) this.byValue.set(value, { source, path, value });
+      if (this.kept[position]!.isKey && !isKey) this.kept[position] = { source, path, value };
       return true;
     }
-    if (this.byValue.size >= this.limits.maxInputs) {
+    if (this.kept.length >= this.limits.maxInputs) {
       this.skip('count', path);
       return false;
     }
@@ -134,7 +151,9 @@ export class InputCollector {
       return false;
     }
     this.bytes += value.length;
-    this.byValue.set(value, isKey ? { source, path, value, isKey } : { source, path, value });
+    this.kept.push(isKey ? { source, path, value, isKey } : { source, path, value });
+    if (this.index !== undefined) this.index.set(value, this.kept.length - 1);
+    else if (this.kept.length > SCAN_UP_TO) this.index = new Map(this.kept.map((input, i) => [input.value, i]));
     return true;
   }
 

@@ -130,9 +130,11 @@ export const sqlInjection: Detector<SqlEvent> = {
         let text = sql;
         let needle = value;
         let first = sql.indexOf(value);
-        if (first < 0 && hasSqlPunctuation(value)) {
+        const shape = first < 0 ? shapeOf(value) : 0;
+        // A value without letters has no case to change: the folding and its two copies are left out.
+        if ((shape & PUNCTUATION) !== 0 && (shape & (ASCII_LETTER | NON_ASCII)) !== 0) {
           const lowerValue = value.toLowerCase();
-          if (lowerValue !== value.toUpperCase()) {
+          if ((shape & ASCII_LETTER) !== 0 || lowerValue !== value.toUpperCase()) {
             // The value has letters whose case the app may have changed before concatenating it.
             folded ??= foldCase(sql);
             text = folded.text;
@@ -215,20 +217,29 @@ function asciiLower(s: string): string {
   return from === 0 ? s : out + s.slice(from);
 }
 
+/** `s` has an ASCII character other than a letter, digit, underscore or whitespace (see shapeOf). */
+const PUNCTUATION = 1;
+/** `s` has an ASCII letter. */
+const ASCII_LETTER = 2;
+/** `s` has a character beyond ASCII (which may or may not have case). */
+const NON_ASCII = 4;
+
 /**
- * True when `s` has an ASCII character other than a letter, digit, underscore or whitespace. Only such values
- * are searched case-insensitively: a plain phrase ("order by", "Select the best") found only after case
- * folding is far more likely the app's own SQL than a payload whose case the app changed.
+ * What a value is made of, in one pass. Only values with SQL punctuation are searched case-insensitively: a plain
+ * phrase ("order by", "Select the best") found only after case folding is far more likely the app's own SQL than a
+ * payload whose case the app changed; and only values with letters can have had their case changed.
  */
-function hasSqlPunctuation(s: string): boolean {
+function shapeOf(s: string): number {
+  let shape = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 0x80 || c === 95 || c === 32 || (c >= 9 && c <= 13)) continue;
-    const l = c | 0x20;
-    if ((l >= 97 && l <= 122) || (c >= 48 && c <= 57)) continue;
-    return true;
+    if (c >= 0x80) shape |= NON_ASCII;
+    else if (((c | 0x20) >= 97 && (c | 0x20) <= 122)) shape |= ASCII_LETTER;
+    else if (!(c === 95 || c === 32 || (c >= 9 && c <= 13) || (c >= 48 && c <= 57))) shape |= PUNCTUATION;
+    // Enough to decide (the caller tells non-ASCII letters from uncased characters itself).
+    if ((shape & PUNCTUATION) !== 0 && (shape & ASCII_LETTER) !== 0) break;
   }
-  return false;
+  return shape;
 }
 
 /** The statement, tokenized once, with the tables built lazily from the tokens. */

@@ -45,6 +45,24 @@ describe('user input flattening', () => {
     const big = collect((c) => { c.add('body', 'body.a', 'x'.repeat(600)); c.add('body', 'body.b', 'y'.repeat(600)); }, { maxInputs: 10, maxInputBytes: 1000 });
     expect(values(big)).toEqual(['x'.repeat(600)]);
   });
+
+  it('keeps one input per text, in the order first seen, past the point where it switches from comparing to indexing', () => {
+    // 40 distinct texts, each first as a key and then as a value, then all of them once more: the value replaces the
+    // key in place (on either side of the switch at 16), and nothing is kept twice.
+    const inputs = collect((c) => {
+      for (let i = 0; i < 40; i++) c.add('query', `query.k${i}`, `text-${i}`, true);
+      for (let i = 0; i < 40; i++) c.add('body', `body.v${i}`, `text-${i}`);
+      for (let i = 0; i < 40; i++) c.add('headers', `headers.h${i}`, `text-${i}`);
+    });
+    expect(values(inputs)).toEqual(Array.from({ length: 40 }, (_, i) => `text-${i}`));
+    expect(inputs.every((input, i) => input.path === `body.v${i}` && input.isKey === undefined)).toBe(true);
+    const c = new InputCollector({ maxInputs: 1000, maxInputBytes: 1 << 20 });
+    for (let i = 0; i < 20; i++) c.add('query', `query.k${i}`, `t${i}`);
+    expect([c.has('t0'), c.has('t19'), c.has('t20'), c.has('t')]).toEqual([true, true, false, false]);
+    // The list handed out is a copy: changing it changes nothing kept.
+    c.inputs.length = 0;
+    expect(c.inputs).toHaveLength(20);
+  });
 });
 
 describe('request context sources', () => {
@@ -55,6 +73,27 @@ describe('request context sources', () => {
     const ctx = new RequestContext(request({ body: { q: 'from-body' }, file: { originalname: '../evil.txt', buffer: Buffer.from('file text') } }), undefined, DEFAULT_CONFIG);
     const byPath = Object.fromEntries(ctx.inputs().filter((i) => !i.isKey).map((i) => [i.path, i.value]));
     expect(byPath).toMatchObject({ 'query.sort': 'name desc', 'path.2': '42', 'cookies.sid': 'abc123', 'cookies.theme': 'dark', 'headers.x-trace': 'zzz', 'body.q': 'from-body', 'files.file.name': '../evil.txt', 'files.file': 'file text' });
+  });
+
+  it('cuts the path into segments numbered as split("/") numbers them, empty ones and the query left out', () => {
+    const pathsOf = (url: string) => new RequestContext(request({ url, headers: {} }), undefined, DEFAULT_CONFIG).inputs().filter((i) => i.source === 'path').map((i) => [i.path, i.value]);
+    expect(pathsOf('/a//b/?x=/c/d')).toEqual([['path.1', 'a'], ['path.3', 'b']]);
+    expect(pathsOf('/users/42')).toEqual([['path.1', 'users'], ['path.2', '42']]);
+    expect(pathsOf('no-slash')).toEqual([['path.0', 'no-slash']]);
+    expect(pathsOf('/')).toEqual([]);
+    expect(pathsOf('?only=query')).toEqual([]);
+    expect(pathsOf('http://host/x')).toEqual([['path.0', 'http:'], ['path.2', 'host'], ['path.3', 'x']]);
+  });
+
+  it('reads every cookie of the header: spaces trimmed, quotes taken off, pieces without "=" and empty ones skipped', () => {
+    const cookies = (cookie: string) => new RequestContext(request({ headers: { cookie } }), undefined, DEFAULT_CONFIG).inputs().filter((i) => i.source === 'cookies').map((i) => [i.path, i.value]);
+    expect(cookies(' a=1 ;b="two words";;flag; c = =x= ;')).toEqual([['cookies.a', '1'], ['cookies.b', 'two words'], ['cookies.c', '=x=']]);
+    expect(cookies('')).toEqual([]);
+  });
+
+  it('reads every header but the cookie header, repeated ones by position', () => {
+    const ctx = new RequestContext(request({ headers: { cookie: 'sid=1', 'x-a': 'one', 'x-list': ['p', 'q'], 'x-none': undefined } }), undefined, DEFAULT_CONFIG);
+    expect(ctx.inputs().filter((i) => i.source === 'headers').map((i) => [i.path, i.value])).toEqual([['headers.x-a', 'one'], ['headers.x-list.0', 'p'], ['headers.x-list.1', 'q']]);
   });
 
   it('parses a raw body by content type when no framework did (JSON, urlencoded, multipart)', () => {

@@ -358,6 +358,20 @@ describe('sqlInjection', () => {
     expect(detect(sql, 'postgres', payload)).toMatchObject([{ kind: 'attack', start: at, end: at + payload.length }]);
     const lower = build('number', '1 union select id, secret from users');
     expect(detect(lower.sql, 'mysql', '1 UNION SELECT id, secret FROM users')[0]?.kind).toBe('attack');
+    // Letters beyond ASCII have case too, in a value with no ASCII letter at all.
+    const accented = "é'||'é";
+    const upper = build('string', accented.toUpperCase());
+    expect(detect(upper.sql, 'postgres', accented)[0]).toMatchObject({ kind: 'attack', start: upper.at });
+    // An ASCII letter after the first punctuation still makes the value one to fold.
+    const late = "1;' or 'x'='x";
+    const lateSql = build('string', late.toUpperCase());
+    expect(detect(lateSql.sql, 'mysql', late)[0]).toMatchObject({ kind: 'attack', start: lateSql.at });
+  });
+
+  it('does not fold values that have no letters (nothing whose case could have changed)', () => {
+    // Found as typed, these are judged; written differently they are not there at all.
+    expect(detect("SELECT * FROM t WHERE a = '1' OR 2>1 --'", 'postgres', "1' OR 2>1 --")[0]?.kind).toBe('attack');
+    expect(detect('SELECT * FROM t WHERE ip = $1', 'postgres', '127.0.0.1:3000', '1=1;--')).toEqual([]);
   });
 
   it('lists attacks before vulnerabilities, one finding per input and occurrence', () => {
