@@ -36,11 +36,13 @@ export const SNIFF_BYTES = 512;
  * on the length) in a request of ordinary size.
  */
 const SCAN_UP_TO = 16;
+/** …and while they hold this many characters in all, so that no comparison of long look-alike values adds up. */
+const SCAN_UP_TO_CHARS = 4096;
 
 export class InputCollector {
   /** The kept values, one per distinct text, in the order first seen. */
   private readonly kept: UserInput[] = [];
-  /** Text → position in `kept`, once there are more than SCAN_UP_TO. */
+  /** Text → position in `kept`, once there are more than SCAN_UP_TO or they are longer than SCAN_UP_TO_CHARS. */
   private index: Map<string, number> | undefined;
   private bytes = 0;
   protected full = false;
@@ -153,7 +155,7 @@ export class InputCollector {
     this.bytes += value.length;
     this.kept.push(isKey ? { source, path, value, isKey } : { source, path, value });
     if (this.index !== undefined) this.index.set(value, this.kept.length - 1);
-    else if (this.kept.length > SCAN_UP_TO) this.index = new Map(this.kept.map((input, i) => [input.value, i]));
+    else if (this.kept.length > SCAN_UP_TO || this.bytes > SCAN_UP_TO_CHARS) this.index = new Map(this.kept.map((input, i) => [input.value, i]));
     return true;
   }
 

@@ -62,6 +62,13 @@ describe('user input flattening', () => {
     // The list handed out is a copy: changing it changes nothing kept.
     c.inputs.length = 0;
     expect(c.inputs).toHaveLength(20);
+    // Long values switch to the index early: three of 3,000 characters, each also sent again as a copy.
+    const long = (k: number) => `${'x'.repeat(2999)}${k}`;
+    const longs = collect((l) => {
+      for (let k = 0; k < 3; k++) l.add('body', `body.a${k}`, long(k));
+      for (let k = 0; k < 3; k++) l.add('body', `body.b${k}`, long(k).split('').join(''));
+    });
+    expect(longs.map((input) => input.path)).toEqual(['body.a0', 'body.a1', 'body.a2']);
   });
 });
 
