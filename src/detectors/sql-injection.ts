@@ -233,8 +233,9 @@ function shapeOf(s: string): number {
   let shape = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
+    const lower = c | 0x20;
     if (c >= 0x80) shape |= NON_ASCII;
-    else if (((c | 0x20) >= 97 && (c | 0x20) <= 122)) shape |= ASCII_LETTER;
+    else if (lower >= 97 && lower <= 122) shape |= ASCII_LETTER;
     else if (!(c === 95 || c === 32 || (c >= 9 && c <= 13) || (c >= 48 && c <= 57))) shape |= PUNCTUATION;
     // Enough to decide (the caller tells non-ASCII letters from uncased characters itself).
     if ((shape & PUNCTUATION) !== 0 && (shape & ASCII_LETTER) !== 0) break;
