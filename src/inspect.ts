@@ -68,7 +68,10 @@ export function inspect(event: SinkEvent, ctx: RequestContext | undefined = curr
     if (ctx.finished) {
       // A request that was already answered: its cached verdicts are never reused (the call may come from another
       // request through a library that lost the context) and nothing is cached for later calls either.
-      reportStaleContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, OWN_DIR);
+      // When the agent answered the request itself (a refusal, a step-up), the app's handler is still at work on the
+      // refused call in this context (a rollback, an error page): that is expected, so no call site is reported. It
+      // is judged all the same.
+      if (!ctx.responded) reportStaleContext(runtime.telemetry, { kind: event.kind, op: event.op, method: ctx.method, route: ctx.route }, OWN_DIR);
       return measureInspection(event.kind, decideStale, runtime, ctx, event) ?? decideForLiveRequests(runtime, ctx, event);
     }
     // A call this request judged before: its verdict again, and (nothing refused) the other requests' look too,

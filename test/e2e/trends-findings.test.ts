@@ -83,6 +83,13 @@ describe('the findings log', () => {
     // Raw input never reaches the file: the attack text appears only masked.
     expect(readFileSync(file, 'utf8')).not.toContain('UNION SELECT email');
   });
+
+  it("holds no stale-context report for the app's own error handling after a refusal", () => {
+    // After the 403 the bank's error handler still renders JSON (Express hashes it for an ETag): the request's own
+    // work, not a library that lost the context.
+    expect(lines().filter((l) => l.event === 'stale_context')).toEqual([]);
+    expect(app.stderr()).not.toContain('lost the request context');
+  });
 });
 
 describe('stepguard findings', () => {

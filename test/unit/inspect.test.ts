@@ -20,6 +20,7 @@ import { RequestContext } from '../../src/context/request-context.js';
 import { INSPECTION_BUDGET } from '../../src/context/input-limits.js';
 import { runInContext } from '../../src/context/store.js';
 import { resetLive, trackLive } from '../../src/context/live.js';
+import { SPAN_STALE_CONTEXT } from '../../src/context/stale.js';
 import { BLOCKED_CODE } from '../../src/errors.js';
 import type { ConfigEvent, ExecEvent, SqlEvent } from '../../src/events.js';
 
@@ -143,6 +144,32 @@ describe('inspect', () => {
     // Once that request was answered too, nobody still served carries the input: judged by the stale context only.
     (waiting.res as unknown as { writableFinished: boolean }).writableFinished = true;
     expect(runInContext(answered, () => inspect({ ...attackSql, op: 'pg.Pool.query' }))).toBeUndefined();
+  });
+
+  it('a call after the agent itself answered the request is judged as stale, but not reported as a lost context', async () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const answered = (url: string, byAgent: boolean): RequestContext => {
+      const req = { method: 'GET', url, headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+      const ctx = new RequestContext(req, { writableFinished: true, destroyed: false } as unknown as ServerResponse, DEFAULT_CONFIG);
+      ctx.responded = byAgent;
+      return ctx;
+    };
+    const staleOps = async () => {
+      await telemetry.flush();
+      return exporter.getFinishedSpans().filter((s) => s.name === SPAN_STALE_CONTEXT).map((s) => s.attributes[ATTR.OPERATION]);
+    };
+    // The app's handler goes on after the agent's answer (its catch rolls back, its error page renders): still
+    // judged, so an injection is refused…
+    const refused = answered(attackUrl, true);
+    expect(runInContext(refused, () => inspect({ ...attackSql, op: 'pg.after-refusal' }))).toMatchObject({ error: { code: BLOCKED_CODE } });
+    expect(runInContext(refused, () => inspect({ ...sql('SELECT 1'), op: 'pg.after-refusal' }))).toBeUndefined();
+    // …but that is the request's own work, not a library that lost the context: no warning, no span.
+    expect(await staleOps()).toEqual([]);
+    expect(stderr.mock.calls.flat().join('\n')).not.toContain('pg.after-refusal');
+    // The app answered itself and a call came later: reported.
+    expect(runInContext(answered('/late/b?q=hello', false), () => inspect({ ...sql('SELECT 3'), op: 'pg.after-app-answer' }))).toBeUndefined();
+    expect(await staleOps()).toEqual(['pg.after-app-answer']);
+    expect(stderr.mock.calls.flat().join('\n')).toContain('pg.after-app-answer ran after its request (GET (no route)) was answered');
   });
 
   it("a live request's call that its own input does not explain is judged by the other requests in flight: attacks only, each time", () => {
