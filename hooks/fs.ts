@@ -247,7 +247,36 @@ function patchFs(fs: Fs): void {
   wrap(target, 'createReadStream', (original) => streamForm(fs, 'fs.createReadStream', false, original));
   wrap(target, 'createWriteStream', (original) => streamForm(fs, 'fs.createWriteStream', true, original));
 
-  patchPromises(fs.promises as unknown as Record<string, AnyFunction>);
+  patchPromisesAtFirstRead(fs);
+}
+
+/**
+ * `fs.promises` is Node's getter that loads the promise file API (ten modules, readline's among them: about 1.9 MiB
+ * at start on Node 24) when first read. It is patched at that first read, by a getter around Node's that then puts
+ * Node's back, rather than read (and loaded) at start. `require('fs/promises')`, `import` and
+ * `process.getBuiltinModule` reach the same object through the `fs/promises` hook below.
+ */
+function patchPromisesAtFirstRead(fs: Fs): void {
+  const descriptor = Object.getOwnPropertyDescriptor(fs, 'promises');
+  const read = descriptor?.get;
+  if (read === undefined || descriptor?.configurable !== true) {
+    patchPromises(fs.promises as unknown as Record<string, AnyFunction>);
+    return;
+  }
+  Object.defineProperty(fs, 'promises', {
+    configurable: true,
+    enumerable: descriptor.enumerable === true,
+    get(this: unknown) {
+      const promises = read.call(this) as Record<string, AnyFunction> | undefined;
+      patchPromises(promises);
+      try {
+        Object.defineProperty(fs, 'promises', descriptor);
+      } catch {
+        // ours stays: every read patches again, which wrap() makes a no-op
+      }
+      return promises;
+    },
+  });
 }
 
 function patchPromises(promises: Record<string, AnyFunction> | undefined): void {

@@ -99,8 +99,9 @@ function syncEsmView(): void {
 /**
  * Builtins whose loading costs memory an app that never uses them should not pay, and which no other builtin
  * the agent patches reaches on the app's behalf. `net` (every outgoing connection, including fetch's, goes through
- * its Socket), `fs`, `fs/promises` (also reachable as `fs.promises`) and `module` stay eager. An https server's
- * responses are http's ServerResponse, so https brings http's patches with it.
+ * its Socket), `fs` and `module` stay eager. An https server's responses are http's ServerResponse, so https
+ * brings http's patches with it. `fs/promises` is also reachable as `fs.promises`: the fs hook patches it at the
+ * first read of that property (hooks/fs.ts).
  */
 const DEFERRABLE_BUILTINS: ReadonlyMap<string, readonly string[]> = new Map([
   ['http', []],
@@ -108,6 +109,7 @@ const DEFERRABLE_BUILTINS: ReadonlyMap<string, readonly string[]> = new Map([
   ['child_process', []],
   ['vm', []],
   ['crypto', []],
+  ['fs/promises', []],
 ]);
 
 type ResolveNext = (specifier: string, context?: unknown) => unknown;

@@ -1,6 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
-import { appendFileSync } from 'node:fs';
-import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
+import { appendFileSync, promises as filePromises } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Attributes } from '@opentelemetry/api';
 import type { Recorder } from './telemetry.js';
@@ -110,13 +109,15 @@ export class FindingsLog implements Recorder {
     return this.draining;
   }
 
+  // `fs.promises` is read here, at the first write, not imported: reading it loads Node's promise file API (hooks/fs.ts),
+  // which an agent that never writes a line need not load at start.
   private async append(chunk: string): Promise<void> {
     const bytes = Buffer.byteLength(chunk);
     if (!this.madeDirectory) {
-      await mkdir(dirname(this.file), { recursive: true });
+      await filePromises.mkdir(dirname(this.file), { recursive: true });
       this.madeDirectory = true;
     }
-    this.size ??= await stat(this.file).then(
+    this.size ??= await filePromises.stat(this.file).then(
       (s) => s.size,
       () => 0,
     );
@@ -124,15 +125,15 @@ export class FindingsLog implements Recorder {
       await this.rotate();
       this.size = 0;
     }
-    await appendFile(this.file, chunk, { mode: 0o600 });
+    await filePromises.appendFile(this.file, chunk, { mode: 0o600 });
     this.size += bytes;
   }
 
   private async rotate(): Promise<void> {
     for (let i = KEEP_ROTATED - 1; i >= 1; i--) {
-      await rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(() => undefined);
+      await filePromises.rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(() => undefined);
     }
-    await rename(this.file, `${this.file}.1`);
+    await filePromises.rename(this.file, `${this.file}.1`);
   }
 
   /** At exit only: whatever is still buffered goes to the file synchronously. */

@@ -1,5 +1,5 @@
 /**
- * Builtins an app may never load (http, https, child_process, vm, crypto) are patched when the app first
+ * Builtins an app may never load (http, https, child_process, vm, crypto, fs/promises) are patched when the app first
  * reaches them, where Node has in-thread module hooks (`module.registerHooks`: Node 22.15+, 24): not loaded
  * at start, patched before `require`, `import` (named exports included) or `process.getBuiltinModule` hands
  * them over. Elsewhere (Node 20) they are patched at start. Both are checked on whichever Node runs the suite
@@ -24,7 +24,7 @@ function scriptFile(text: string, ext = 'cjs'): string {
   writeFileSync(file, text.replaceAll("'./dist/", `'${REPO}/dist/`));
   return file;
 }
-const DEFERRED = ['http', 'https', 'child_process', 'vm', 'crypto'];
+const DEFERRED = ['http', 'https', 'child_process', 'vm', 'crypto', 'fs/promises'];
 
 function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ out: Record<string, unknown>; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -70,9 +70,10 @@ describe('builtins the app may never load', () => {
         };
         const { createHash } = await import('node:crypto');
         const { exec } = await import('node:child_process');
+        const { readFile } = await import('node:fs/promises');
         process.stdout.write(JSON.stringify({
           canDefer, atStart, afterRequire, afterGetBuiltin, afterImport,
-          named: { createHash: isWrapped(createHash), exec: exec === cp.exec },
+          named: { createHash: isWrapped(createHash), exec: exec === cp.exec, readFile: isWrapped(readFile) && readFile === require('node:fs').promises.readFile },
           pendingAtEnd: deferredBuiltins(),
         }));
       })();
@@ -88,7 +89,7 @@ describe('builtins the app may never load', () => {
     }
     expect(out.afterGetBuiltin).toEqual({ runInNewContext: true });
     expect(out.afterImport).toEqual({ request: true, server: true, responses: true });
-    expect(out.named).toEqual({ createHash: true, exec: true });
+    expect(out.named).toEqual({ createHash: true, exec: true, readFile: true });
     // Once every deferred builtin is patched, the resolve hook is gone.
     expect(out.pendingAtEnd).toEqual([]);
   });
@@ -128,6 +129,33 @@ describe('builtins the app may never load', () => {
       const { out } = await run([...preload, file]);
       expect(out, preload.join(' ')).toEqual({ wrapped: true, outcome: 'refused: true' });
     }
+  });
+
+  it('fs.promises is loaded at its first read, not at start, and patched before the reader gets it', async () => {
+    const script = `${COMMON}
+      const fs = require('node:fs');
+      const { runWithContext } = require('./dist/src/index.js');
+      const attack = '../../../../../../etc/passwd';
+      (async () => {
+        const beforeRead = loaded('internal/fs/promises');
+        // First read inside a request, by a path traversal: refused like any fs.promises call.
+        const outcome = await runWithContext({ url: '/?file=' + encodeURIComponent(attack) }, () =>
+          fs.promises.readFile(__dirname + '/' + attack, 'utf8').then(() => 'read', (e) => (/stepguard|refused/i.test(String(e && e.message)) ? 'refused' : 'error: ' + e.message)));
+        const benign = await runWithContext({ url: '/?file=script' }, () => fs.promises.readFile(__filename, 'utf8').then((t) => t.includes('fs.promises'), (e) => 'error: ' + e.message));
+        const descriptor = Object.getOwnPropertyDescriptor(fs, 'promises');
+        process.stdout.write(JSON.stringify({
+          canDefer, beforeRead, outcome, benign,
+          patched: isWrapped(fs.promises.readFile) && isWrapped(fs.promises.open) && isWrapped(fs.promises.watch),
+          sameObject: fs.promises === require('node:fs/promises'),
+          // Node's own getter is back after the first read: enumerable, configurable, and no work of the agent's per read.
+          property: { enumerable: descriptor.enumerable, configurable: descriptor.configurable, getter: typeof descriptor.get, ours: /patchPromises/.test(String(descriptor.get)) },
+        }));
+      })();
+    `;
+    const { out } = await run(['--require', REGISTER, scriptFile(script)]);
+    expect(out.beforeRead).toBe(!out.canDefer);
+    expect(out).toMatchObject({ outcome: 'refused', benign: true, patched: true, sameObject: true });
+    expect(out.property).toEqual({ enumerable: true, configurable: true, getter: 'function', ours: false });
   });
 
   it('a builtin the process loaded before the agent started is patched at start, with what it brings along', async () => {
