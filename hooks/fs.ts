@@ -251,7 +251,7 @@ function patchFs(fs: Fs): void {
 }
 
 /**
- * `fs.promises` is Node's getter that loads the promise file API (ten modules, readline's among them: about 1.9 MiB
+ * `fs.promises` is Node's getter that loads the promise file API (ten modules, readline's among them: about 1.2 MiB
  * at start on Node 24) when first read. It is patched at that first read, by a getter around Node's that then puts
  * Node's back, rather than read (and loaded) at start. `require('fs/promises')`, `import` and
  * `process.getBuiltinModule` reach the same object through the `fs/promises` hook below.

@@ -54,8 +54,8 @@ function start(): void {
 /**
  * Whether this is the main thread. In every thread that does not own the process (workers, the module loader's
  * thread) Node replaces `process.chdir` with a stub marked `disabled`, and at preload no app code has replaced it
- * yet. Reading that mark keeps the start from loading `worker_threads` and the 26 stream modules it pulls in
- * (about 1.9 MiB of peak RSS on Node 24: README, Performance). Where the mark is missing or `process.chdir` is not
+ * yet. Reading that mark keeps the start from loading `worker_threads` and what it pulls in beyond the stream
+ * modules `net` loads anyway (about 0.4 MiB of peak RSS on Node 24: README, Performance). Where the mark is missing or `process.chdir` is not
  * the usual function, `worker_threads` decides.
  */
 function ownsTheProcess(): boolean {
