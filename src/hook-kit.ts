@@ -120,15 +120,15 @@ export function firstBodyWriteOf(res: ServerResponse, ctx: RequestContext | unde
  * on its route without a refusal can show nothing new; hooks/html-response.ts then skips building its text (most
  * of the agent's cost on an HTML response before: bench/instructions.mjs).
  */
-const lastHeads = new WeakMap<object, Map<string, readonly unknown[]>>();
+let lastHeads: { readonly engine: object; readonly heads: Map<string, readonly unknown[]> } | undefined;
 const MAX_ROUTES_WITH_HEADS = 10_000;
 
 function headsOfRoutes(): Map<string, readonly unknown[]> | undefined {
   const engine = getRuntime()?.engine;
   if (!engine) return undefined;
-  let heads = lastHeads.get(engine);
-  if (!heads) lastHeads.set(engine, (heads = new Map()));
-  return heads;
+  // Only the current engine's heads are ever asked for: one comparison per HTML response, not a WeakMap lookup.
+  if (lastHeads?.engine !== engine) lastHeads = { engine, heads: new Map() };
+  return lastHeads.heads;
 }
 
 function routeOf(ctx: RequestContext): string {
