@@ -221,8 +221,7 @@ export function announceFramework(line: FrameworkLine, version: string | undefin
 
 function versionSatisfies(version: string, range: string): boolean {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
-  const satisfies = require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
-  return satisfies(version, range, { includePrerelease: true });
+  return (require('./version-range.js') as typeof import('./version-range.js')).versionInRange(version, range);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { installedVersion } from './installed.js';
+import { versionInRange } from './version-range.js';
 import { dirname, join, resolve } from 'node:path';
 /** The table itself lives in hooks/stacks.ts and reaches src/ through the registry (the composition roots pass it in). */
 export interface StackEntry {
@@ -39,7 +40,5 @@ export function appDir(argv: readonly string[] = process.argv): string {
 }
 
 function satisfies(version: string, range: string): boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path of apps without these packages
-  const check = require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
-  return check(version, range, { includePrerelease: true });
+  return versionInRange(version, range);
 }

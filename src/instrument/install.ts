@@ -400,9 +400,8 @@ function packageVersion(basedir: string): string | undefined {
   return version;
 }
 
-/** semver is loaded only once a versioned package is required (builtins have no version). */
+/** Only once a versioned package is required (builtins have no version); semver itself only when needed. */
 function satisfies(version: string, range: string): boolean {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
-  const check = require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
-  return check(version, range, { includePrerelease: true });
+  return (require('../version-range.js') as typeof import('../version-range.js')).versionInRange(version, range);
 }

@@ -158,6 +158,8 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
       stepUpService: has('/dist/src/stepup/service.js'),
       inspect: has('/dist/src/inspect.js'),
       ritm: has('/node_modules/require-in-the-middle/'),
+      // The version checks of a hooked package, a framework and the stacks line read the ranges compiled at build.
+      semver: has('/node_modules/semver/'),
     });
     const atStart = { ...snapshot(), ours: files().filter((f) => f.includes('/dist/')).length };
     require('cookie-parser');
@@ -170,9 +172,9 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
     runWithContext({ url: '/read?file=package.json' }, () => require('fs').readFileSync('package.json'));
     process.stdout.write(JSON.stringify({ atStart, afterPlain, afterExpress, afterPg, afterSink: snapshot() }));
   `;
-  const none = { sqlDetector: false, pathDetector: false, grammar: false, stepUpService: false, inspect: false, ritm: false };
+  const none = { sqlDetector: false, pathDetector: false, grammar: false, stepUpService: false, inspect: false, ritm: false, semver: false };
 
-  it('no detector, grammar, step-up service, inspect or require-in-the-middle at start; each when first needed', async () => {
+  it('no detector, grammar, step-up service, inspect or require-in-the-middle at start; each when first needed; semver never', async () => {
     const r = (await underAgent(LAZY_PROBE)) as Record<string, Record<string, unknown>>;
     expect(r.atStart).toEqual({ ...none, ours: expect.any(Number) });
     // 43 when lazy loading landed; since then the settings parsers of trusted proxies and Redis Cluster, the

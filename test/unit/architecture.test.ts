@@ -15,9 +15,10 @@ const HOOK_KIT = 'src/hook-kit.ts';
 const REGISTRY = 'hooks/index.ts';
 /**
  * The files that may put hooks and the core together: the agent (start), the installer (loads what the
- * registry names) and `stepguard doctor` (reports, per registry entry, whether the app's copy is supported).
+ * registry names), `stepguard doctor` (reports, per registry entry, whether the app's copy is supported) and the
+ * build step that compiles the registry's version ranges (src/version-range.ts).
  */
-const COMPOSITION_ROOTS = new Set(['src/agent.ts', 'src/instrument/install.ts', 'src/cli/doctor.ts']);
+const COMPOSITION_ROOTS = new Set(['src/agent.ts', 'src/instrument/install.ts', 'src/cli/doctor.ts', 'src/instrument/compile-version-ranges.ts']);
 
 const { files, edges } = importGraph(REPO, ['src', 'hooks']);
 const where = (e: ImportEdge) => `${e.from}:${e.line} imports '${e.specifier}'`;
