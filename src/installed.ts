@@ -32,8 +32,10 @@ export function uncoveredPackages(dir: string, table: Readonly<Record<string, st
 export function installedVersion(requireFromApp: NodeJS.Require, name: string): string | undefined {
   try {
     return (JSON.parse(readFileSync(requireFromApp.resolve(`${name}/package.json`), 'utf8')) as { version?: string }).version;
-  } catch {
-    // not installed, or package.json not exported: try the main file
+  } catch (error) {
+    // Not installed: a second look-up (every node_modules folder up to the root again) would fail the same way.
+    // Only a package whose `exports` hide package.json is looked for again, through its main file.
+    if ((error as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND') return undefined;
   }
   try {
     const main = requireFromApp.resolve(name);
