@@ -331,12 +331,19 @@ function get(port, path) {
   });
 }
 
-/** How `node -e 0` is started in the process-start measurement. */
+/**
+ * How `node -e 0` is started in the process-start measurement; the `app` pair loads what the benchmark app loads
+ * (express and pg) and nothing else, compared with each other (`base`): an app's start under the agent, where the
+ * first hooked package sets up the package hooks and Node's modules the app needs anyway are patched.
+ */
+const APP_MODULES = "require('express');require('pg');";
 const START_VARIANTS = {
   none: { label: 'no agent', args: () => [], env: {} },
   agent: { label: 'stepguard, default', args: () => ['--require', REGISTER], env: {} },
   quiet: { label: 'OTEL_TRACES_EXPORTER=none', args: () => ['--require', REGISTER], env: { OTEL_TRACES_EXPORTER: 'none' } },
   off: { label: 'STEPGUARD_ENABLED=false', args: () => ['--require', REGISTER], env: { STEPGUARD_ENABLED: 'false' } },
+  appNone: { label: 'express + pg, no agent', args: () => [], env: {}, load: APP_MODULES },
+  appAgent: { label: 'express + pg, stepguard', args: () => ['--require', REGISTER], env: {}, load: APP_MODULES, base: 'appNone' },
 };
 // Printed by the measured process as it exits: its own CPU time and peak RSS (the hook itself costs nothing), and on
 // Linux how its resident memory splits at exit into private (anonymous) pages and pages of mapped files — mostly the
@@ -352,7 +359,7 @@ function processStart(key) {
   const env = { ...childEnv('none', 0), ...v.env };
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(NODE, [...v.args(), '-e', START_PROBE], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(NODE, [...v.args(), '-e', (v.load ?? '') + START_PROBE], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'ignore'] });
     children.add(child);
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
@@ -742,15 +749,16 @@ async function main() {
   }
 
   if (startSummary.length && opts.processStarts > 0) {
-    const base = startSummary.find((x) => x.variant === 'none');
-    console.log(`\nprocess start: node [--require register] -e 0, median of ${opts.processStarts} (interleaved); wall from spawn to exit, the child's CPU time and peak RSS`);
+    const baseOf = (x) => startSummary.find((b) => b.variant === (START_VARIANTS[x.variant].base ?? 'none'));
+    const isBase = (x) => x.variant === 'none' || startSummary.some((o) => START_VARIANTS[o.variant].base === x.variant);
+    console.log(`\nprocess start: node [--require register] -e 0 (express + pg: -e "${APP_MODULES}", against its own line without the agent), median of ${opts.processStarts} (interleaved); wall from spawn to exit, the child's CPU time and peak RSS`);
     const split = startSummary.every((x) => x.anonMb !== undefined && x.fileMb !== undefined);
     console.log(
       `${pad('variant', 28, true)}${pad('wall ms', 9)}${pad('+ms', 7)}${pad('CPU ms', 9)}${pad('+ms', 7)}${pad('peak RSS', 11)}${pad('+MiB', 7)}` +
         (split ? `${pad('private +', 11)}${pad('files +', 9)}` : ''),
     );
     for (const x of startSummary) {
-      const plus = (k, d = 0) => (x.variant === 'none' ? '' : fmt(x[k] - base[k], d));
+      const plus = (k, d = 0) => (isBase(x) ? '' : fmt(x[k] - baseOf(x)[k], d));
       console.log(
         `${pad(x.label, 28, true)}${pad(fmt(x.wallMs), 9)}${pad(plus('wallMs'), 7)}${pad(fmt(x.cpuMs), 9)}${pad(plus('cpuMs'), 7)}` +
           `${pad(`${fmt(x.maxRssMb, 1)} MiB`, 11)}${pad(plus('maxRssMb', 1), 7)}` +
