@@ -22,7 +22,7 @@ export function recognisedStacks(dir: string, entries: readonly StackEntry[]): R
   const out: RecognisedStack[] = [];
   for (const entry of entries) {
     const version = installedVersion(requireFrom, entry.module);
-    if (version !== undefined) out.push({ ...entry, version, isCovered: satisfies(version, entry.covered) });
+    if (version !== undefined) out.push({ ...entry, version, isCovered: versionInRange(version, entry.covered) });
   }
   return out;
 }
@@ -37,8 +37,4 @@ export function stacksSummary(stacks: readonly RecognisedStack[]): string | unde
 export function appDir(argv: readonly string[] = process.argv): string {
   const entry = argv[1];
   return entry && !entry.startsWith('-') ? dirname(resolve(entry)) : process.cwd();
-}
-
-function satisfies(version: string, range: string): boolean {
-  return versionInRange(version, range);
 }

@@ -62,7 +62,7 @@ function holds([op, bMajor, bMinor, bPatch, bPre]: Comparator, major: number, mi
   }
 }
 
-/** The build step's half: `range` read by semver into comparators (semver is a build-time dependency here). */
+/** The build step's half (src/instrument/compile-version-ranges.ts): `range` read by semver into comparators. */
 export function compileRange(range: string): CompiledRange {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build step only
   const { Range } = require('semver') as typeof import('semver');
