@@ -1,6 +1,6 @@
 import type { SinkEvent, Verdict } from './events.js';
 import type { AnyDetector, Finding } from './detectors/types.js';
-import type { RequestContext } from './context/request-context.js';
+import { NOT_JUDGED, type RequestContext } from './context/request-context.js';
 import { currentContext, runInContext } from './context/store.js';
 import { firstOfOtherLive, othersMayBeLive } from './context/live.js';
 import { getRuntime, type DetectorSlot, type Runtime } from './runtime.js';
@@ -76,16 +76,15 @@ export function inspect(event: SinkEvent, ctx: RequestContext | undefined = curr
     }
     // A call this request judged before: its verdict again, and (nothing refused) the other requests' look too,
     // since a worker running in this context may run the same text for another request more than once.
-    let judgedOfKind = ctx.judged.get(calls);
-    if (judgedOfKind?.has(target)) return judgedOfKind.get(target) ?? ifAnotherRequestsWork(runtime, ctx, event);
+    const before = ctx.verdictOf(calls, target);
+    if (before !== NOT_JUDGED) return before ?? ifAnotherRequestsWork(runtime, ctx, event);
     // A response head (no cookie holding a random token) recurs on every response of a route, and what it can
     // show is reported once per route: once a head was judged on a route without a refusal, it is not again.
     const headKey = event.kind === 'config' && event.check === 'response' && !event.randomCookies?.length ? `${ctx.route ?? ctx.urlPath}\0${calls}\0${target}` : undefined;
     const heads = headKey === undefined ? undefined : headsJudgedBy(runtime);
     if (heads?.has(headKey!)) return undefined;
     const verdict = measureInspection(event.kind, decide, runtime, ctx, event);
-    if (judgedOfKind === undefined) ctx.judged.set(calls, (judgedOfKind = new Map()));
-    judgedOfKind.set(target, verdict);
+    ctx.rememberVerdict(calls, target, verdict);
     if (heads && verdict === undefined) {
       if (heads.size >= MAX_JUDGED_HEADS) heads.clear();
       heads.add(headKey!);

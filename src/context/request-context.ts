@@ -6,10 +6,14 @@ import { RequestLeaves, SearchCollector, type InputLimitExceeded, type InputsFor
 import { clientAddress, type TrustedProxies } from './client-address.js';
 import { addDocumentLiterals, addGraphqlInputs } from './graphql-input.js';
 
+/** verdictOf's answer for a call this request has not judged (a verdict may itself be undefined: nothing to do). */
+export const NOT_JUDGED: unique symbol = Symbol('not judged');
+
 /** One request's input within the budget; every value of it, for the search pass, once a sink needed them. */
 interface Gathered {
   readonly budget: InputCollector;
-  readonly inputs: UserInput[];
+  /** The budget pass's own list (it adds nothing after gathering): read, never changed. */
+  readonly inputs: readonly UserInput[];
   leaves?: RequestLeaves;
 }
 
@@ -23,12 +27,42 @@ export class RequestContext {
   private bodyBytes = 0;
   bodyTruncated = false;
   private gathered: Gathered | undefined;
-  /** Calls already judged in this request, by kind (`kind`, or `kind\0op` when rules tell operations apart) and then by sink text → verdict: the same call is not judged twice. */
-  get judged(): Map<string, Map<string, Verdict>> {
-    return (this.judgedCalls ??= new Map());
+  /**
+   * The verdict this request gave a call before — by its kind (`kind`, or `kind\0op` when rules tell operations
+   * apart) and its sink text — or NOT_JUDGED: the same call is not judged twice.
+   */
+  verdictOf(calls: string, target: string): Verdict | typeof NOT_JUDGED {
+    // Compared before any Map: a request reaches one sink call in the common case, and the statement is usually the
+    // very string judged before (a literal the app holds), so the comparison ends at the pointer.
+    if (this.firstTarget === target && this.firstCalls === calls) return this.firstVerdict;
+    const ofKind = this.laterCalls?.get(calls);
+    return ofKind !== undefined && ofKind.has(target) ? ofKind.get(target) : NOT_JUDGED;
   }
+
+  /** Remembers a call's verdict (see verdictOf). */
+  rememberVerdict(calls: string, target: string, verdict: Verdict): void {
+    this.judgedCount++;
+    if (this.firstTarget === undefined) {
+      this.firstCalls = calls;
+      this.firstTarget = target;
+      this.firstVerdict = verdict;
+      return;
+    }
+    const later = (this.laterCalls ??= new Map());
+    let ofKind = later.get(calls);
+    if (ofKind === undefined) later.set(calls, (ofKind = new Map()));
+    ofKind.set(target, verdict);
+  }
+
+  /** How many calls this request judged (a call judged again from its verdict counts once). */
+  judgedCount = 0;
+  // The first judged call is held in fields, later ones in Maps created at first use: two Maps per request
+  // were a measurable part of a request's cost, and most requests judge one call or none.
+  private firstCalls: string | undefined;
+  private firstTarget: string | undefined;
+  private firstVerdict: Verdict;
+  private laterCalls: Map<string, Map<string, Verdict>> | undefined;
   // The collections below are created at first use: most requests never reach a sink.
-  private judgedCalls: Map<string, Map<string, Verdict>> | undefined;
   /** The `input-limit` finding is reported once per request; set when it was. */
   inputLimitReported = false;
   /** Findings so far (policy rules can require "an attack occurred earlier in this request"). */
@@ -148,7 +182,7 @@ export class RequestContext {
     // with a map transition, on every gathering.
     const budget = new InputCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH });
     collectInputs(this, budget);
-    this.gathered = { budget, inputs: budget.inputs };
+    this.gathered = { budget, inputs: budget.keptInputs() };
     return this.gathered;
   }
   private bodySeen: unknown;

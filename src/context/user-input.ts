@@ -57,6 +57,11 @@ export class InputCollector {
     return this.kept.slice();
   }
 
+  /** The kept values themselves, not a copy: for a caller that is done adding (a request's gathering). */
+  keptInputs(): readonly UserInput[] {
+    return this.kept;
+  }
+
   has(value: string): boolean {
     return this.positionOf(value) !== -1;
   }

@@ -33,7 +33,7 @@
  */
 
 import type { SqlDialect, SqlEvent, UserInput } from '../events.js';
-import type { Detector, Finding, FindingKind } from './types.js';
+import { NO_FINDINGS, type Detector, type Finding, type FindingKind } from './types.js';
 import { forEachOccurrence, isNumericText, lastAtOrBefore } from '../grammar/occurrences.js';
 import { isCoincidence } from './coincidence.js';
 import {
@@ -110,13 +110,14 @@ const UNTERMINATED: ReadonlySet<SqlTokenType> = new Set([
 export const sqlInjection: Detector<SqlEvent> = {
   id: DETECTOR_ID,
   kinds: ['sql'],
-  detect(event: SqlEvent, inputs: readonly UserInput[]): Finding[] {
+  detect(event: SqlEvent, inputs: readonly UserInput[]): readonly Finding[] {
     const sql = event.sql;
     let statement: Statement | undefined; // built on the first occurrence, shared by all inputs
     let folded: Folded | undefined; // lower-cased statement, built on the first exact miss
     let seen: Map<string, Located[]> | undefined; // the same value from several sources is judged once
-    const attacks: Finding[] = [];
-    const vulnerabilities: Finding[] = [];
+    // Created at the first finding: most statements hold no input at all.
+    let attacks: Finding[] | undefined;
+    let vulnerabilities: Finding[] | undefined;
 
     for (const input of inputs) {
       const value = input.value;
@@ -151,10 +152,11 @@ export const sqlInjection: Detector<SqlEvent> = {
       for (const l of located) {
         if (l.kind === 'vulnerability' && isCoincidence(input, l.reason === 'identifier')) continue;
         const finding: Finding = { detector: DETECTOR_ID, kind: l.kind, input, start: l.start, end: l.end, reason: l.reason, tokens: statement?.tokens };
-        (l.kind === 'attack' ? attacks : vulnerabilities).push(finding);
+        if (l.kind === 'attack') (attacks ??= []).push(finding);
+        else (vulnerabilities ??= []).push(finding);
       }
     }
-    return attacks.length === 0 ? vulnerabilities : vulnerabilities.length === 0 ? attacks : attacks.concat(vulnerabilities);
+    return attacks === undefined ? (vulnerabilities ?? NO_FINDINGS) : vulnerabilities === undefined ? attacks : attacks.concat(vulnerabilities);
   },
 };
 

@@ -47,8 +47,11 @@ export interface Detector<E extends SinkEvent = SinkEvent> {
    * make this event a finding of this detector (`detect` is then not called).
    */
   readonly applies?: (event: SinkEvent) => boolean;
-  /** Pure: no I/O, no globals. Returns every finding, attacks first. */
-  detect(event: E, inputs: readonly UserInput[]): Finding[];
+  /** Pure: no I/O, no globals. Returns every finding, attacks first (a list the caller reads, never changes). */
+  detect(event: E, inputs: readonly UserInput[]): readonly Finding[];
 }
+
+/** What a detector returns when it found nothing: shared, so that judging a clean call allocates no list. */
+export const NO_FINDINGS: readonly Finding[] = Object.freeze([]);
 
 export type AnyDetector = Detector<SinkEvent> & { readonly kinds: readonly SinkKind[] };

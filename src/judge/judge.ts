@@ -39,9 +39,15 @@ const NO_INPUTS: readonly UserInput[] = Object.freeze([]);
 
 export const NO_DECISION: Decision = Object.freeze({ action: 'monitor', decisive: undefined, matches: Object.freeze([]) }) as Decision;
 
+/** No finding (detectors/types.ts has the same constant; this module loads at start and that one with the first detector). */
+const NO_FINDINGS: readonly Finding[] = Object.freeze([]);
+
+/** The judgement of a call nothing applied to: no finding, no policy rule for its kind. */
+const CLEAN: Judgement = Object.freeze({ findings: NO_FINDINGS, decision: NO_DECISION });
+
 export function judge(call: JudgeCall): Judgement {
   const { event, engine } = call;
-  const findings: Finding[] = [];
+  let findings: Finding[] | undefined; // created at the first finding: a clean call allocates no list
   let inputs: readonly UserInput[] | undefined;
   let stopped: true | undefined;
   for (const detector of call.detectors) {
@@ -50,7 +56,8 @@ export function judge(call: JudgeCall): Judgement {
     const given = !detector.usesInputs || detector.usesInputs(event) ? (inputs ??= call.inputs()) : NO_INPUTS;
     if (given.length === 0 && detector.needsInputs !== false) continue;
     try {
-      for (const finding of detector.detect(event, given)) findings.push(finding);
+      const found = detector.detect(event, given);
+      for (let i = 0; i < found.length; i++) (findings ??= []).push(found[i]!);
     } catch (error) {
       if (isWorkBudgetExceeded(error)) {
         // Not a detector bug: the input made the work too long. Judge by what was found so far.
@@ -61,8 +68,10 @@ export function judge(call: JudgeCall): Judgement {
       call.onDetectorError(detector, error);
     }
   }
-  const decision = findings.length === 0 && !engine.hasPolicyFor(event.kind) ? NO_DECISION : engine.decide(event, findings, call.facts());
-  return stopped ? { findings, decision, stopped } : { findings, decision };
+  if (findings === undefined && !engine.hasPolicyFor(event.kind)) return stopped ? { findings: NO_FINDINGS, decision: NO_DECISION, stopped } : CLEAN;
+  const all = findings ?? NO_FINDINGS;
+  const decision = engine.decide(event, all, call.facts());
+  return stopped ? { findings: all, decision, stopped } : { findings: all, decision };
 }
 
 /** The detectors a rule set uses, in registry order: the same choice for the agent and the CLI. */

@@ -83,7 +83,7 @@ describe('inspect', () => {
     const gathered = vi.spyOn(ctx, 'inputsFor');
     expect(runInContext(ctx, () => inspect({ kind: 'html', op: 'res.end', html: 'hello, plain text & more' }))).toBeUndefined();
     expect(gathered).not.toHaveBeenCalled();
-    expect(ctx.judged.size).toBe(0);
+    expect(ctx.judgedCount).toBe(0);
     const verdict = runInContext(ctx, () => inspect({ kind: 'html', op: 'res.end', html: `<p>${payload}</p>` }));
     expect(gathered).toHaveBeenCalledTimes(1);
     expect(verdict).toMatchObject({ error: { code: BLOCKED_CODE } });

@@ -36,7 +36,7 @@ const ROUTES: Record<string, (q: string) => string> = {
 
 const input = (value: string, path = 'query.q'): UserInput => ({ source: 'query', path, value });
 const event = (source: string): CodeEvent => ({ kind: 'code', op: 'Function', source });
-const detect = (source: string, ...values: string[]): Finding[] => codeInjection.detect(event(source), values.map((v) => input(v)));
+const detect = (source: string, ...values: string[]): readonly Finding[] => codeInjection.detect(event(source), values.map((v) => input(v)));
 const verdictOf = (source: string, value: string): string | undefined => {
   const f = detect(source, value)[0];
   return f && `${f.kind}:${f.reason}`;

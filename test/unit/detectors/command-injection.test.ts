@@ -35,7 +35,7 @@ const shell = (command: string): ExecEvent => ({
   args: [],
   shell: true,
 });
-const detect = (command: string, ...values: string[]): Finding[] =>
+const detect = (command: string, ...values: string[]): readonly Finding[] =>
   commandInjection.detect(
     shell(command),
     values.map((v) => input(v)),
@@ -512,7 +512,7 @@ describe('command-injection: the app\'s own constant text is not evidence', () =
 });
 
 describe('command-injection: no shell, options that run code', () => {
-  const argv = (file: string, args: string[], value: string): Finding[] =>
+  const argv = (file: string, args: string[], value: string): readonly Finding[] =>
     commandInjection.detect({ kind: 'exec', op: 'child_process.execFile', file, args, shell: undefined }, [input(value)]);
 
   it.each([

@@ -66,8 +66,8 @@ function appPath(route: string, name: string): string {
   }
 }
 
-const judge = (path: string, inputs: UserInput[], detector = posixDetector): Finding[] => detector.detect(fsEvent(path), inputs);
-const attacksIn = (findings: Finding[]) => findings.filter((f) => f.kind === 'attack');
+const judge = (path: string, inputs: UserInput[], detector = posixDetector): readonly Finding[] => detector.detect(fsEvent(path), inputs);
+const attacksIn = (findings: readonly Finding[]) => findings.filter((f) => f.kind === 'attack');
 /** The one verdict for a single input value. */
 const verdict = (path: string, value: string, detector = posixDetector, source: InputSource = 'query') => {
   const f = judge(path, [input(value, source)], detector)[0];

@@ -52,7 +52,7 @@ function input(value: string, path = 'query.q'): UserInput {
   return { source: 'query', path, value };
 }
 
-function detect(sql: string, dialect: SqlDialect, ...values: string[]): Finding[] {
+function detect(sql: string, dialect: SqlDialect, ...values: string[]): readonly Finding[] {
   return sqlInjection.detect(event(sql, dialect), values.map((v, k) => input(v, `query.v${k}`)));
 }
 

@@ -8,8 +8,8 @@ import type { Finding } from '../../../src/detectors/types.js';
 
 const q = (value: string, path = 'query.url', source: UserInput['source'] = 'query'): UserInput => ({ source, path, value });
 const out = (url: string, extra: Partial<HttpOutEvent> = {}): HttpOutEvent => ({ kind: 'http.out', op: 'http.get', url, ...extra });
-const detect = (event: HttpOutEvent, ...inputs: UserInput[]): Finding[] => ssrf.detect(event, inputs);
-const kinds = (findings: Finding[]) => findings.map((f) => `${f.kind}:${f.reason}`);
+const detect = (event: HttpOutEvent, ...inputs: UserInput[]): readonly Finding[] => ssrf.detect(event, inputs);
+const kinds = (findings: readonly Finding[]) => findings.map((f) => `${f.kind}:${f.reason}`);
 
 /** The app passed the user's URL straight through. */
 const direct = (url: string, extra: Partial<HttpOutEvent> = {}) => detect(out(url, extra), q(url));
