@@ -1,6 +1,5 @@
 import type { SinkEvent, SinkKind } from '../events.js';
 import type { AnyDetector } from './types.js';
-import { compileAllowList } from './ssrf-allow-list.js';
 import { whileAgentLoads } from '../instrument/loading.js';
 
 /** The configuration detectors take (passed in, never read from module state). */
@@ -37,7 +36,7 @@ const LINES: readonly DetectorLine[] = [
   {
     id: 'ssrf',
     kinds: ['http.out'],
-    load: (s) => (require('./ssrf.js') as typeof import('./ssrf.js')).createSsrfDetector(compileAllowList(s.ssrfAllow)) as AnyDetector,
+    load: (s) => (require('./ssrf.js') as typeof import('./ssrf.js')).createSsrfDetector((require('./ssrf-allow-list.js') as typeof import('./ssrf-allow-list.js')).compileAllowList(s.ssrfAllow)) as AnyDetector,
   },
   {
     id: 'open-redirect',

@@ -1,7 +1,6 @@
 import type { SinkEvent, SinkKind } from '../events.js';
 import { commandLine, SINK_KINDS } from '../events.js';
 import type { Finding } from '../detectors/types.js';
-import { shellScriptOf } from '../detectors/shell-programs.js';
 import { assess } from '../risk/model.js';
 import type { RiskAssessment, RiskFacts } from '../risk/types.js';
 import { actionStrength, type Action, type DetectionRule, type PolicyRule, type Rule, type RuleSet } from './types.js';
@@ -122,12 +121,19 @@ export class RuleEngine {
   }
 }
 
+/** The shell-program tables, loaded at the first command judged: an app that runs none never reads them. */
+let shellPrograms: typeof import('../detectors/shell-programs.js') | undefined;
+function loadShellPrograms(): typeof import('../detectors/shell-programs.js') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kept off the start-up path
+  return require('../detectors/shell-programs.js') as typeof import('../detectors/shell-programs.js');
+}
+
 export function targetOf(event: SinkEvent): string {
   switch (event.kind) {
     case 'sql':
       return event.sql;
     case 'exec':
-      return shellScriptOf(event) ?? commandLine(event);
+      return (shellPrograms ??= loadShellPrograms()).shellScriptOf(event) ?? commandLine(event);
     case 'fs':
       return event.path;
     case 'http.out':

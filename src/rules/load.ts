@@ -3,7 +3,6 @@ import { join, relative, resolve, sep } from 'node:path';
 import type { LineCounter, Node as YamlNode, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { SINK_KINDS, type SinkKind } from '../events.js';
 import { compilePattern, patternProblem } from './pattern.js';
-import { parseActions, parseLogin, parseRisk, parseAcrByLevel } from './load-risk.js';
 import type { LoginWatch } from './types.js';
 import {
   ACTIONS,
@@ -15,7 +14,6 @@ import {
   type RuleSet,
   type StepUpRequirement,
 } from './types.js';
-import { ACR, expandAcr } from '../stepup/tiers.js';
 
 /**
  * Rule files are YAML. Every problem names file, line, column and field, and suggests a fix, so a
@@ -114,6 +112,20 @@ export function loadRules(userPaths: readonly string[], knownDetectors: readonly
   return { ruleSet: login ? { rules: [...byId.values()], files, login } : { rules: [...byId.values()], files }, problems };
 }
 
+/* eslint-disable @typescript-eslint/no-require-imports -- kept off the start-up path */
+/**
+ * The parsers of actions, risk, login and step-up settings, and the step-up tiers: needed only to parse a YAML file.
+ * The shipped rules come compiled, so a start without rule files of its own loads neither (each file loaded at start
+ * adds to the path work that made V8 optimise Node's path code: README, Benchmark results).
+ */
+function riskParsers(): typeof import('./load-risk.js') {
+  return require('./load-risk.js') as typeof import('./load-risk.js');
+}
+function stepUpTiers(): typeof import('../stepup/tiers.js') {
+  return require('../stepup/tiers.js') as typeof import('../stepup/tiers.js');
+}
+/* eslint-enable @typescript-eslint/no-require-imports */
+
 /**
  * The shipped rules, parsed and validated at build time (`npm run build` runs compile-shipped.js) into
  * shipped-rules.json beside this file, so a start without user rules never loads the YAML parser. The
@@ -136,9 +148,7 @@ interface CompiledShipped {
  */
 export function shippedSource(shippedDir: string): string {
   let source = '';
-  for (const file of yamlFilesByCodePoint(shippedDir)) {
-    source += `${relative(shippedDir, file).split(sep).join('/')}\0${readFileSync(file, 'utf8')}\0`;
-  }
+  for (const file of yamlFilesByCodePoint(shippedDir, '')) source += `${file.relative}\0${readFileSync(file.path, 'utf8')}\0`;
   return source;
 }
 
@@ -156,14 +166,22 @@ export function serializeShippedRules(ruleSet: RuleSet, shippedDir: string): str
   });
 }
 
-/** Like ruleFilesIn, but without `localeCompare`, whose first call sets up ICU collation (milliseconds at start). */
-function yamlFilesByCodePoint(dir: string): string[] {
-  const out: string[] = [];
+/**
+ * Like ruleFilesIn, but without `localeCompare`, whose first call sets up ICU collation (milliseconds at start),
+ * and with each file's path relative to the rules directory (`/`-separated) built as it walks. Paths are joined by
+ * hand: `dir` is already normal and a directory entry's name has no separator, and `path.join`/`path.relative` on
+ * each file (a few hundred characters each, under a deep install directory) were enough, with Node's own work for
+ * the agent's modules, to make Node's path normalisation hot enough for V8's optimising compiler at every start
+ * (whose first use costs megabytes of resident memory: README, Benchmark results).
+ */
+function yamlFilesByCodePoint(dir: string, relativeDir: string): { path: string; relative: string }[] {
+  const out: { path: string; relative: string }[] = [];
   const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
-    const full = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...yamlFilesByCodePoint(full));
-    else if (/\.ya?ml$/.test(entry.name)) out.push(full);
+    const full = dir + sep + entry.name;
+    const relativeName = relativeDir + entry.name;
+    if (entry.isDirectory()) out.push(...yamlFilesByCodePoint(full, relativeName + '/'));
+    else if (/\.ya?ml$/.test(entry.name)) out.push({ path: full, relative: relativeName });
   }
   return out;
 }
@@ -236,7 +254,7 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
 
   const rules: Rule[] = [];
   const loginNode = root.get('login', true) as YamlNode | undefined;
-  const login = loginNode ? parseLogin(loginNode, file, lineCounter.linePos(nodeOffset(loginNode)).line, at) : undefined;
+  const login = loginNode ? riskParsers().parseLogin(loginNode, file, lineCounter.linePos(nodeOffset(loginNode)).line, at) : undefined;
   const seenIds = new Map<string, number>();
   rulesNode.items.forEach((item, index) => {
     const field = `rules[${index}]`;
@@ -262,7 +280,7 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
     if (uuid !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) {
       at(get('uuid'), `${field}.uuid`, 'expected a UUID such as 3f2b8c1e-0d4a-4c8e-9a51-2b7c6d8e9f01 (or leave it out: one is derived from ruleset and id)');
     }
-    const parsedActions = parseActions(get('action'), item, `${field}.action`, at, didYouMean);
+    const parsedActions = riskParsers().parseActions(get('action'), item, `${field}.action`, at, didYouMean);
     const action = parsedActions?.action;
     const flag = parsedActions?.flag === true;
     const stepUp = parseStepUp(get('step_up'), action, item, field, at);
@@ -302,7 +320,7 @@ export function parseRuleFile(file: string, text: string, knownDetectors: readon
     } else if (whenNode) {
       if (get('on')) at(get('on'), `${field}.on`, '`on` belongs to detection rules; in a policy rule use `when.finding`');
       const when = parseWhen(whenNode, field, at);
-      const risk = get('risk') ? parseRisk(get('risk')!, get('act_at'), field, at) : undefined;
+      const risk = get('risk') ? riskParsers().parseRisk(get('risk')!, get('act_at'), field, at) : undefined;
       if (!get('risk') && get('act_at')) at(get('act_at'), `${field}.act_at`, '`act_at` needs a `risk:` list of signals');
       if (stepUp?.acrByLevel && !risk) at(get('step_up'), `${field}.step_up.acr_values`, 'acr_values per level need a `risk:` list of signals; use a plain list otherwise');
       if (problems.length === before && when && action) {
@@ -332,17 +350,17 @@ function parseStepUp(node: YamlNode | undefined, action: Action | undefined, par
     at(maxAgeNode, `${field}.step_up.max_age`, `expected whole seconds between 1 and 86400, got ${JSON.stringify(maxAge)}`);
   }
   const acrNode = node.get('acr_values', true) as YamlNode | undefined;
-  let acrValues: string[] = [ACR.otp];
+  let acrValues: string[] = [stepUpTiers().ACR.otp];
   let acrByLevel: StepUpRequirement['acrByLevel'];
   if (isMap(acrNode)) {
-    acrByLevel = parseAcrByLevel(acrNode, `${field}.step_up.acr_values`, at);
+    acrByLevel = riskParsers().parseAcrByLevel(acrNode, `${field}.step_up.acr_values`, at);
     acrValues = [...(acrByLevel?.low ?? acrByLevel?.medium ?? acrByLevel?.high ?? acrValues)];
   } else if (acrNode !== undefined) {
     const raw = (acrNode as { toJSON?: () => unknown }).toJSON?.();
     const list = typeof raw === 'string' ? raw.split(/\s+/).filter(Boolean) : raw;
     if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && /^[\x21-\x7e]+$/.test(v) && !v.includes('"'))) {
       at(acrNode, `${field}.step_up.acr_values`, 'expected a non-empty list of ACR values without spaces or quotes, e.g. [otp], [phr] or [urn:stepguard:acr:otp]');
-    } else acrValues = (list as string[]).map(expandAcr); // short tier names (otp, phr) → their URNs
+    } else acrValues = (list as string[]).map(stepUpTiers().expandAcr); // short tier names (otp, phr) → their URNs
   }
   if (typeof maxAge !== 'number') return undefined;
   return acrByLevel ? { acrValues, maxAge, acrByLevel } : { acrValues, maxAge };

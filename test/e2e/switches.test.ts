@@ -160,6 +160,11 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
       ritm: has('/node_modules/require-in-the-middle/'),
       // The version checks of a hooked package, a framework and the stacks line read the ranges compiled at build.
       semver: has('/node_modules/semver/'),
+      // Parsers of settings this start does not set (SSRF allow-list, trusted proxies, Redis Cluster), of rule files
+      // (the shipped rules come compiled) and the shell-program tables (no command judged yet).
+      settingsParsers: has('/dist/src/detectors/ssrf-allow-list.js') || has('/dist/src/context/client-address.js') || has('/dist/src/stepup/store.js'),
+      ruleParsers: has('/dist/src/rules/load-risk.js') || has('/dist/src/stepup/tiers.js'),
+      shellTables: has('/dist/src/detectors/shell-programs.js'),
     });
     const atStart = { ...snapshot(), ours: files().filter((f) => f.includes('/dist/')).length };
     require('cookie-parser');
@@ -172,18 +177,27 @@ describe('start-up loads what every app needs, the rest at first use (issue #8)'
     runWithContext({ url: '/read?file=package.json' }, () => require('fs').readFileSync('package.json'));
     process.stdout.write(JSON.stringify({ atStart, afterPlain, afterExpress, afterPg, afterSink: snapshot() }));
   `;
-  const none = { sqlDetector: false, pathDetector: false, grammar: false, stepUpService: false, inspect: false, ritm: false, semver: false };
+  const none = { sqlDetector: false, pathDetector: false, grammar: false, stepUpService: false, inspect: false, ritm: false, semver: false, settingsParsers: false, ruleParsers: false, shellTables: false };
 
   it('no detector, grammar, step-up service, inspect or require-in-the-middle at start; each when first needed; semver never', async () => {
     const r = (await underAgent(LAZY_PROBE)) as Record<string, Record<string, unknown>>;
     expect(r.atStart).toEqual({ ...none, ours: expect.any(Number) });
-    // 43 when lazy loading landed; since then the settings parsers of trusted proxies and Redis Cluster, the
-    // adaptive-rule parser and method tiers (rules are compiled at start) and the framework/stack tables joined.
-    expect(r.atStart!.ours).toBeLessThanOrEqual(55);
+    // 43 when lazy loading landed; 55 once the settings parsers, the adaptive-rule parser, the method tiers and the
+    // framework/stack tables had joined; 47 since the parsers load only when needed (December 4, 2026). Every file
+    // loaded at start is path work for Node's loader, and enough of it makes V8 optimise Node's path code, whose
+    // compiler then costs megabytes of resident memory at every start (README, Benchmark results).
+    expect(r.atStart!.ours).toBeLessThanOrEqual(47);
     expect(r.afterPlain).toEqual(none); // a package no registry line names
     expect(r.afterExpress).toEqual({ ...none, ritm: true }); // a recognised framework (named on the start-up line)
     expect(r.afterPg).toEqual({ ...none, ritm: true });
     expect(r.afterSink).toMatchObject({ pathDetector: true, sqlDetector: false, inspect: true, ritm: true });
+  });
+
+  it('a setting whose parser loads only when it is given is still checked at start, naming the variable', async () => {
+    const { stderr } = await underAgentRaw(`process.stdout.write('{}')`, { STEPGUARD_TRUSTED_PROXIES: 'nonsense', STEPGUARD_SSRF_ALLOW: '10.0.0.0/99', STEPGUARD_REDIS_CLUSTER: 'localhost' });
+    expect(stderr).toContain('env STEPGUARD_TRUSTED_PROXIES: expected a hop count');
+    expect(stderr).toContain('env STEPGUARD_SSRF_ALLOW: expected a comma-separated list of IPs');
+    expect(stderr).toContain('env STEPGUARD_REDIS_CLUSTER: expected a comma-separated list of cluster nodes');
   });
 
   it('a switched-off agent loads one file of ours', async () => {
