@@ -15,6 +15,7 @@
 // BENCH_PG_LOG=1 keeps the server's statement log on for the app's connections (scripts/services.sh starts
 // PostgreSQL with log_statement=all; by default the app's connections turn it off so the log neither grows
 // by millions of lines nor costs the database time during the measurement).
+// BENCH_KEEP_ALIVE_MS: the server's keep-alive timeout (Node's default, 5 s, unless set; bench/instructions.mjs sets it).
 
 if (process.env.BENCH_ZEN === '1') {
   // Zen's docs (docs/express.md): "require('@aikidosec/firewall')" before any other code or imports.
@@ -101,6 +102,10 @@ async function main() {
   const server = app.listen(PORT, '127.0.0.1', () => {
     console.log(`LISTENING ${server.address().port}`);
   });
+  // bench/instructions.mjs: under Valgrind a process runs ~30x slower, and a stall of a few seconds (the agent's first
+  // finding loads its exporter) outlasts Node's 5 s keep-alive timeout; the server then closes a connection whose
+  // next request is already on its way, and the client sees ECONNRESET. The timer's per-request work stays the same.
+  if (process.env.BENCH_KEEP_ALIVE_MS) server.keepAliveTimeout = Number(process.env.BENCH_KEEP_ALIVE_MS);
   const stop = () => {
     server.close();
     pool.end().finally(() => process.exit(0));

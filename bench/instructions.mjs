@@ -98,7 +98,7 @@ async function countInstructions(variant, path, amount) {
   const port = await freePort();
   const outFile = join(KEEP ?? scratchDir(), `${variant}-${path.slice(1).split('?')[0]}-${amount}.cachegrind`);
   const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`, NODE, ...VARIANTS[variant], join(BENCH, 'app.cjs')], {
-    env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
+    env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', BENCH_KEEP_ALIVE_MS: '600000', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
