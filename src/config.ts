@@ -204,7 +204,7 @@ const urlPath = (v: unknown) =>
     ? { ok: true as const, value: v }
     : { ok: false as const, expected: 'a URL path starting with / (no query, no spaces)' };
 
-// The parsers below (addresses, host names, a Redis cluster) load only when their setting is given: they are six of
+// The parsers below (addresses, host names, a Redis cluster) load only when their setting is given: they are five of
 // the agent's start-up files, and each file loaded at start adds path work that, summed, made V8 optimise Node's path
 // code in every process (README, Benchmark results).
 /* eslint-disable @typescript-eslint/no-require-imports -- kept off the start-up path (see above) */
