@@ -102,9 +102,9 @@ async function main() {
   const server = app.listen(PORT, '127.0.0.1', () => {
     console.log(`LISTENING ${server.address().port}`);
   });
-  // bench/instructions.mjs: under Valgrind a process runs ~30x slower, and a stall of a few seconds (the agent's first
-  // finding loads its exporter) outlasts Node's 5 s keep-alive timeout; the server then closes a connection whose
-  // next request is already on its way, and the client sees ECONNRESET. The timer's per-request work stays the same.
+  // bench/instructions.mjs: under Valgrind a process runs ~30x slower, and a stall of a few seconds early in the run
+  // outlasted Node's 5 s keep-alive timeout; the server then closed a connection whose next request was already on
+  // its way, and the client saw ECONNRESET (gone with a longer timeout). The timer's per-request work stays the same.
   if (process.env.BENCH_KEEP_ALIVE_MS) server.keepAliveTimeout = Number(process.env.BENCH_KEEP_ALIVE_MS);
   const stop = () => {
     server.close();
