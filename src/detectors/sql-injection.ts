@@ -200,10 +200,25 @@ interface Folded {
   readonly unicode: boolean;
 }
 
+/**
+ * The statement last folded, and its fold: an app runs the same statement text on every request of a route, and
+ * a request value with punctuation and letters (its raw query string, a `keep-alive` header) asks for the fold at
+ * each call. Statements longer than this are folded each time rather than kept alive between calls.
+ */
+const MAX_KEPT_FOLD = 4096;
+let lastFoldedSql: string | undefined;
+let lastFold: Folded | undefined;
+
 function foldCase(sql: string): Folded {
+  if (sql === lastFoldedSql) return lastFold!;
   const lower = sql.toLowerCase();
   // A few characters lower-case to two code units (U+0130): offsets would shift, so fold ASCII only then.
-  return lower.length === sql.length ? { text: lower, unicode: true } : { text: asciiLower(sql), unicode: false };
+  const folded = lower.length === sql.length ? { text: lower, unicode: true } : { text: asciiLower(sql), unicode: false };
+  if (sql.length <= MAX_KEPT_FOLD) {
+    lastFoldedSql = sql;
+    lastFold = folded;
+  }
+  return folded;
 }
 
 function asciiLower(s: string): string {

@@ -368,6 +368,25 @@ describe('sqlInjection', () => {
     expect(detect(lateSql.sql, 'mysql', late)[0]).toMatchObject({ kind: 'attack', start: lateSql.at });
   });
 
+  it('folds each statement as it is: the fold kept from the last statement is not lent to another', () => {
+    const payload = "x' or 1=1 -- ";
+    const first = build('string', payload.toUpperCase());
+    expect(detect(first.sql, 'postgres', payload)).toMatchObject([{ kind: 'attack', start: first.at }]);
+    // The same statement again (the kept fold), then a different one of the same length and of another length.
+    expect(detect(first.sql, 'postgres', payload)).toMatchObject([{ kind: 'attack', start: first.at }]);
+    const sameLength = first.sql.replace('SELECT', 'select');
+    expect(sameLength.length).toBe(first.sql.length);
+    expect(detect(sameLength, 'postgres', payload)).toMatchObject([{ kind: 'attack', start: first.at }]);
+    const other = `SELECT id FROM accounts WHERE owner = '${payload.toUpperCase()}'`;
+    expect(detect(other, 'postgres', payload)).toMatchObject([{ kind: 'attack', start: other.indexOf('X') }]);
+    // A statement whose case folding changes its length (U+0130) is folded ASCII-only, kept fold or not.
+    const turkish = `SELECT 'İ' AS k FROM t WHERE name = '${payload.toUpperCase()}'`;
+    expect(detect(turkish, 'postgres', payload)).toMatchObject([{ kind: 'attack', start: turkish.indexOf('X') }]);
+    expect(detect(turkish, 'postgres', payload)).toMatchObject([{ kind: 'attack', start: turkish.indexOf('X') }]);
+    // The fold of the first statement did not stay: the clean statement with the same words is still clean.
+    expect(detect("SELECT * FROM t WHERE name = $1", 'postgres', payload)).toEqual([]);
+  });
+
   it('does not fold values that have no letters (nothing whose case could have changed)', () => {
     // Found as typed, these are judged; written differently they are not there at all.
     expect(detect("SELECT * FROM t WHERE a = '1' OR 2>1 --'", 'postgres', "1' OR 2>1 --")[0]?.kind).toBe('attack');
