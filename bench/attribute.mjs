@@ -17,13 +17,13 @@
 // Needs valgrind and PostgreSQL (bash scripts/services.sh start). About 3 minutes per run; one run at a time on an
 // otherwise idle machine. Not part of CI.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, mkdtempSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { agentStartProblem, prepare, startUnderValgrind } from './valgrind-app.mjs';
 
 const require = createRequire(import.meta.url);
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -57,38 +57,19 @@ function parseArgs(argv) {
   return o;
 }
 
-async function freePort() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 /** Runs the app under callgrind; returns the dump of the measured requests and the process's perf map. */
 async function measure(o, scratch) {
-  const port = await freePort();
   const outFile = join(scratch, 'app.callgrind');
   const agent = o.variant === 'block' ? ['--require', o.register] : [];
-  const args = ['--tool=callgrind', '--dump-instr=yes', '--dump-line=no', `--callgrind-out-file=${outFile}`, NODE, '--perf-basic-prof', ...agent, join(BENCH, 'app.cjs')];
-  const child = spawn('valgrind', args, {
-    env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', BENCH_KEEP_ALIVE_MS: '600000', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (err += c));
+  const toolArgs = ['--tool=callgrind', '--dump-instr=yes', '--dump-line=no', `--callgrind-out-file=${outFile}`];
+  const { child, port, stderr } = await startUnderValgrind(toolArgs, NODE, ['--perf-basic-prof', ...agent], o.variant);
   try {
-    for (let waited = 0; !out.includes('LISTENING'); waited += 200) {
-      if (waited > 120_000 || child.exitCode !== null) throw new Error(`the app did not start under valgrind:\n${err.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    if (o.variant === 'block' && !/\[stepguard\] active: /.test(err)) throw new Error(`the agent (${o.register}) did not start:\n${err.slice(-2000)}`);
+    const problem = o.variant === 'block' ? agentStartProblem(stderr(), o.register) : undefined;
+    if (problem) throw new Error(problem);
     const autocannon = require('autocannon');
     const load = async (amount) => {
       const result = await autocannon({ url: `http://127.0.0.1:${port}${ROUTES[o.route]}`, connections: 10, amount, timeout: 120 });
-      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors; the app's stderr ends:\n${err.slice(-1500)}`);
+      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors; the app's stderr ends:\n${stderr().slice(-1500)}`);
     };
     await load(o.warm);
     execFileSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' });
@@ -96,7 +77,7 @@ async function measure(o, scratch) {
     execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
     const dump = readdirSync(scratch).find((f) => f.startsWith('app.callgrind.'));
     if (!dump) throw new Error('callgrind wrote no dump');
-    return { dump: join(scratch, dump), perfMap: readFileSync(`/tmp/perf-${child.pid}.map`, 'utf8'), pid: child.pid };
+    return { dump: join(scratch, dump), perfMap: readFileSync(`/tmp/perf-${child.pid}.map`, 'utf8') };
   } finally {
     child.kill('SIGKILL');
     rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
@@ -174,12 +155,7 @@ const short = (name) => name.replace(/ (?:file:\/\/)?\/\S*?\/(dist|node_modules)
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  try {
-    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
-  } catch {
-    fail('valgrind is not installed (apt-get install -y valgrind)');
-  }
-  execFileSync(NODE, [join(BENCH, 'app.cjs'), '--setup'], { stdio: 'ignore' });
+  prepare(NODE, fail);
   const scratch = mkdtempSync(join(tmpdir(), 'sg-attribute-'));
   try {
     const { dump, perfMap } = await measure(o, scratch);

@@ -32,13 +32,13 @@
 // timing (Node 20 /hello with a test run beside it: +89k for the agent instead of +38k). Under valgrind the app
 // is ~30x slower: about 15 minutes for the default set. Not part of CI.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { agentStartProblem, prepare, startUnderValgrind } from './valgrind-app.mjs';
 
 const require = createRequire(import.meta.url);
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -85,32 +85,11 @@ function fail(message) {
   process.exit(2);
 }
 
-async function freePort() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 /** Instructions of one app process that served `amount` requests to `path`. */
 async function countInstructions(variant, path, amount) {
-  const port = await freePort();
   const outFile = join(KEEP ?? scratchDir(), `${variant}-${path.slice(1).split('?')[0]}-${amount}.cachegrind`);
-  const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`, NODE, ...VARIANTS[variant], join(BENCH, 'app.cjs')], {
-    env: { ...process.env, PORT: String(port), BENCH_SKIP_SETUP: '1', BENCH_KEEP_ALIVE_MS: '600000', STEPGUARD_MODE: process.env.STEPGUARD_MODE ?? 'block' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (err += c));
-  const exited = new Promise((r) => child.on('exit', r));
-  for (let waited = 0; !out.includes('LISTENING'); waited += 200) {
-    if (waited > 120_000 || child.exitCode !== null) throw new Error(`${variant}: the app did not start under valgrind:\n${err.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const problem = variant === 'block' ? agentStartProblem(err) : undefined;
+  const { child, port, exited, stderr } = await startUnderValgrind(['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`], NODE, VARIANTS[variant], variant);
+  const problem = variant === 'block' ? agentStartProblem(stderr(), REGISTER) : undefined;
   if (problem) {
     child.kill('SIGKILL');
     fail(problem);
@@ -119,12 +98,12 @@ async function countInstructions(variant, path, amount) {
   const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, amount, timeout: 120 });
   if (result.non2xx > 0 || result.errors > 0) {
     child.kill('SIGKILL');
-    throw new Error(`${variant} ${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors (${result.timeouts} of them timeouts, ${result.resets} resets); the app's stderr ends:\n${err.slice(-1500)}`);
+    throw new Error(`${variant} ${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors (${result.timeouts} of them timeouts, ${result.resets} resets); the app's stderr ends:\n${stderr().slice(-1500)}`);
   }
   child.kill('SIGTERM');
   await exited;
-  const refs = /I\s+refs:\s+([\d,]+)/.exec(err)?.[1];
-  if (!refs) throw new Error(`${variant}: no instruction count in valgrind's output:\n${err.slice(-2000)}`);
+  const refs = /I\s+refs:\s+([\d,]+)/.exec(stderr())?.[1];
+  if (!refs) throw new Error(`${variant}: no instruction count in valgrind's output:\n${stderr().slice(-2000)}`);
   return { instructions: Number(refs.replaceAll(',', '')), file: outFile };
 }
 
@@ -160,25 +139,9 @@ function mapWorkPerRequest(lowFile, highFile, requests) {
   }
 }
 
-/**
- * The agent's start-up line must show rules: a build run from outside its checkout (`--register` into a copy of
- * dist/ without rules/ beside it) starts with none, and its count would compare a different agent.
- */
-function agentStartProblem(stderr) {
-  const error = /^\[stepguard\] error: .*$/m.exec(stderr)?.[0];
-  const rules = Number(/\[stepguard\] active: [^\n]*?(\d+) rules/.exec(stderr)?.[1] ?? NaN);
-  if (!error && rules > 0) return undefined;
-  return `the agent (${REGISTER}) did not start with its rules — ${error ?? 'no "[stepguard] active: … N rules" line'}. A build copied elsewhere needs its rules/ directory beside dist/ (and package.json).`;
-}
-
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  try {
-    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
-  } catch {
-    fail('valgrind is not installed (apt-get install -y valgrind)');
-  }
-  execFileSync(NODE, [join(BENCH, 'app.cjs'), '--setup'], { stdio: 'ignore' });
+  prepare(NODE, fail);
   const nodeVersion = execFileSync(NODE, ['--version']).toString().trim();
   console.log(`Node ${nodeVersion}; instructions per request between request ${o.from} and ${o.to} (cachegrind, whole app process)`);
   const rows = [];
