@@ -3,7 +3,7 @@ import type { Finding } from '../detectors/types.js';
 import type { DetectionRule } from '../rules/types.js';
 import { targetOf, type Decision } from '../rules/engine.js';
 import type { InputSource } from '../events.js';
-import { decodeText, hasDecodedForms, InputCollector, isBinary, SNIFF_BYTES } from './user-input.js';
+import { decodeText, hasDecodedForms, InputCollector, isBinary, joinPath, SNIFF_BYTES } from './user-input.js';
 
 /**
  * What happens when a request carries more than the agent gathers up front (STEPGUARD_MAX_INPUTS,
@@ -91,6 +91,10 @@ export class RequestLeaves extends InputCollector {
     this.push(source, path, value, isKey);
   }
 
+  override addNamed(source: InputSource, parent: string, name: string | number, value: string, isKey = false): void {
+    this.add(source, joinPath(parent, name), value, isKey);
+  }
+
   override addBuffer(source: InputSource, path: string, buffer: Buffer): void {
     if (this.full || buffer.length === 0) return;
     if (++this.visited > SEARCH_MAX_VALUES) return this.skip('count', path);
@@ -150,8 +154,12 @@ export class SearchCollector extends InputCollector {
     if (++this.visited > SEARCH_MAX_VALUES) return this.skip('count', path);
     if (value.length > this.sinkText.length * MAX_ENCODED_RATIO) return;
     // Keys as sent: a parameter name an app decodes before concatenating is rare, and decoding each costs.
-    if (isKey) this.addExact(source, path, value, true);
+    if (isKey) this.addExact(source, path, undefined, value, true);
     else super.add(source, path, value);
+  }
+
+  override addNamed(source: InputSource, parent: string, name: string | number, value: string, isKey = false): void {
+    this.add(source, joinPath(parent, name), value, isKey);
   }
 
   override addBuffer(source: InputSource, path: string, buffer: Buffer): void {
@@ -161,10 +169,11 @@ export class SearchCollector extends InputCollector {
     if (text !== null) this.add(source, path, text);
   }
 
-  protected override addExact(source: InputSource, path: string, value: string, isKey = false): boolean {
+  protected override addExact(source: InputSource, parent: string, name: string | number | undefined, value: string, isKey = false): boolean {
     if (this.full) return false;
     const v = value;
     if (v.length >= MIN_SEARCHED_LENGTH && v.length <= this.sinkText.length && this.sinkText.includes(v) && !this.foundValues.has(v) && !this.budget.has(v)) {
+      const path = joinPath(parent, name);
       if (this.found.length >= this.max) {
         this.overflow = true;
         this.skip('count', path);

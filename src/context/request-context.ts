@@ -260,8 +260,8 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     const search = url.slice(q + 1);
     c.add('query', 'query', search);
     forEachQueryPair(search, (key, value) => {
-      c.add('query', `query.${key}`, key, true);
-      c.add('query', `query.${key}`, value);
+      c.addNamed('query', 'query', key, key, true);
+      c.addNamed('query', 'query', key, value);
     });
     if (search.includes('query=')) addGraphqlInputs(c, 'query', 'query', Object.fromEntries(new URLSearchParams(search)));
   }
@@ -273,7 +273,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
   for (let i = 0, start = 0; start <= pathEnd; i++) {
     let end = url.indexOf('/', start);
     if (end === -1 || end > pathEnd) end = pathEnd;
-    if (end > start) c.add('path', `path.${i}`, url.slice(start, end));
+    if (end > start) c.addNamed('path', 'path', i, url.slice(start, end));
     start = end + 1;
   }
   if (req.params && typeof req.params === 'object') c.addTree('params', 'params', req.params);
@@ -289,7 +289,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
         const name = cookieHeader.slice(start, eq).trim();
         let value = cookieHeader.slice(eq + 1, end).trim();
         if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
-        c.add('cookies', `cookies.${name}`, value);
+        c.addNamed('cookies', 'cookies', name, value);
       }
       start = end + 1;
     }
@@ -302,8 +302,8 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     const name = names[k]!;
     const value = headers[name];
     if (name === 'cookie' || value === undefined) continue;
-    if (Array.isArray(value)) value.forEach((v, i) => c.add('headers', `headers.${name}.${i}`, v));
-    else c.add('headers', `headers.${name}`, value);
+    if (Array.isArray(value)) value.forEach((v, i) => c.addNamed('headers', `headers.${name}`, i, v));
+    else c.addNamed('headers', 'headers', name, value);
   }
 
   if (ctx.usesRawBody()) {
@@ -364,8 +364,8 @@ function addRawBody(c: InputCollector, raw: Buffer, contentType: string | undefi
     }
   } else if (type === 'application/x-www-form-urlencoded') {
     for (const [key, value] of new URLSearchParams(text)) {
-      c.add('body', `body.${key}`, key, true);
-      c.add('body', `body.${key}`, value);
+      c.addNamed('body', 'body', key, key, true);
+      c.addNamed('body', 'body', key, value);
     }
     return;
   } else if (type.startsWith('multipart/')) {
