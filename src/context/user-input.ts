@@ -51,14 +51,21 @@ export function joinPath(parent: string, name: string | number | undefined): str
  * leaves it out.
  */
 class GatheredInput implements UserInput {
-  constructor(
-    readonly source: InputSource,
-    private readonly parent: string,
-    private readonly name: string | number | undefined,
-    readonly value: string,
-    /** true, or undefined (not false) for a value, as in an input written `{ source, path, value }`. */
-    readonly isKey: true | undefined,
-  ) {}
+  // `declare`d and assigned in the constructor: a class field is defined by an extra initializer call per object.
+  declare readonly source: InputSource;
+  private declare readonly parent: string;
+  private declare readonly name: string | number | undefined;
+  declare readonly value: string;
+  /** true, or undefined (not false) for a value, as in an input written `{ source, path, value }`. */
+  declare readonly isKey: true | undefined;
+
+  constructor(source: InputSource, parent: string, name: string | number | undefined, value: string, isKey: true | undefined) {
+    this.source = source;
+    this.parent = parent;
+    this.name = name;
+    this.value = value;
+    this.isKey = isKey;
+  }
 
   get path(): string {
     return joinPath(this.parent, this.name);
@@ -260,40 +267,16 @@ const BASE64_LIKE = 4;
 /** Values longer than this are not base64-decoded. */
 const MAX_BASE64_LENGTH = 64 * 1024;
 
-/**
- * Which decoded forms `add` tries for a value (PERCENT_ENCODED | JWT_LIKE | BASE64_LIKE), worked out in one pass of
- * its characters for a value of up to 64 characters: every value of every request that reaches a sink comes here,
- * and most have none.
- */
+/** Which decoded forms `add` tries for a value (PERCENT_ENCODED | JWT_LIKE | BASE64_LIKE): none for most values. */
 function decodedFormsOf(value: string): number {
-  const length = value.length;
-  if (length < 8) return value.includes('%') ? PERCENT_ENCODED : NO_DECODED_FORM;
+  const forms = value.includes('%') ? PERCENT_ENCODED : NO_DECODED_FORM;
+  if (value.length < 8) return forms;
+  // The first character before `startsWith`: each is a call into V8, and most values start otherwise.
   const first = value.charCodeAt(0);
-  let forms = (first === 101 /* e */ && value.startsWith('eyJ')) || (first === 66 /* B */ && value.startsWith('Bearer eyJ')) ? JWT_LIKE : NO_DECODED_FORM;
-  if (length > 64) {
-    if (value.includes('%')) forms |= PERCENT_ENCODED;
-    if (length <= MAX_BASE64_LENGTH && isBase64Like(value)) forms |= BASE64_LIKE;
-    return forms;
-  }
-  // isBase64Like and includes('%') in one loop (the same answers: test/unit/context/user-input.test.ts).
-  let end = length;
-  while (end > 0 && value.charCodeAt(end - 1) === 61 /* = */) end--;
-  let base64 = length - end <= 2 && (end === length || length % 4 === 0);
-  let sawDigit = false;
-  let sawUpper = false;
-  let sawLower = false;
-  for (let i = 0; i < length; i++) {
-    const c = value.charCodeAt(i);
-    if (c >= 97 && c <= 122) sawLower = true;
-    else if (c >= 65 && c <= 90) sawUpper = true;
-    else if (c >= 48 && c <= 57) sawDigit = true;
-    else if (c === 37 /* % */) {
-      forms |= PERCENT_ENCODED;
-      base64 = false;
-    } else if (c !== 43 && c !== 47 && c !== 45 && c !== 95 && i < end) base64 = false;
-  }
-  if (base64 && ((sawUpper && sawLower) || (sawDigit && (sawUpper || sawLower)))) forms |= BASE64_LIKE;
-  return forms;
+  const jwt = (first === 101 /* e */ && value.startsWith('eyJ')) || (first === 66 /* B */ && value.startsWith('Bearer eyJ'));
+  // isBase64Like stops at the first character outside the alphabet, which most values have early (`.`, `=`, `:`).
+  const base64 = value.length <= MAX_BASE64_LENGTH && isBase64Like(value);
+  return forms | (jwt ? JWT_LIKE : NO_DECODED_FORM) | (base64 ? BASE64_LIKE : NO_DECODED_FORM);
 }
 
 function tryJson(text: string): unknown {

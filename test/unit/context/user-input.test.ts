@@ -126,8 +126,8 @@ describe('request context sources', () => {
     expect(ctx.rawBody()?.toString()).toBe('12345');
   });
 
-  it('tells which values have a decoded form in one pass, as the separate tests did (percent, JWT, base64)', () => {
-    // The checks as they were written one by one: the one-pass version must give the same answer for every value.
+  it('tells which values have a decoded form as the checks written one by one did (percent, JWT, base64)', () => {
+    // The checks as they were written one by one, each in full: decodedFormsOf must give the same answer for every value.
     const base64Like = (text: string): boolean => {
       let end = text.length;
       while (end > 0 && text.charCodeAt(end - 1) === 61) end--;
