@@ -51,21 +51,14 @@ export function joinPath(parent: string, name: string | number | undefined): str
  * leaves it out.
  */
 class GatheredInput implements UserInput {
-  // `declare`d and assigned in the constructor: a class field is defined by an extra initializer call per object.
-  declare readonly source: InputSource;
-  private declare readonly parent: string;
-  private declare readonly name: string | number | undefined;
-  declare readonly value: string;
-  /** true, or undefined (not false) for a value, as in an input written `{ source, path, value }`. */
-  declare readonly isKey: true | undefined;
-
-  constructor(source: InputSource, parent: string, name: string | number | undefined, value: string, isKey: true | undefined) {
-    this.source = source;
-    this.parent = parent;
-    this.name = name;
-    this.value = value;
-    this.isKey = isKey;
-  }
+  constructor(
+    readonly source: InputSource,
+    private readonly parent: string,
+    private readonly name: string | number | undefined,
+    readonly value: string,
+    /** true, or undefined (not false) for a value, as in an input written `{ source, path, value }`. */
+    readonly isKey: true | undefined,
+  ) {}
 
   get path(): string {
     return joinPath(this.parent, this.name);
@@ -233,7 +226,7 @@ export class InputCollector {
   }
 
   private addJwtClaims(source: InputSource, path: string, value: string): void {
-    const token = value.charCodeAt(0) === 66 /* B */ && value.startsWith('Bearer ') ? value.slice(7) : value;
+    const token = value.startsWith('Bearer ') ? value.slice(7) : value;
     // Every JWT header is base64url of `{"…`, so it starts with "eyJ"; anything else is not worth splitting.
     if (!token.startsWith('eyJ')) return;
     const parts = token.split('.');
