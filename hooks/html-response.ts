@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { defineHook, firstBodyWriteOf, inspect, rememberJudgedHead, requestToInspect, sameHeadAsLastJudged, wouldJudge, wrap, type AnyFunction, type RequestContext } from '../src/hook-kit.js';
+import { defineHook, firstBodyWriteOf, headRepeated, inspect, judgedHeadOf, rememberJudgedHead, requestToInspect, wouldJudge, wrap, type AnyFunction, type RequestContext } from '../src/hook-kit.js';
 
 /**
  * SINK: every chunk of an HTML response body (`res.write`, `res.end`; so Express `res.send`/`res.render`,
@@ -283,18 +283,27 @@ function judgeHeadOnce(ctx: RequestContext, res: ServerResponse, table: HeaderSo
     if (typeof sent === 'string' && internals._headerSent === true) return;
     const headers = typeof sent === 'string' ? sent : undefined;
     // The common case — headers set one by one, no cookie — is read without building anything: a head that is not
-    // HTML shows nothing, and one that repeats the head last judged on its route is not judged again.
-    let repeatable: [type: string, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean] | undefined;
+    // HTML shows nothing, and one that repeats the head last judged on its route is not judged again, nor read on
+    // the route's next few responses (judgedHeadOf).
+    let repeatable: [csp: unknown, nosniff: unknown, hsts: unknown, https: boolean] | undefined;
     if (headers === undefined && headerOf(res, table, 'set-cookie') === undefined) {
       const contentType = setType;
       if (contentType === undefined || typeof contentType === 'string') {
         if (contentType === undefined || setTypeIsHtml !== true) return;
+        const last = judgedHeadOf(ctx);
+        if (last !== undefined && last.unread > 0) {
+          last.unread--;
+          return;
+        }
         const csp = headerOf(res, table, SECURITY_HEADERS[0]);
         const nosniff = headerOf(res, table, SECURITY_HEADERS[1]);
         const hsts = headerOf(res, table, SECURITY_HEADERS[2]);
         const https = isHttps(res);
-        if (sameHeadAsLastJudged(ctx, contentType, csp, nosniff, hsts, https)) return;
-        repeatable = [contentType, csp, nosniff, hsts, https];
+        if (last !== undefined && last.csp === csp && last.nosniff === nosniff && last.hsts === hsts && last.https === https) {
+          headRepeated(last);
+          return;
+        }
+        repeatable = [csp, nosniff, hsts, https];
       }
     }
     const cookies = valuesOf(res, headers, 'set-cookie');

@@ -114,16 +114,34 @@ export function firstBodyWriteOf(res: ServerResponse, ctx: RequestContext | unde
 }
 
 /**
- * The response heads last judged on each route, per rule engine (a reload starts afresh): route → the head's
- * `Content-Type` and security header values as `getHeader` returned them, and whether it went over HTTPS.
- * src/inspect.ts reports what a head can show once per route and head, so a head that repeats the one last judged
- * on its route without a refusal can show nothing new; hooks/html-response.ts then skips building its text (most
- * of the agent's cost on an HTML response before: bench/instructions.mjs).
+ * The response head last judged on each route, per rule engine (a reload starts afresh): its security header
+ * values as `getHeader` returned them and whether it went over HTTPS. src/inspect.ts reports what a head can show
+ * once per route and head, so a head that repeats the one last judged on its route can show nothing new.
+ *
+ * Once it repeats, the route's next HTML responses are not read at all: 1, then 3, 7, 15 and at most
+ * MAX_UNREAD of them after each read that finds the same head again, and none after a read that finds another
+ * one. Reading a head (three header reads, the socket, a comparison) was most of the agent's cost on an HTML
+ * response that reaches no sink (bench/instructions.mjs); what it can show is a report, never a refusal, and a
+ * head that differs on some of a route's responses is still read on at least one in MAX_UNREAD + 1 of them.
+ * A response that sets a cookie, and a head given to `writeHead`, are read every time (hooks/html-response.ts).
  */
-let lastHeads: { readonly engine: object; readonly heads: Map<string, readonly unknown[]> } | undefined;
+export interface JudgedHead {
+  readonly csp: unknown;
+  readonly nosniff: unknown;
+  readonly hsts: unknown;
+  readonly https: boolean;
+  /** How many of the route's next HTML responses are not read. */
+  unread: number;
+  /** What `unread` becomes the next time the head is read and found the same. */
+  nextUnread: number;
+}
+
+export const MAX_UNREAD_HEADS = 31;
+
+let lastHeads: { readonly engine: object; readonly heads: Map<string, JudgedHead> } | undefined;
 const MAX_ROUTES_WITH_HEADS = 10_000;
 
-function headsOfRoutes(): Map<string, readonly unknown[]> | undefined {
+function headsOfRoutes(): Map<string, JudgedHead> | undefined {
   const engine = getRuntime()?.engine;
   if (!engine) return undefined;
   // Only the current engine's heads are ever asked for: one comparison per HTML response, not a WeakMap lookup.
@@ -135,18 +153,23 @@ function routeOf(ctx: RequestContext): string {
   return ctx.route ?? ctx.urlPath;
 }
 
-/** The current request's response head has these values, the same as the head last judged on its route. No allocation. */
-export function sameHeadAsLastJudged(ctx: RequestContext | undefined, type: unknown, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean): boolean {
-  const last = ctx === undefined ? undefined : headsOfRoutes()?.get(routeOf(ctx));
-  return last !== undefined && last[0] === type && last[1] === csp && last[2] === nosniff && last[3] === hsts && last[4] === https;
+/** The head last judged on the current request's route, or undefined. No allocation. */
+export function judgedHeadOf(ctx: RequestContext | undefined): JudgedHead | undefined {
+  return ctx === undefined ? undefined : headsOfRoutes()?.get(routeOf(ctx));
+}
+
+/** The head was read again and found the same as `last`: the route's next responses are read less often. */
+export function headRepeated(last: JudgedHead): void {
+  last.unread = last.nextUnread;
+  last.nextUnread = Math.min(last.nextUnread * 2 + 1, MAX_UNREAD_HEADS);
 }
 
 /** Records the values of a head that was just judged on the current request's route without a refusal. */
-export function rememberJudgedHead(ctx: RequestContext | undefined, type: unknown, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean): void {
+export function rememberJudgedHead(ctx: RequestContext | undefined, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean): void {
   const heads = ctx === undefined ? undefined : headsOfRoutes();
   if (!ctx || !heads) return;
   if (heads.size >= MAX_ROUTES_WITH_HEADS) heads.clear();
-  heads.set(routeOf(ctx), [type, csp, nosniff, hsts, https]);
+  heads.set(routeOf(ctx), { csp, nosniff, hsts, https, unread: 0, nextUnread: 1 });
 }
 
 /** The local address and port the request being served arrived on (undefined outside a real HTTP request). */

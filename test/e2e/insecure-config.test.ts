@@ -98,6 +98,18 @@ describe('insecure configuration (block mode: reported, never refused)', () => {
     expect(mixed).toEqual(['missing-csp', 'missing-nosniff']);
   });
 
+  it("a head that keeps repeating is read less often, and a change is still reported within 32 of the route's responses", async () => {
+    const before = (await configLines(0)).length;
+    const readsSoFar = async (): Promise<number> => ((await call(app, 'GET', '/sampled/reads')).json() as { reads: number }).reads;
+    for (let i = 0; i < 40; i++) expect((await call(app, 'GET', '/sampled/page')).text).toBe('<!doctype html><p>sampled</p>');
+    // Read at the 1st response (twice: once to compare, once to judge), then at the 2nd, 4th, 8th, 16th and 32nd
+    // (each read that finds the same head leaves the next 1, 3, 7, 15, 31 unread): 7 reads, not 40.
+    expect(await readsSoFar()).toBe(7);
+    for (let i = 0; i < 32; i++) expect((await call(app, 'GET', '/sampled/page?weak=1')).status).toBe(200);
+    const lines = (await configLines(before + 2)).slice(before);
+    expect(lines.filter((l) => l.includes('GET /sampled/page')).map((l) => /reason=(\S+)/.exec(l)?.[1]).sort()).toEqual(['missing-csp', 'missing-nosniff']);
+  });
+
   it("a response that answers getHeader itself is read through it, not from Node's own header table", async () => {
     const before = (await configLines(0)).length;
     // Its strong head first, then its weak one: only getHeader tells them apart (Node's table holds neither header).
