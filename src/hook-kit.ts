@@ -119,10 +119,10 @@ export function firstBodyWriteOf(res: ServerResponse, ctx: RequestContext | unde
  * once per route and head, so a head that repeats the one last judged on its route can show nothing new.
  *
  * Once it repeats, the route's next HTML responses are not read at all: 1, then 3, 7, 15 and at most
- * MAX_UNREAD of them after each read that finds the same head again, and none after a read that finds another
+ * MAX_UNREAD_HEADS of them after each read that finds the same head again, and none after a read that finds another
  * one. Reading a head (three header reads, the socket, a comparison) was most of the agent's cost on an HTML
  * response that reaches no sink (bench/instructions.mjs); what it can show is a report, never a refusal, and a
- * head that differs on some of a route's responses is still read on at least one in MAX_UNREAD + 1 of them.
+ * head that differs on some of a route's responses is still read on at least one in MAX_UNREAD_HEADS + 1 of them.
  * A response that sets a cookie, and a head given to `writeHead`, are read every time (hooks/html-response.ts).
  */
 export interface JudgedHead {
@@ -136,7 +136,7 @@ export interface JudgedHead {
   nextUnread: number;
 }
 
-export const MAX_UNREAD_HEADS = 31;
+const MAX_UNREAD_HEADS = 31;
 
 let lastHeads: { readonly engine: object; readonly heads: Map<string, JudgedHead> } | undefined;
 const MAX_ROUTES_WITH_HEADS = 10_000;
