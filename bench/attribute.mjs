@@ -178,10 +178,12 @@ async function main() {
     for (const [edge, v] of [...edges].filter(([k]) => ours(k.split('  →  ')[0])).sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
       console.log(`${String(Math.round(v / n)).padStart(10)}   ${short(edge)}`);
     }
-    const perRequest = Object.fromEntries([...own].map(([name, v]) => [short(name), v / n]));
-    const edgesPerRequest = Object.fromEntries([...edges].map(([edge, v]) => [short(edge), v / n]));
-    if (o.save) writeFileSync(o.save, JSON.stringify({ node: nodeVersion, variant: o.variant, route: o.route, total: total / n, own: perRequest, edges: edgesPerRequest }));
-    if (o.compare) printComparison(perRequest, edgesPerRequest, total / n, JSON.parse(readFileSync(o.compare, 'utf8')), o.top);
+    if (o.save || o.compare) {
+      const perRequest = (map) => Object.fromEntries([...map].map(([name, v]) => [short(name), v / n]));
+      const run = { node: nodeVersion, variant: o.variant, route: o.route, total: total / n, own: perRequest(own), edges: perRequest(edges) };
+      if (o.save) writeFileSync(o.save, JSON.stringify(run));
+      if (o.compare) printComparison(run, JSON.parse(readFileSync(o.compare, 'utf8')), o.top);
+    }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -191,19 +193,19 @@ async function main() {
  * Own instructions per request of every function (builtins, the runtime, the garbage collector, the app's code)
  * against a saved run: where a whole-process difference goes, including the part no agent function owns.
  */
-function printComparison(perRequest, edgesPerRequest, total, saved, top) {
-  console.log(`\n against ${saved.variant} ${saved.route} on ${saved.node}: ${Math.round(saved.total)} → ${Math.round(total)} (${Math.round(total - saved.total) >= 0 ? '+' : ''}${Math.round(total - saved.total)}) per request`);
-  const names = new Set([...Object.keys(perRequest), ...Object.keys(saved.own)]);
-  const deltas = [...names].map((name) => [name, (perRequest[name] ?? 0) - (saved.own[name] ?? 0)]);
+function printComparison(run, saved, top) {
+  const change = Math.round(run.total - saved.total);
+  console.log(`\n against ${saved.variant} ${saved.route} on ${saved.node}: ${Math.round(saved.total)} → ${Math.round(run.total)} (${change >= 0 ? '+' : ''}${change}) per request`);
+  printDeltas('own instructions per request, every function', run.own, saved.own, top);
+  if (saved.edges) printDeltas('inclusive instructions per request of a call from one function to another', run.edges, saved.edges, top);
+}
+
+function printDeltas(what, now, before, top) {
+  const names = new Set([...Object.keys(now), ...Object.keys(before)]);
+  const deltas = [...names].map((name) => [name, (now[name] ?? 0) - (before[name] ?? 0)]);
   deltas.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-  console.log('     delta   own instructions per request, every function, largest differences first');
+  console.log(`\n     delta   ${what}, largest differences first`);
   for (const [name, d] of deltas.slice(0, top)) console.log(`${String(Math.round(d)).padStart(10)}   ${name}`);
-  if (!saved.edges) return;
-  const edgeNames = new Set([...Object.keys(edgesPerRequest), ...Object.keys(saved.edges)]);
-  const edgeDeltas = [...edgeNames].map((edge) => [edge, (edgesPerRequest[edge] ?? 0) - (saved.edges[edge] ?? 0)]);
-  edgeDeltas.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-  console.log('\n     delta   inclusive instructions per request of a call from one function to another, largest differences first');
-  for (const [edge, d] of edgeDeltas.slice(0, top)) console.log(`${String(Math.round(d)).padStart(10)}   ${edge}`);
 }
 
 main().catch((error) => {
