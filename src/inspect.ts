@@ -174,8 +174,8 @@ function decide(runtime: Runtime, ctx: RequestContext, event: SinkEvent, stale =
   const call: JudgeCall = {
     event,
     detectors: healthy(slots),
-    inputs: () => {
-      const { inputs, limitExceeded } = ctx.inputsFor(text);
+    inputs: (screen) => {
+      const { inputs, limitExceeded } = ctx.inputsFor(text, screen);
       if (limitExceeded) limitFinding = inputLimitFindingFor(ctx, limitExceeded, runtime.config, event);
       return inputs;
     },

@@ -1,13 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserInput, Verdict } from '../events.js';
 import type { Finding } from '../detectors/types.js';
-import { BUDGET_MAX_DEPTH, InputCollector, type InputLimits } from './user-input.js';
+import { BUDGET_MAX_DEPTH, InputCollector, ScreenCollector, type InputLimits } from './user-input.js';
+import type { ValueScreen } from '../detectors/types.js';
 import { RequestLeaves, SearchCollector, type InputLimitExceeded, type InputsForSink } from './input-limits.js';
 import { clientAddress, type TrustedProxies } from './client-address.js';
 import { addDocumentLiterals, addGraphqlInputs } from './graphql-input.js';
 
 /** verdictOf's answer for a call this request has not judged (a verdict may itself be undefined: nothing to do). */
 export const NOT_JUDGED: unique symbol = Symbol('not judged');
+
+/** inputsFor's answer when the screen turned every value of the request away. */
+const NOTHING_FOR_SINK: InputsForSink = Object.freeze({ inputs: Object.freeze([]) as readonly UserInput[], limitExceeded: undefined });
 
 /** One request's input within the budget; every value of it, for the search pass, once a sink needed them. */
 interface Gathered {
@@ -101,6 +105,7 @@ export class RequestContext {
   addInputSource(collect: (c: InputCollector) => void): void {
     (this.extraInputs ??= []).push(collect);
     this.gathered = undefined;
+    this.screenedText = undefined;
   }
 
   constructor(
@@ -118,6 +123,7 @@ export class RequestContext {
     (this.bodyChunks ??= []).push(chunk);
     this.bodyBytes += chunk.length;
     this.gathered = undefined;
+    this.screenedText = undefined;
   }
 
   rawBody(): Buffer | undefined {
@@ -135,7 +141,8 @@ export class RequestContext {
    * The inputs to judge a sink by: the budget, plus — when the request exceeded it — every other request value
    * that occurs in `sinkText`; and whether some part of the request could not be judged at all.
    */
-  inputsFor(sinkText: string): InputsForSink {
+  inputsFor(sinkText: string, screen?: ValueScreen): InputsForSink {
+    if (screen !== undefined && this.noValuePasses(sinkText, screen)) return NOTHING_FOR_SINK;
     const gathered = this.gather();
     const raw = this.rawBodyLimit();
     if (gathered.budget.skipped === undefined) return { inputs: gathered.inputs, limitExceeded: raw };
@@ -154,6 +161,7 @@ export class RequestContext {
    * request) it reads the gathered list and allocates nothing.
    */
   someInputOccursIn(text: string): boolean {
+    if (text === this.screenedText && this.screenedBody === (this.req as FrameworkRequest).body) return this.screenedOccurs;
     const gathered = this.gather();
     const inputs = gathered.budget.skipped === undefined ? gathered.inputs : this.inputsFor(text).inputs;
     for (let i = 0; i < inputs.length; i++) {
@@ -162,6 +170,34 @@ export class RequestContext {
     }
     return false;
   }
+
+  /**
+   * Whether the request's first screened sink holds none of its values that `screen` lets through, found without
+   * gathering (ScreenCollector): the request's values are put to the screen one by one and none is kept. Only before
+   * anything was gathered, once per request (a second sink gathers, and every later one reads the gathered list),
+   * and only when the budget pass would leave nothing out and the raw body is whole, since the answer must be what
+   * gathering would give. The walk also answers someInputOccursIn for this text.
+   */
+  private noValuePasses(sinkText: string, screen: ValueScreen): boolean {
+    const body = (this.req as FrameworkRequest).body;
+    if (this.screened || (this.gathered !== undefined && this.bodySeen === body) || this.rawBodyLimit() !== undefined) return false;
+    this.screened = true;
+    this.screenWalks++;
+    const probe = new ScreenCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH }, sinkText, screen);
+    collectInputs(this, probe);
+    if (probe.passed || probe.skipped !== undefined) return false;
+    this.screenedText = sinkText;
+    this.screenedBody = body;
+    this.screenedOccurs = probe.occurs;
+    return true;
+  }
+  private screened = false;
+  /** The text noValuePasses found clean, with the body it walked, and whether some value occurs in it as it is. */
+  private screenedText: string | undefined;
+  private screenedBody: unknown;
+  private screenedOccurs = false;
+  /** Walks of the request by noValuePasses (at most one per request). */
+  screenWalks = 0;
 
   /** Walks of the whole request for the search pass (one per parsed body, whatever the number of sinks). */
   leafWalks = 0;

@@ -1,4 +1,6 @@
 import type { InputSource, UserInput } from '../events.js';
+import type { ValueScreen } from '../detectors/types.js';
+import { pairsOf, type TextPairs } from '../grammar/pairs.js';
 
 /**
  * Flattens request data into the list of strings the detectors look for in sinks.
@@ -70,14 +72,14 @@ export class InputCollector {
   private readonly kept: UserInput[] = [];
   /** Text → position in `kept`, once there are more than SCAN_UP_TO or they are longer than SCAN_UP_TO_CHARS. */
   private index: Map<string, number> | undefined;
-  private bytes = 0;
+  protected bytes = 0;
   protected full = false;
   /** The first reason something was left out, if anything was. */
   skipped: SkipReason | undefined;
   /** `skipped` happened at this input path (for the `input-limit` finding). */
   skippedAt: string | undefined;
 
-  constructor(private readonly limits: CollectorLimits) {}
+  constructor(protected readonly limits: CollectorLimits) {}
 
   get inputs(): UserInput[] {
     return this.kept.slice();
@@ -245,6 +247,57 @@ export class InputCollector {
     const decoded = Buffer.from(value, value.includes('-') || value.includes('_') ? 'base64url' : 'base64').toString('utf8');
     if (decoded.length < 2 || decoded.includes('\uFFFD') || hasBinaryControl(decoded)) return;
     this.addExact(source, path, 'base64', decoded);
+  }
+}
+
+/**
+ * The budget pass without its list: every value the budget pass would keep, and each form decoded from it, is
+ * put to `screen` and dropped. `passed` when some value passed (the walk stops there); `skipped` when the budget
+ * pass would have left something out (the walk counts every value as if it were new, so it is never later than
+ * the budget pass to skip). `occurs` when some value of two characters or more occurs in `text` as it is
+ * (RequestContext.someInputOccursIn's question), asked until the first one does.
+ *
+ * For a request whose input is nowhere in a statement (a parameterised query: nearly all of them), this is what
+ * judging it costs: no value is kept, no list built, and the detector is not called.
+ */
+export class ScreenCollector extends InputCollector {
+  passed = false;
+  occurs = false;
+  private count = 0;
+  private readonly pairs: TextPairs;
+
+  constructor(
+    limits: CollectorLimits,
+    private readonly text: string,
+    private readonly screen: ValueScreen,
+  ) {
+    super(limits);
+    this.pairs = pairsOf(text);
+  }
+
+  protected override addExact(_source: InputSource, parent: string, name: string | number | undefined, value: string, isKey = false): boolean {
+    if (value.length < MIN_LENGTH || this.full) return false;
+    if (++this.count > this.limits.maxInputs) {
+      this.skip('count', joinPath(parent, name));
+      return false;
+    }
+    if ((this.bytes += value.length) > this.limits.maxInputBytes) {
+      this.skip('bytes', joinPath(parent, name));
+      return false;
+    }
+    if (!this.occurs && value.length >= 2 && this.pairs.mayHold(value) && this.text.includes(value)) this.occurs = true;
+    if (this.screen(value, isKey)) {
+      this.passed = true;
+      this.full = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** The caller then gathers as before, with the budget pass and its search: nothing more to walk here. */
+  protected override skip(reason: SkipReason, path: string): void {
+    super.skip(reason, path);
+    this.full = true;
   }
 }
 

@@ -24,12 +24,14 @@ interface DetectorLine {
   readonly needsInputs?: boolean;
   /** False for an event judged without the request's input (nothing is gathered for it). */
   readonly usesInputs?: (event: SinkEvent) => boolean;
+  /** The detector's code has `mayFind` (types.ts): a request's values can be screened before they are gathered. */
+  readonly screensValues?: true;
   load(settings: DetectorSettings): AnyDetector;
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports -- each detector (and its grammar) is required at its first sink */
 const LINES: readonly DetectorLine[] = [
-  { id: 'sql-injection', kinds: ['sql'], load: () => (require('./sql-injection.js') as typeof import('./sql-injection.js')).sqlInjection as AnyDetector },
+  { id: 'sql-injection', kinds: ['sql'], screensValues: true, load: () => (require('./sql-injection.js') as typeof import('./sql-injection.js')).sqlInjection as AnyDetector },
   { id: 'command-injection', kinds: ['exec'], load: () => (require('./command-injection.js') as typeof import('./command-injection.js')).commandInjection as AnyDetector },
   { id: 'path-traversal', kinds: ['fs'], load: () => (require('./path-traversal.js') as typeof import('./path-traversal.js')).pathTraversal as AnyDetector },
   { id: 'code-injection', kinds: ['code'], load: () => (require('./code-injection.js') as typeof import('./code-injection.js')).codeInjection as AnyDetector },
@@ -69,6 +71,14 @@ function lazyDetector(line: DetectorLine, settings: DetectorSettings): AnyDetect
     ...(line.applies ? { applies: line.applies } : {}),
     ...(line.needsInputs === false ? { needsInputs: false } : {}),
     ...(line.usesInputs ? { usesInputs: line.usesInputs } : {}),
+    ...(line.screensValues
+      ? {
+          mayFind(event: SinkEvent, value: string, isKey: boolean): boolean {
+            code ??= whileAgentLoads(() => line.load(settings));
+            return code.mayFind!(event, value, isKey);
+          },
+        }
+      : {}),
     detect(event, inputs) {
       code ??= whileAgentLoads(() => line.load(settings));
       return code.detect(event, inputs);

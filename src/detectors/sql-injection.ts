@@ -6,7 +6,8 @@
  * terminator, or a quote that ends a literal early, it is code. Without taint tracking we locate input by
  * substring search, so every occurrence of every request value in the statement is judged on its own.
  *
- * Cost: an input is first looked up with native `indexOf` (the usual answer is "not there", a few hundred ns);
+ * Cost: an input whose first two characters are no pair of the statement's is passed over with one bit test
+ * (grammar/pairs.ts); any other is looked up with native `indexOf` (the usual answer is "not there", a few hundred ns);
  * the statement is tokenized at most once per call, and only when some input occurs; each occurrence is then
  * mapped to tokens by binary search. Helper tables (comment/terminator prefix counts, ORDER BY membership,
  * escape positions) are built lazily, once per call, in one pass each. No regular expressions.
@@ -32,10 +33,11 @@
  *   is reported once as a vulnerability.
  */
 
-import type { SqlDialect, SqlEvent, UserInput } from '../events.js';
+import type { SinkEvent, SqlDialect, SqlEvent, UserInput } from '../events.js';
 import { NO_FINDINGS, type Detector, type Finding, type FindingKind } from './types.js';
 import { forEachOccurrence, isNumericText, lastAtOrBefore } from '../grammar/occurrences.js';
 import { isCoincidence } from './coincidence.js';
+import { pairsOf } from '../grammar/pairs.js';
 import {
   commentContent,
   isExecutableComment,
@@ -119,9 +121,10 @@ export const sqlInjection: Detector<SqlEvent> = {
     let attacks: Finding[] | undefined;
     let vulnerabilities: Finding[] | undefined;
 
+    const pairs = pairsOf(sql);
     for (const input of inputs) {
       const value = input.value;
-      if (value.length < MIN_INPUT_LENGTH || value.length > sql.length) continue;
+      if (value.length < MIN_INPUT_LENGTH || value.length > sql.length || !pairs.mayHold(value)) continue;
       // A parameter name made of word characters cannot change a statement's structure, and a key that
       // equals a column (`?name=…` with `WHERE name = $1`) is not an unparameterised flow: nothing to judge.
       if (input.isKey === true && isWord(value)) continue;
@@ -131,17 +134,11 @@ export const sqlInjection: Detector<SqlEvent> = {
         let text = sql;
         let needle = value;
         let first = sql.indexOf(value);
-        const shape = first < 0 ? shapeOf(value) : 0;
-        // A value without letters has no case to change: the folding and its two copies are left out.
-        if ((shape & PUNCTUATION) !== 0 && (shape & (ASCII_LETTER | NON_ASCII)) !== 0) {
-          const lowerValue = value.toLowerCase();
-          if ((shape & ASCII_LETTER) !== 0 || lowerValue !== value.toUpperCase()) {
-            // The value has letters whose case the app may have changed before concatenating it.
-            folded ??= foldCase(sql);
-            text = folded.text;
-            needle = folded.unicode && lowerValue.length === value.length ? lowerValue : asciiLower(value);
-            first = text.indexOf(needle);
-          }
+        if (first < 0 && searchedFolded(value)) {
+          folded ??= foldCase(sql);
+          text = folded.text;
+          needle = foldedNeedle(value, folded);
+          first = text.indexOf(needle);
         }
         if (first >= 0) {
           statement ??= new Statement(sql, event.dialect);
@@ -157,6 +154,16 @@ export const sqlInjection: Detector<SqlEvent> = {
       }
     }
     return attacks === undefined ? (vulnerabilities ?? NO_FINDINGS) : vulnerabilities === undefined ? attacks : attacks.concat(vulnerabilities);
+  },
+  // The same tests `detect` puts a value to before judging it: a value they all turn away is never located.
+  mayFind(event: SinkEvent, value: string, isKey: boolean): boolean {
+    const sql = (event as SqlEvent).sql;
+    if (value.length < MIN_INPUT_LENGTH || value.length > sql.length || (isKey && isWord(value))) return false;
+    if (!pairsOf(sql).mayHold(value)) return false;
+    if (sql.includes(value)) return true;
+    if (!searchedFolded(value)) return false;
+    const folded = foldCase(sql);
+    return folded.text.includes(foldedNeedle(value, folded));
   },
 };
 
@@ -258,6 +265,23 @@ function shapeOf(s: string): number {
     if ((shape & PUNCTUATION) !== 0 && (shape & ASCII_LETTER) !== 0) break;
   }
   return shape;
+}
+
+/**
+ * Whether a value missing from the statement as it is is looked for in the statement's case fold: a value with
+ * punctuation and letters whose case the app may have changed before concatenating it. A value without letters
+ * has no case to change, so the folding and its two copies are left out (see shapeOf for plain phrases).
+ */
+function searchedFolded(value: string): boolean {
+  const shape = shapeOf(value);
+  if ((shape & PUNCTUATION) === 0 || (shape & (ASCII_LETTER | NON_ASCII)) === 0) return false;
+  return (shape & ASCII_LETTER) !== 0 || value.toLowerCase() !== value.toUpperCase();
+}
+
+/** The value as it is looked for in `folded`, folded the same way. */
+function foldedNeedle(value: string, folded: Folded): string {
+  const lowerValue = value.toLowerCase();
+  return folded.unicode && lowerValue.length === value.length ? lowerValue : asciiLower(value);
 }
 
 /** The statement, tokenized once, with the tables built lazily from the tokens. */

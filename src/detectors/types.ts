@@ -47,9 +47,24 @@ export interface Detector<E extends SinkEvent = SinkEvent> {
    * make this event a finding of this detector (`detect` is then not called).
    */
   readonly applies?: (event: SinkEvent) => boolean;
+  /**
+   * Optional, for a detector that reports only request values found in the sink text: false when `value` cannot
+   * take part in any finding of this event (too short for it, nowhere in the text), whatever else the request
+   * holds. When every detector that judges an event has it, a request's values are first put to it one by one
+   * without being kept, and when none passes, nothing is gathered and `detect` is not called
+   * (RequestContext.inputsFor). It may say true for a value that then finds nothing; never false for one that
+   * would.
+   */
+  readonly mayFind?: (event: SinkEvent, value: string, isKey: boolean) => boolean;
   /** Pure: no I/O, no globals. Returns every finding, attacks first (a list the caller reads, never changes). */
   detect(event: E, inputs: readonly UserInput[]): readonly Finding[];
 }
+
+/**
+ * A value's test against one sink call, made of the `mayFind` of the detectors that judge it: false when the value
+ * cannot take part in any of their findings, wherever in the request it came from.
+ */
+export type ValueScreen = (value: string, isKey: boolean) => boolean;
 
 /** What a detector returns when it found nothing: shared, so that judging a clean call allocates no list. */
 export const NO_FINDINGS: readonly Finding[] = Object.freeze([]);

@@ -1,5 +1,5 @@
 import type { SinkEvent, UserInput } from '../events.js';
-import type { AnyDetector, Finding } from '../detectors/types.js';
+import type { AnyDetector, Finding, ValueScreen } from '../detectors/types.js';
 import type { Decision, RequestFacts, RuleEngine } from '../rules/engine.js';
 
 /**
@@ -16,7 +16,12 @@ export interface JudgeCall {
   readonly event: SinkEvent;
   /** The detectors that may run (those some rule names); the ones for other sink kinds are skipped. */
   readonly detectors: readonly AnyDetector[];
-  readonly inputs: () => readonly UserInput[];
+  /**
+   * The request's input. `screen`, when given, is every judging detector's `mayFind` for this event: the inputs
+   * may then leave out each value it turns away (RequestContext.inputsFor gathers nothing when it turns them all
+   * away), since no finding could come of them. A caller may ignore it (the CLI does).
+   */
+  readonly inputs: (screen?: ValueScreen) => readonly UserInput[];
   readonly engine: RuleEngine;
   readonly facts: () => RequestFacts;
   /** A detector threw: the judgement goes on without it. Absent, the error propagates (the CLI wants it). */
@@ -53,7 +58,7 @@ export function judge(call: JudgeCall): Judgement {
   for (const detector of call.detectors) {
     if (!detector.kinds.includes(event.kind)) continue;
     if (detector.applies && !detector.applies(event)) continue;
-    const given = !detector.usesInputs || detector.usesInputs(event) ? (inputs ??= call.inputs()) : NO_INPUTS;
+    const given = !detector.usesInputs || detector.usesInputs(event) ? (inputs ??= call.inputs(screenOf(call.detectors, event))) : NO_INPUTS;
     if (given.length === 0 && detector.needsInputs !== false) continue;
     try {
       const found = detector.detect(event, given);
@@ -72,6 +77,29 @@ export function judge(call: JudgeCall): Judgement {
   const all = findings ?? NO_FINDINGS;
   const decision = engine.decide(event, all, call.facts());
   return stopped ? { findings: all, decision, stopped } : { findings: all, decision };
+}
+
+/**
+ * One test for a value that passes when any detector that will judge `event` with the request's input may find
+ * it; undefined when one of them has no `mayFind` (it is then given every value, as it asks).
+ */
+function screenOf(detectors: readonly AnyDetector[], event: SinkEvent): ValueScreen | undefined {
+  let only: AnyDetector | undefined;
+  let several: AnyDetector[] | undefined;
+  for (const detector of detectors) {
+    if (!detector.kinds.includes(event.kind) || (detector.applies && !detector.applies(event))) continue;
+    if (detector.usesInputs && !detector.usesInputs(event)) continue;
+    if (!detector.mayFind) return undefined;
+    if (only === undefined) only = detector;
+    else (several ??= [only]).push(detector);
+  }
+  if (only === undefined) return undefined;
+  if (several === undefined) {
+    const detector = only;
+    return (value, isKey) => detector.mayFind!(event, value, isKey);
+  }
+  const all = several;
+  return (value, isKey) => all.some((d) => d.mayFind!(event, value, isKey));
 }
 
 /** The detectors a rule set uses, in registry order: the same choice for the agent and the CLI. */

@@ -21,4 +21,17 @@ describe('detector registry lines', () => {
     expect(xss.applies?.({ ...event, html: 'plain text, no markup' })).toBe(false);
     expect(xss.detect(event, [input])).toEqual([expect.objectContaining({ detector: 'xss', kind: 'attack' })]);
   });
+
+  it('a line that screens values loads code with the same screen (mayFind); the others have none', () => {
+    const lines = createDetectors({ ssrfAllow: [], redirectAllow: [] });
+    const code = loadedDetectors();
+    expect(lines.filter((d) => d.mayFind).map((d) => d.id)).toEqual(code.filter((d) => d.mayFind).map((d) => d.id));
+    const sql = lines.find((d) => d.id === 'sql-injection')!;
+    const event = { kind: 'sql' as const, op: 'pg.query', dialect: 'postgres' as const, system: 'postgresql' as const, sql: "SELECT * FROM T WHERE A = 'X' OR 1=1--'" };
+    expect(sql.mayFind?.(event, "x' or 1=1--", false)).toBe(true); // found in the statement's case fold
+    expect(sql.mayFind?.(event, 'zed', false)).toBe(false);
+    expect(sql.mayFind?.(event, 'T', false)).toBe(false); // one character: never judged
+    expect(sql.mayFind?.(event, 'WHERE', true)).toBe(false); // a parameter name that is a word
+    expect(sql.mayFind?.(event, 'WHERE', false)).toBe(true);
+  });
 });

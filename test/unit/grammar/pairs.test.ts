@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_PAIRED_TEXT, TextPairs, pairsOf } from '../../../src/grammar/pairs.js';
+
+/** Every way the SQL detector looks for a value: as it is, and in the text's case fold (both foldings). */
+function occurs(text: string, value: string): boolean {
+  const asciiLower = (s: string) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return text.includes(value) || text.toLowerCase().includes(value.toLowerCase()) || asciiLower(text).includes(asciiLower(value));
+}
+
+describe('the pairs of a sink text', () => {
+  it('turns away a value whose first two characters are no pair of the text, and only such a value', () => {
+    const pairs = new TextPairs('SELECT id, name FROM users WHERE name = $1');
+    for (const absent of ['alice', 'param', '127.0.0.1:3000', 'keep-alive', 'zz']) expect(pairs.mayHold(absent)).toBe(false);
+    for (const present of ['name', 'NAME', 'Users', 'e = $', 'id, n', '$1']) expect(pairs.mayHold(present)).toBe(true);
+    // A pair the text has, in a value the text does not hold: let through (the search that follows says no).
+    expect(pairs.mayHold('nax')).toBe(true);
+    // Too short to pair, or beginning beyond ASCII: never turned away.
+    expect(pairs.mayHold('q')).toBe(true);
+    expect(pairs.mayHold('ék')).toBe(true);
+  });
+
+  it('a character that folds to an ASCII letter (KELVIN SIGN) pairs as its fold', () => {
+    const pairs = new TextPairs("SELECT '\u212Aelvin'");
+    expect(pairs.mayHold('kelvin')).toBe(true);
+    expect(occurs("SELECT '\u212Aelvin'", 'kelvin')).toBe(true);
+  });
+
+  it('a text longer than the limit is never paired', () => {
+    expect(new TextPairs(`SELECT '${'x'.repeat(MAX_PAIRED_TEXT)}'`).mayHold('zz')).toBe(true);
+  });
+
+  it('the last text asked about is paired once', () => {
+    const text = 'SELECT 1 FROM t';
+    expect(pairsOf(text)).toBe(pairsOf(text));
+    expect(pairsOf('SELECT 2')).not.toBe(pairsOf(text));
+  });
+
+  it('never turns away a value that occurs, on 20,000 generated texts and values', () => {
+    const alphabet = ['a', 'B', 'k', 'K', '\u212A', 'İ', 'i', 'ß', "'", ' ', '-', '1', 'é', 'É', '\uD83D\uDE00', 'Σ', 'ς', 'x', 'X', '='];
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    const word = (n: number) => Array.from({ length: n }, () => alphabet[Math.floor(next() * alphabet.length)]).join('');
+    let turnedAway = 0;
+    for (let round = 0; round < 20_000; round++) {
+      const text = word(2 + Math.floor(next() * 30));
+      const value = next() < 0.5 ? text.slice(Math.floor(next() * text.length)).slice(0, 2 + Math.floor(next() * 6)) : word(2 + Math.floor(next() * 4));
+      const variants = [value, value.toUpperCase(), value.toLowerCase()];
+      for (const v of variants) {
+        const held = new TextPairs(text).mayHold(v);
+        if (!held) turnedAway++;
+        if (!held) expect({ text, v, occurs: occurs(text, v) }).toEqual({ text, v, occurs: false });
+      }
+    }
+    expect(turnedAway).toBeGreaterThan(1000); // the screen does turn values away
+  });
+});
