@@ -2,36 +2,54 @@
  * The pairs of adjacent characters a sink text holds, ASCII letters folded to lower case: a value that begins with
  * two ASCII characters making no such pair occurs nowhere in the text, neither as it is nor in the text's case
  * fold (String#toLowerCase, or ASCII-only folding). One bit test stands in for a substring search, and most of a
- * request's values are turned away by it: a statement holds few of the 16,384 pairs.
+ * request's values are turned away by it: a statement of a few dozen characters sets a few dozen of the table's
+ * 512 bits.
  *
- * Only ASCII pairs are kept; a value whose first two characters are not both ASCII is never turned away. A text
- * with characters beyond ASCII adds the pairs of its toLowerCase too, where such a character can fold to an ASCII
- * letter (U+212A KELVIN SIGN to `k`).
+ * The pairs are hashed into the table, so two pairs may share a bit: a value may then be let through that the text
+ * does not hold (the search that follows says no), never the other way round. Only ASCII pairs are kept; a value
+ * whose first two characters are not both ASCII is never turned away. A text with characters beyond ASCII adds the
+ * pairs of its toLowerCase too, where such a character can fold to an ASCII letter (U+212A KELVIN SIGN to `k`).
+ *
+ * The table is built at the text's ASKED_BEFORE_PAIRING-th question, not its first: a statement the app builds anew
+ * on each request, asked about for a few values, is searched for them rather than paired; a statement the app runs
+ * again and again (a parameterised one) is paired once.
  */
 
 /** Texts longer than this are not paired (a search through them is cheaper than pairing each new one). */
 export const MAX_PAIRED_TEXT = 4096;
+export const ASKED_BEFORE_PAIRING = 4;
+const TABLE_WORDS = 16; // 512 bits: a typed array this small lives on V8's heap, without a backing store of its own
 
 export class TextPairs {
-  private readonly bits: Uint32Array | undefined;
+  private bits: Uint32Array | undefined;
+  private asked = 0;
 
-  constructor(text: string) {
-    if (text.length > MAX_PAIRED_TEXT) return;
-    const bits = new Uint32Array(512);
-    if (addPairs(bits, text)) addPairs(bits, text.toLowerCase());
-    this.bits = bits;
-  }
+  constructor(private readonly text: string) {}
 
   /** False only when `value` occurs in the text neither as it is nor case-folded. */
   mayHold(value: string): boolean {
-    const bits = this.bits;
-    if (bits === undefined || value.length < 2) return true;
+    let bits = this.bits;
+    if (bits === undefined) {
+      if (++this.asked < ASKED_BEFORE_PAIRING || this.text.length > MAX_PAIRED_TEXT) return true;
+      bits = this.bits = pairTable(this.text);
+    }
+    if (value.length < 2) return true;
     const a = value.charCodeAt(0);
     const b = value.charCodeAt(1);
     if ((a | b) >= 128) return true;
-    const pair = (foldAscii(a) << 7) | foldAscii(b);
-    return (bits[pair >>> 5]! & (1 << (pair & 31))) !== 0;
+    const bit = hashPair(a, b);
+    return (bits[bit >>> 5]! & (1 << (bit & 31))) !== 0;
   }
+}
+
+function pairTable(text: string): Uint32Array {
+  const bits = new Uint32Array(TABLE_WORDS);
+  if (addPairs(bits, text)) addPairs(bits, text.toLowerCase());
+  return bits;
+}
+
+function hashPair(a: number, b: number): number {
+  return (foldAscii(a) * 37 + foldAscii(b)) & (TABLE_WORDS * 32 - 1);
 }
 
 function foldAscii(c: number): number {
@@ -47,8 +65,8 @@ function addPairs(bits: Uint32Array, text: string): boolean {
     const c = text.charCodeAt(i);
     if (c >= 128) beyond = true;
     else if (previous < 128) {
-      const pair = (foldAscii(previous) << 7) | foldAscii(c);
-      bits[pair >>> 5] = bits[pair >>> 5]! | (1 << (pair & 31));
+      const bit = hashPair(previous, c);
+      bits[bit >>> 5] = bits[bit >>> 5]! | (1 << (bit & 31));
     }
     previous = c;
   }

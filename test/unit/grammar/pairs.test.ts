@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PAIRED_TEXT, TextPairs, pairsOf } from '../../../src/grammar/pairs.js';
+import { ASKED_BEFORE_PAIRING, MAX_PAIRED_TEXT, TextPairs, pairsOf } from '../../../src/grammar/pairs.js';
+
+/** The text's pairs, already asked about often enough to be built. */
+function paired(text: string): TextPairs {
+  const pairs = new TextPairs(text);
+  for (let i = 1; i < ASKED_BEFORE_PAIRING; i++) pairs.mayHold('');
+  return pairs;
+}
 
 /** Every way the SQL detector looks for a value: as it is, and in the text's case fold (both foldings). */
 function occurs(text: string, value: string): boolean {
@@ -9,7 +16,7 @@ function occurs(text: string, value: string): boolean {
 
 describe('the pairs of a sink text', () => {
   it('turns away a value whose first two characters are no pair of the text, and only such a value', () => {
-    const pairs = new TextPairs('SELECT id, name FROM users WHERE name = $1');
+    const pairs = paired('SELECT id, name FROM users WHERE name = $1');
     for (const absent of ['alice', 'param', '127.0.0.1:3000', 'keep-alive', 'zz']) expect(pairs.mayHold(absent)).toBe(false);
     for (const present of ['name', 'NAME', 'Users', 'e = $', 'id, n', '$1']) expect(pairs.mayHold(present)).toBe(true);
     // A pair the text has, in a value the text does not hold: let through (the search that follows says no).
@@ -20,13 +27,19 @@ describe('the pairs of a sink text', () => {
   });
 
   it('a character that folds to an ASCII letter (KELVIN SIGN) pairs as its fold', () => {
-    const pairs = new TextPairs("SELECT '\u212Aelvin'");
+    const pairs = paired("SELECT '\u212Aelvin'");
     expect(pairs.mayHold('kelvin')).toBe(true);
     expect(occurs("SELECT '\u212Aelvin'", 'kelvin')).toBe(true);
   });
 
   it('a text longer than the limit is never paired', () => {
-    expect(new TextPairs(`SELECT '${'x'.repeat(MAX_PAIRED_TEXT)}'`).mayHold('zz')).toBe(true);
+    expect(paired(`SELECT '${'x'.repeat(MAX_PAIRED_TEXT)}'`).mayHold('zz')).toBe(true);
+  });
+
+  it('a text is searched, not paired, for its first few values', () => {
+    const pairs = new TextPairs('SELECT 1 FROM t');
+    for (let i = 1; i < ASKED_BEFORE_PAIRING; i++) expect(pairs.mayHold('zz')).toBe(true);
+    expect(pairs.mayHold('zz')).toBe(false);
   });
 
   it('the last text asked about is paired once', () => {
@@ -46,7 +59,7 @@ describe('the pairs of a sink text', () => {
       const value = next() < 0.5 ? text.slice(Math.floor(next() * text.length)).slice(0, 2 + Math.floor(next() * 6)) : word(2 + Math.floor(next() * 4));
       const variants = [value, value.toUpperCase(), value.toLowerCase()];
       for (const v of variants) {
-        const held = new TextPairs(text).mayHold(v);
+        const held = paired(text).mayHold(v);
         if (!held) turnedAway++;
         if (!held) expect({ text, v, occurs: occurs(text, v) }).toEqual({ text, v, occurs: false });
       }
