@@ -142,7 +142,8 @@ export class RequestContext {
    * that occurs in `sinkText`; and whether some part of the request could not be judged at all.
    */
   inputsFor(sinkText: string, screen?: ValueScreen): InputsForSink {
-    if (screen !== undefined && this.noValuePasses(sinkText, screen)) return NOTHING_FOR_SINK;
+    const screened = screen === undefined ? undefined : this.screenedInputsFor(sinkText, screen);
+    if (screened !== undefined) return screened;
     const gathered = this.gather();
     const raw = this.rawBodyLimit();
     if (gathered.budget.skipped === undefined) return { inputs: gathered.inputs, limitExceeded: raw };
@@ -172,31 +173,33 @@ export class RequestContext {
   }
 
   /**
-   * Whether the request's first screened sink holds none of its values that `screen` lets through, found without
-   * gathering (ScreenCollector): the request's values are put to the screen one by one and none is kept. Only before
-   * anything was gathered, once per request (a second sink gathers, and every later one reads the gathered list),
-   * and only when the budget pass would leave nothing out and the raw body is whole, since the answer must be what
-   * gathering would give. The walk also answers someInputOccursIn for this text.
+   * The inputs for the request's first screened sink without gathering the request (ScreenCollector): only the
+   * values `screen` lets through are kept, so a statement that holds none of them costs one walk that keeps nothing.
+   * Only before anything was gathered, once per request (a second sink gathers, and every later one reads the
+   * gathered list), and only when the budget pass would leave nothing out and the raw body is whole (undefined
+   * otherwise: the caller gathers), so the judgement is the one gathering gives. The walk also answers
+   * someInputOccursIn for this text.
    */
-  private noValuePasses(sinkText: string, screen: ValueScreen): boolean {
+  private screenedInputsFor(sinkText: string, screen: ValueScreen): InputsForSink | undefined {
     const body = (this.req as FrameworkRequest).body;
-    if (this.screened || (this.gathered !== undefined && this.bodySeen === body) || this.rawBodyLimit() !== undefined) return false;
+    if (this.screened || (this.gathered !== undefined && this.bodySeen === body) || this.rawBodyLimit() !== undefined) return undefined;
     this.screened = true;
     this.screenWalks++;
-    const probe = new ScreenCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH }, sinkText, screen);
-    collectInputs(this, probe);
-    if (probe.passed || probe.skipped !== undefined) return false;
+    const walk = new ScreenCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH }, sinkText, screen);
+    collectInputs(this, walk);
+    if (walk.skipped !== undefined || walk.keptOutOfOrder()) return undefined;
     this.screenedText = sinkText;
     this.screenedBody = body;
-    this.screenedOccurs = probe.occurs;
-    return true;
+    this.screenedOccurs = walk.occurs;
+    const kept = walk.keptInputs();
+    return kept.length === 0 ? NOTHING_FOR_SINK : { inputs: kept, limitExceeded: undefined };
   }
   private screened = false;
-  /** The text noValuePasses found clean, with the body it walked, and whether some value occurs in it as it is. */
+  /** The text screenedInputsFor walked the request for, with the body it walked, and whether some value occurs in it as it is. */
   private screenedText: string | undefined;
   private screenedBody: unknown;
   private screenedOccurs = false;
-  /** Walks of the request by noValuePasses (at most one per request). */
+  /** Walks of the request by screenedInputsFor (at most one per request). */
   screenWalks = 0;
 
   /** Walks of the whole request for the search pass (one per parsed body, whatever the number of sinks). */

@@ -72,7 +72,7 @@ export class InputCollector {
   private readonly kept: UserInput[] = [];
   /** Text → position in `kept`, once there are more than SCAN_UP_TO or they are longer than SCAN_UP_TO_CHARS. */
   private index: Map<string, number> | undefined;
-  protected bytes = 0;
+  private bytes = 0;
   protected full = false;
   /** The first reason something was left out, if anything was. */
   skipped: SkipReason | undefined;
@@ -251,19 +251,20 @@ export class InputCollector {
 }
 
 /**
- * The budget pass without its list: every value the budget pass would keep, and each form decoded from it, is
- * put to `screen` and dropped. `passed` when some value passed (the walk stops there); `skipped` when the budget
- * pass would have left something out (the walk counts every value as if it were new, so it is never later than
- * the budget pass to skip). `occurs` when some value of two characters or more occurs in `text` as it is
- * (RequestContext.someInputOccursIn's question), asked until the first one does.
+ * The budget pass for one sink: every value the budget pass would keep, and each form decoded from it, is put to
+ * `screen`, and only the values it lets through are kept (as the budget pass keeps them: one per text, a value
+ * outranking a key). `skipped` when the budget pass would have left something out (the walk counts every value as
+ * if it were new, so it is never later than the budget pass to skip; the walk then stops). `occurs` when some value
+ * of two characters or more occurs in `text` as it is (RequestContext.someInputOccursIn's question), asked until
+ * the first one does.
  *
  * For a request whose input is nowhere in a statement (a parameterised query: nearly all of them), this is what
- * judging it costs: no value is kept, no list built, and the detector is not called.
+ * judging it costs: no value kept, no list built, and the detector not called.
  */
 export class ScreenCollector extends InputCollector {
-  passed = false;
   occurs = false;
   private count = 0;
+  private walkedBytes = 0;
   private readonly pairs: TextPairs;
 
   constructor(
@@ -275,24 +276,36 @@ export class ScreenCollector extends InputCollector {
     this.pairs = pairsOf(text);
   }
 
-  protected override addExact(_source: InputSource, parent: string, name: string | number | undefined, value: string, isKey = false): boolean {
+  protected override addExact(source: InputSource, parent: string, name: string | number | undefined, value: string, isKey = false): boolean {
     if (value.length < MIN_LENGTH || this.full) return false;
     if (++this.count > this.limits.maxInputs) {
       this.skip('count', joinPath(parent, name));
       return false;
     }
-    if ((this.bytes += value.length) > this.limits.maxInputBytes) {
+    if ((this.walkedBytes += value.length) > this.limits.maxInputBytes) {
       this.skip('bytes', joinPath(parent, name));
       return false;
     }
     if (!this.occurs && value.length >= 2 && this.pairs.mayHold(value) && this.text.includes(value)) this.occurs = true;
-    if (this.screen(value, isKey)) {
-      this.passed = true;
-      this.full = true;
-      return false;
-    }
+    if (this.screen(value, isKey)) return super.addExact(source, parent, name, value, isKey);
+    if (isKey) (this.keysTurnedAway ??= []).push(value);
+    // A value turned away is dropped, but its decoded forms are still tried: they are other strings.
     return true;
   }
+
+  /**
+   * Whether the kept values may stand in another order than gathering gives them: gathering keeps a text at the
+   * place it was first seen, which for a text first seen as a parameter name the screen turned away (the SQL
+   * detector passes over names that are plain words) is earlier than where the screen kept it. With two values or
+   * more kept, the findings would then come in another order; the caller gathers instead.
+   */
+  keptOutOfOrder(): boolean {
+    const kept = this.keptInputs();
+    const turnedAway = this.keysTurnedAway;
+    if (kept.length < 2 || turnedAway === undefined) return false;
+    return kept.some((input) => turnedAway.includes(input.value));
+  }
+  private keysTurnedAway: string[] | undefined;
 
   /** The caller then gathers as before, with the budget pass and its search: nothing more to walk here. */
   protected override skip(reason: SkipReason, path: string): void {

@@ -94,14 +94,34 @@ describe('a parameterised statement that holds none of the request', () => {
 });
 
 describe('what passes the screen is judged as before', () => {
-  it('a value in the statement: the detector gets the whole gathered list', () => {
+  it('a value in the statement: the detector gets the values the statement can hold, from the same walk', () => {
     const ctx = context({ url: "/s?q='%20OR%201=1--", query: { q: "' OR 1=1--" } });
     const event = sql("SELECT * FROM t WHERE a = '' OR 1=1--'");
     const { detectors: counted, detect } = countedSqlDetector();
     const result = judged(ctx, event, true, counted);
     expect(result.decision.action).toBe('block');
     expect(detect).toHaveBeenCalledTimes(1);
-    expect(detect.mock.calls[0]![1]).toBe(ctx.inputs());
+    // The raw query string and the header values cannot be in the statement: only the decoded value is judged,
+    // with the path gathering gives it.
+    expect(detect.mock.calls[0]![1].map((i: { value: string; path: string }) => [i.value, i.path])).toEqual([["' OR 1=1--", 'query.q']]);
+    expect(ctx.screenWalks).toBe(1);
+  });
+
+  it('a value first seen as a parameter name the screen turned away: the findings come in the order gathering gives', () => {
+    const over = { method: 'POST', url: '/s?users=a', query: { users: 'a' }, headers: { 'x-name': 'alice smith' }, body: { t: 'users' } };
+    const text = "SELECT * FROM users WHERE name = 'alice smith'";
+    const ctx = context(over);
+    const screened = judged(ctx, sql(text));
+    expect(screened.findings.map((f) => f.input?.path)).toEqual(['body.t', 'headers.x-name']);
+    expect(summary(screened)).toEqual(summary(judged(context(over), sql(text), false)));
+  });
+
+  it('a key and a value of the same text: kept as the value, as gathering keeps it', () => {
+    const text = "SELECT * FROM t WHERE a = 'x' OR 1=1 --'";
+    const over = { url: '/s', query: { "x' OR 1=1 --": 'y' }, body: { note: "x' OR 1=1 --" }, method: 'POST' };
+    const screened = judged(context(over), sql(text));
+    expect(screened.findings.map((f) => [f.kind, f.input?.path, f.input?.isKey])).toEqual([['attack', 'body.note', undefined]]);
+    expect(summary(screened)).toEqual(summary(judged(context(over), sql(text), false)));
   });
 
   it('a payload whose case the app changed', () => {
