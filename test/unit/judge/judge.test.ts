@@ -134,3 +134,29 @@ describe('input gathering', () => {
   });
 });
 
+
+describe('the screen the judge offers for the request\'s values', () => {
+  const fake = (id: string, mayFind?: (value: string) => boolean): AnyDetector => ({
+    id,
+    kinds: ['sql'],
+    ...(mayFind ? { mayFind: (_e: SinkEvent, value: string) => mayFind(value) } : {}),
+    detect: (_event, inputs) => inputs.map((input) => ({ detector: id, kind: 'vulnerability' as const, input, start: 0, end: 0, reason: 'seen' })),
+  });
+  const screenGiven = (using: AnyDetector[]) => {
+    const asked: { screen?: ((value: string, isKey: boolean) => boolean) | undefined } = {};
+    judge({ event: sql('SELECT 1'), detectors: using, inputs: (screen) => ((asked.screen = screen), [q('a')]), engine, facts: () => facts() });
+    expect('screen' in asked).toBe(true); // the inputs were asked for
+    return asked.screen;
+  };
+
+  it('lets a value through when any judging detector may find it', () => {
+    const screen = screenGiven([fake('a', (v) => v === 'x'), fake('b', (v) => v === 'y')]);
+    expect([screen?.('x', false), screen?.('y', false), screen?.('z', false)]).toEqual([true, true, false]);
+  });
+
+  it('offers none when one judging detector has no mayFind: that detector is given every value', () => {
+    expect(screenGiven([fake('a', (v) => v === 'x'), fake('b')])).toBeUndefined();
+    // A detector of another kind does not count.
+    expect(typeof screenGiven([fake('a', (v) => v === 'x'), { ...fake('c'), kinds: ['exec'] }])).toBe('function');
+  });
+});
