@@ -182,8 +182,7 @@ export class RequestContext {
    */
   private screenedInputsFor(sinkText: string, screen: ValueScreen): InputsForSink | undefined {
     const body = (this.req as FrameworkRequest).body;
-    if (this.screened || (this.gathered !== undefined && this.bodySeen === body) || this.rawBodyLimit() !== undefined) return undefined;
-    this.screened = true;
+    if (this.screenWalks > 0 || (this.gathered !== undefined && this.bodySeen === body) || this.rawBodyLimit() !== undefined) return undefined;
     this.screenWalks++;
     const walk = new ScreenCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH }, sinkText, screen);
     collectInputs(this, walk);
@@ -194,7 +193,6 @@ export class RequestContext {
     const kept = walk.keptInputs();
     return kept.length === 0 ? NOTHING_FOR_SINK : { inputs: kept, limitExceeded: undefined };
   }
-  private screened = false;
   /** The text screenedInputsFor walked the request for, with the body it walked, and whether some value occurs in it as it is. */
   private screenedText: string | undefined;
   private screenedBody: unknown;
