@@ -94,6 +94,9 @@ export const htmlResponse = defineHook({
         function (this: ServerResponse, chunk: unknown, encoding: unknown) {
           const ctx = requestToInspect();
           if (ctx === undefined) return original.apply(this, arguments as unknown as unknown[]);
+          // The request counts as answered from here (src/context/live.ts), unless the app is left to render a refusal.
+          const ending = method === 'end' && ctx.res === this;
+          if (ending) ctx.responseEnded = true;
           // Read once for both checks: the reads of the response are a measurable part of what this hook costs on
           // every response (README, Benchmark results).
           const headers = safeHeaderTable(this);
@@ -123,7 +126,10 @@ export const htmlResponse = defineHook({
           }
           if (!verdict) return original.apply(this, arguments as unknown as unknown[]);
           if (!sentBefore && this.headersSent) return method === 'end' ? this : true; // the agent answered 403
-          if (!this.headersSent) throw verdict.error;
+          if (!this.headersSent) {
+            if (ending) ctx.responseEnded = false;
+            throw verdict.error;
+          }
           this.destroy();
           return method === 'end' ? this : false;
         },

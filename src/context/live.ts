@@ -13,7 +13,8 @@ import type { RequestContext } from './request-context.js';
  * go in batches, when the list has doubled since the last sweep. So the list holds about the requests in flight,
  * and at most about twice that, or 64. Before, up to 64 answered requests (their request and response objects,
  * which the app no longer referenced) stayed alive until the next sweep, through the garbage collections in between.
- * A response destroyed before it finished counts as done.
+ * A response destroyed before it finished counts as done, and so does one the app has called `end` on (its answer
+ * is written; what it still runs was queued by itself), which is read from the request context, not the response.
  */
 
 const MIN_SWEEP = 64;
@@ -67,6 +68,7 @@ function sweep(): void {
 }
 
 function isDone(ctx: RequestContext): boolean {
+  if (ctx.responseEnded) return true;
   const res = ctx.res;
   return res === undefined || res.writableFinished === true || res.destroyed === true;
 }

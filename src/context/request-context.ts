@@ -78,6 +78,14 @@ export class RequestContext {
   responded = false;
   /** The head of this request's response was judged (at its first body write; hooks/html-response.ts). */
   headJudged = false;
+  /**
+   * The app called `end` on this request's own response (hooks/html-response.ts sets it): the list of requests in
+   * flight (src/context/live.ts) counts the request as answered without reading the response. Once Express has
+   * swapped a response's prototype, each property read of it missed V8's stub cache on Node 20, and the list read
+   * `writableFinished` of an earlier response on every request (two misses, with the getter's own read). Not
+   * `finished`: that one waits until the answer has left.
+   */
+  responseEnded = false;
   /** A statement an outer layer judged and let through, for the inner layer it hands it to (hook-kit's handDown). */
   handedDown: string | undefined;
 

@@ -57,6 +57,27 @@ describe('requests being served', () => {
     expect(liveRequestsOtherThan(context({}))).toHaveLength(10);
   });
 
+  it('a request whose app ended its response is answered without a read of the response', () => {
+    let reads = 0;
+    const ended = context({});
+    Object.defineProperty(ended.res, 'writableFinished', { get: () => (reads++, false) });
+    Object.defineProperty(ended.res, 'destroyed', { get: () => (reads++, false) });
+    ended.responseEnded = true; // what hooks/html-response.ts sets at the app's `end`
+    const waiting = context({});
+    trackLive(ended);
+    trackLive(waiting);
+    trackLive(context({}));
+    // Compared by identity (a deep comparison would read the response's getters itself).
+    const live = liveRequestsOtherThan(context({}));
+    expect([live.includes(ended), live.includes(waiting), reads]).toEqual([false, true, 0]);
+    // Not ended: read from the response, as before.
+    ended.responseEnded = false;
+    resetLive();
+    trackLive(ended);
+    const again = liveRequestsOtherThan(context({}));
+    expect([again.length, again[0] === ended, reads]).toEqual([1, true, 2]);
+  });
+
   it('still drops answered requests that queue behind a slow one, in a sweep', () => {
     const slow = context({});
     trackLive(slow);

@@ -1,0 +1,94 @@
+/**
+ * A request counts as answered once the app calls `end` on its own response: hooks/html-response.ts sets
+ * `responseEnded` on the request context, which the list of requests in flight (src/context/live.ts) reads instead
+ * of the response. Not for a response of another request ended from this one (long polling), and not while a page
+ * the agent refused is left to the app to answer (STEPGUARD_RESPOND=app).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import type * as HttpModule from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startAgentInProcess } from '../helpers/agent.js';
+
+const require = createRequire(import.meta.url);
+
+interface Context {
+  readonly responseEnded: boolean;
+}
+
+/** What the handler saw of its own request's flag, at each step it took. */
+const seen = new Map<string, Record<string, boolean>>();
+let server: Server;
+let base: string;
+let held: ServerResponse | undefined;
+
+beforeAll(async () => {
+  startAgentInProcess({ STEPGUARD_RESPOND: 'app' });
+  const http = require('node:http') as typeof HttpModule;
+  const { currentContext } = require('../../dist/src/context/store.js') as { currentContext(): Context | undefined };
+  server = http.createServer((req, res) => {
+    const ctx = currentContext();
+    const path = (req.url ?? '/').split('?')[0]!;
+    const steps: Record<string, boolean> = { inContext: ctx !== undefined, atStart: ctx?.responseEnded ?? true };
+    seen.set(path, steps);
+    if (path === '/wait') {
+      held = res; // answered by /release
+      return;
+    }
+    if (path === '/release') {
+      held?.end('released');
+      steps.afterEndingAnother = ctx!.responseEnded;
+    }
+    if (path === '/stream') {
+      res.setHeader('content-type', 'text/html');
+      res.write('<p>first');
+      steps.afterWrite = ctx!.responseEnded;
+    }
+    if (path === '/reflect') {
+      const q = new URL(req.url!, 'http://x').searchParams.get('q') ?? '';
+      res.setHeader('content-type', 'text/html');
+      try {
+        res.end(`<p>${q}</p>`);
+      } catch {
+        steps.afterRefusal = ctx!.responseEnded;
+        res.statusCode = 403;
+        res.end('refused by the app');
+        steps.afterEnd = ctx!.responseEnded;
+        return;
+      }
+    }
+    res.end('done');
+    steps.afterEnd = ctx!.responseEnded;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+});
+
+describe('a request counts as answered when the app ends its own response', () => {
+  it('set by end, not by a write before it', async () => {
+    expect(await (await fetch(`${base}/plain`)).text()).toBe('done');
+    expect(seen.get('/plain')).toEqual({ inContext: true, atStart: false, afterEnd: true });
+    expect(await (await fetch(`${base}/stream`)).text()).toBe('<p>firstdone');
+    expect(seen.get('/stream')).toEqual({ inContext: true, atStart: false, afterWrite: false, afterEnd: true });
+  });
+
+  it("ending another request's response marks neither request: the other one is read from its response", async () => {
+    const waiting = fetch(`${base}/wait`).then((r) => r.text());
+    await expect.poll(() => seen.has('/wait')).toBe(true);
+    expect(await (await fetch(`${base}/release`)).text()).toBe('done');
+    expect(await waiting).toBe('released');
+    expect(seen.get('/release')).toEqual({ inContext: true, atStart: false, afterEndingAnother: false, afterEnd: true });
+  });
+
+  it('a page the agent refused and left to the app is not answered until the app answers it', async () => {
+    const reply = await fetch(`${base}/reflect?q=${encodeURIComponent('<img src=x onerror=alert(1)>')}`);
+    expect(reply.status).toBe(403);
+    expect(await reply.text()).toBe('refused by the app');
+    expect(seen.get('/reflect')).toEqual({ inContext: true, atStart: false, afterRefusal: false, afterEnd: true });
+  });
+});
