@@ -138,24 +138,52 @@ export interface JudgedHead {
 
 const MAX_UNREAD_HEADS = 31;
 
-let lastHeads: { readonly engine: object; readonly heads: Map<string, JudgedHead> } | undefined;
-const MAX_ROUTES_WITH_HEADS = 10_000;
+interface HeadsOfRoutes {
+  readonly engine: object;
+  readonly heads: Map<string, JudgedHead>;
+  /**
+   * A URL without a query, as a request arrived with it → the route it was served by and that route's head. The
+   * route is read from the request (Express's `req.route`, `req.baseUrl`) after the app has routed it, when every
+   * property read of an Express request is a miss of V8's stub cache on Node 20 (two of them, about 1.8 k instructions
+   * each per HTML response, bench/attribute.mjs); the URL was read when the request arrived. Checked against the
+   * route's current head, so an entry outlives no change of it; with a query, or past MAX_URLS_WITH_HEADS, the
+   * route is read.
+   */
+  readonly byUrl: Map<string, { readonly method: string | undefined; readonly route: string; readonly head: JudgedHead }>;
+}
 
-function headsOfRoutes(): Map<string, JudgedHead> | undefined {
+let lastHeads: HeadsOfRoutes | undefined;
+const MAX_ROUTES_WITH_HEADS = 10_000;
+const MAX_URLS_WITH_HEADS = 1_000;
+
+function headsOfRoutes(): HeadsOfRoutes | undefined {
   const engine = getRuntime()?.engine;
   if (!engine) return undefined;
   // Only the current engine's heads are ever asked for: one comparison per HTML response, not a WeakMap lookup.
-  if (lastHeads?.engine !== engine) lastHeads = { engine, heads: new Map() };
-  return lastHeads.heads;
+  if (lastHeads?.engine !== engine) lastHeads = { engine, heads: new Map(), byUrl: new Map() };
+  return lastHeads;
 }
 
 function routeOf(ctx: RequestContext): string {
   return ctx.route ?? ctx.urlPath;
 }
 
-/** The head last judged on the current request's route, or undefined. No allocation. */
+/** The head last judged on the current request's route, or undefined. Allocates only the first time a URL is asked. */
 export function judgedHeadOf(ctx: RequestContext | undefined): JudgedHead | undefined {
-  return ctx === undefined ? undefined : headsOfRoutes()?.get(routeOf(ctx));
+  const state = ctx === undefined ? undefined : headsOfRoutes();
+  if (ctx === undefined || state === undefined) return undefined;
+  const url = ctx.arrivedUrl;
+  if (url !== undefined) {
+    const known = state.byUrl.get(url);
+    if (known !== undefined && known.method === ctx.arrivedMethod && state.heads.get(known.route) === known.head) return known.head;
+  }
+  const route = routeOf(ctx);
+  const head = state.heads.get(route);
+  if (head !== undefined && url !== undefined && !url.includes('?')) {
+    if (state.byUrl.size >= MAX_URLS_WITH_HEADS) state.byUrl.clear();
+    state.byUrl.set(url, { method: ctx.arrivedMethod, route, head });
+  }
+  return head;
 }
 
 /** The head was read again and found the same as `last`: the route's next responses are read less often. */
@@ -166,7 +194,7 @@ export function headRepeated(last: JudgedHead): void {
 
 /** Records the values of a head that was just judged on the current request's route without a refusal. */
 export function rememberJudgedHead(ctx: RequestContext | undefined, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean): void {
-  const heads = ctx === undefined ? undefined : headsOfRoutes();
+  const heads = ctx === undefined ? undefined : headsOfRoutes()?.heads;
   if (!ctx || !heads) return;
   if (heads.size >= MAX_ROUTES_WITH_HEADS) heads.clear();
   heads.set(routeOf(ctx), { csp, nosniff, hsts, https, unread: 0, nextUnread: 1 });
