@@ -134,22 +134,32 @@ export interface JudgedHead {
   unread: number;
   /** What `unread` becomes the next time the head is read and found the same. */
   nextUnread: number;
+  /** Another head was judged on the route since, or the heads were forgotten: a URL that stood for it reads its route again. */
+  replaced: boolean;
 }
 
 const MAX_UNREAD_HEADS = 31;
+
+interface UrlOfRoute {
+  readonly url: string;
+  readonly method: string | undefined;
+  readonly head: JudgedHead;
+}
 
 interface HeadsOfRoutes {
   readonly engine: object;
   readonly heads: Map<string, JudgedHead>;
   /**
-   * A URL without a query, as a request arrived with it → the route it was served by and that route's head. The
-   * route is read from the request (Express's `req.route`, `req.baseUrl`) after the app has routed it, when every
-   * property read of an Express request is a miss of V8's stub cache on Node 20 (two of them, about 1.8 k instructions
-   * each per HTML response, bench/attribute.mjs); the URL was read when the request arrived. Checked against the
-   * route's current head, so an entry outlives no change of it; with a query, or past MAX_URLS_WITH_HEADS, the
+   * A URL without a query, as a request arrived with it → the head of the route it was served by. The route is read
+   * from the request (Express's `req.route`, `req.baseUrl`) after the app has routed it, when on Node 20 every
+   * property read of an Express request missed V8's stub cache (bench/attribute.mjs: the two reads and the list of
+   * live requests' read of a response cost about 13 k instructions of a `/hello` request); the URL was read when the
+   * request arrived. An entry whose head was replaced is not used; with a query, or past MAX_URLS_WITH_HEADS, the
    * route is read.
    */
-  readonly byUrl: Map<string, { readonly method: string | undefined; readonly route: string; readonly head: JudgedHead }>;
+  readonly byUrl: Map<string, UrlOfRoute>;
+  /** The entry found last: a run of responses to one URL compares two strings rather than hashing a new one each. */
+  last: UrlOfRoute | undefined;
 }
 
 let lastHeads: HeadsOfRoutes | undefined;
@@ -160,7 +170,7 @@ function headsOfRoutes(): HeadsOfRoutes | undefined {
   const engine = getRuntime()?.engine;
   if (!engine) return undefined;
   // Only the current engine's heads are ever asked for: one comparison per HTML response, not a WeakMap lookup.
-  if (lastHeads?.engine !== engine) lastHeads = { engine, heads: new Map(), byUrl: new Map() };
+  if (lastHeads?.engine !== engine) lastHeads = { engine, heads: new Map(), byUrl: new Map(), last: undefined };
   return lastHeads;
 }
 
@@ -174,14 +184,17 @@ export function judgedHeadOf(ctx: RequestContext | undefined): JudgedHead | unde
   if (ctx === undefined || state === undefined) return undefined;
   const url = ctx.arrivedUrl;
   if (url !== undefined) {
-    const known = state.byUrl.get(url);
-    if (known !== undefined && known.method === ctx.arrivedMethod && state.heads.get(known.route) === known.head) return known.head;
+    let known = state.last;
+    if (known === undefined || known.url !== url) known = state.byUrl.get(url);
+    if (known !== undefined && known.method === ctx.arrivedMethod && !known.head.replaced) {
+      state.last = known;
+      return known.head;
+    }
   }
-  const route = routeOf(ctx);
-  const head = state.heads.get(route);
+  const head = state.heads.get(routeOf(ctx));
   if (head !== undefined && url !== undefined && !url.includes('?')) {
     if (state.byUrl.size >= MAX_URLS_WITH_HEADS) state.byUrl.clear();
-    state.byUrl.set(url, { method: ctx.arrivedMethod, route, head });
+    state.byUrl.set(url, (state.last = { url, method: ctx.arrivedMethod, head }));
   }
   return head;
 }
@@ -196,8 +209,14 @@ export function headRepeated(last: JudgedHead): void {
 export function rememberJudgedHead(ctx: RequestContext | undefined, csp: unknown, nosniff: unknown, hsts: unknown, https: boolean): void {
   const heads = ctx === undefined ? undefined : headsOfRoutes()?.heads;
   if (!ctx || !heads) return;
-  if (heads.size >= MAX_ROUTES_WITH_HEADS) heads.clear();
-  heads.set(routeOf(ctx), { csp, nosniff, hsts, https, unread: 0, nextUnread: 1 });
+  if (heads.size >= MAX_ROUTES_WITH_HEADS) {
+    for (const forgotten of heads.values()) forgotten.replaced = true;
+    heads.clear();
+  }
+  const route = routeOf(ctx);
+  const before = heads.get(route);
+  if (before !== undefined) before.replaced = true;
+  heads.set(route, { csp, nosniff, hsts, https, unread: 0, nextUnread: 1, replaced: false });
 }
 
 /** The local address and port the request being served arrived on (undefined outside a real HTTP request). */

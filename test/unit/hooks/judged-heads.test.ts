@@ -72,6 +72,13 @@ describe('the head of a route, found by the URL a request arrived with', () => {
     expect(judgedHeadOf(routed('GET', '/shop/items/1'))?.csp).toBeUndefined();
   });
 
+  it('a URL does not keep the head of a route the heads forgot (past 10,000 routes they start afresh)', () => {
+    rememberJudgedHead(routed('GET', '/shop/items/1'), 'remembered', undefined, undefined, false);
+    expect(judgedHeadOf(routed('GET', '/shop/items/1'))?.csp).toBe('remembered');
+    for (let i = 0; i < 10_000; i++) rememberJudgedHead(routed('GET', `/r/${i}`, `/r/${i}`), 'other', undefined, undefined, false);
+    expect(judgedHeadOf(routed('GET', '/shop/items/1'))).toBeUndefined();
+  });
+
   it('keys the heads by route: the URL only stands for the route it was served by', () => {
     rememberJudgedHead(routed('GET', '/shop/items/1'), 'items', undefined, undefined, false);
     rememberJudgedHead(routed('GET', '/shop/cart', '/cart'), 'cart', undefined, undefined, false);
