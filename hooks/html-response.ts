@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { defineHook, firstBodyWriteOf, headRepeated, inspect, judgedHeadOf, rememberJudgedHead, requestToInspect, wouldJudge, wrap, type AnyFunction, type RequestContext } from '../src/hook-kit.js';
+import { defineHook, firstBodyWriteOf, headRepeated, inspect, judgedHeadOf, noteResponseEnd, noteResponseEnds, rememberJudgedHead, requestToInspect, wouldJudge, wrap, type AnyFunction, type RequestContext } from '../src/hook-kit.js';
 
 /**
  * SINK: every chunk of an HTML response body (`res.write`, `res.end`; so Express `res.send`/`res.render`,
@@ -93,10 +93,9 @@ export const htmlResponse = defineHook({
       wrap(proto, method, (original) =>
         function (this: ServerResponse, chunk: unknown, encoding: unknown) {
           const ctx = requestToInspect();
-          if (ctx === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // The request counts as answered from here (src/context/live.ts), unless the app is left to render a refusal.
-          const ending = method === 'end' && ctx.res === this;
-          if (ending) ctx.responseEnded = true;
+          const ending = method === 'end' && noteResponseEnd(this, ctx);
+          if (ctx === undefined) return original.apply(this, arguments as unknown as unknown[]);
           // Read once for both checks: the reads of the response are a measurable part of what this hook costs on
           // every response (README, Benchmark results).
           const headers = safeHeaderTable(this);
@@ -135,6 +134,7 @@ export const htmlResponse = defineHook({
         },
       );
     }
+    noteResponseEnds();
   },
 });
 

@@ -103,6 +103,29 @@ export function wasHandedDown(kind: SinkEvent['kind'], text: string, ctx: Reques
   return getRuntime()?.engine.distinguishesOperations(kind) === false;
 }
 
+/** Set when the response hook wraps `end` (hooks/html-response.ts): from then on every end of a response is noted. */
+let responseEndsNoted = false;
+
+/** The response hook wraps `end`, and calls noteResponseEnd at each call of it. */
+export function noteResponseEnds(): void {
+  responseEndsNoted = true;
+}
+
+/**
+ * The app called `end` on `res`: the request it answers counts as answered from now on (src/context/live.ts,
+ * RequestContext.finished read it from the request context, not from the response). True when `res` is the
+ * response of `ctx`, the request being served; the response of another request in flight (long polling answered
+ * by a later request, an end outside any request) is found in the list of requests in flight.
+ */
+export function noteResponseEnd(res: ServerResponse, ctx: RequestContext | undefined): boolean {
+  if (ctx !== undefined && ctx.res === res) {
+    ctx.responseEnded = true;
+    return true;
+  }
+  liveRequests?.noteEnded(res);
+  return false;
+}
+
 /**
  * True once per request, at the first body write of the request's own response: where its head is judged.
  * A flag on the request context the agent already has, rather than a WeakSet entry per response.
@@ -378,6 +401,7 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
   let ctx: RequestContext;
   try {
     ctx = newRequestContext(req, res, runtime.config);
+    ctx.endIsNoted = responseEndsNoted;
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- off the start-up path
     (liveRequests ??= whileAgentLoads(() => require('./context/live.js') as typeof import('./context/live.js'))).trackLive(ctx);
     if (hasBody(req)) {

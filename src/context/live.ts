@@ -38,6 +38,18 @@ export function trackLive(ctx: RequestContext): void {
   if (live.length - head >= sweepAt) sweep();
 }
 
+/** `end` was called on `res` outside its own request's context: the request it answers, if in flight, is answered. */
+export function noteEnded(res: object): void {
+  const list = live;
+  for (let i = head; i < list.length; i++) {
+    const ctx = list[i];
+    if (ctx !== undefined && ctx.res === res) {
+      ctx.responseEnded = true;
+      return;
+    }
+  }
+}
+
 /** Whether any request but `except` may still be in flight (answered ones count until the next sweep): no allocation. */
 export function othersMayBeLive(except: RequestContext): boolean {
   const count = live.length - head;

@@ -1,24 +1,32 @@
 /**
- * A request counts as answered once the app calls `end` on its own response: hooks/html-response.ts sets
- * `responseEnded` on the request context, which the list of requests in flight (src/context/live.ts) reads instead
- * of the response. Not for a response of another request ended from this one (long polling), and not while a page
- * the agent refused is left to the app to answer (STEPGUARD_RESPOND=app).
+ * A request counts as answered once the app calls `end` on its response: hooks/html-response.ts sets
+ * `responseEnded` on its request context, which the list of requests in flight (src/context/live.ts) and
+ * `finished` (src/context/stale.ts) read before the response. The response of another request, ended from this one
+ * (long polling) or outside any request, marks that request, found among those in flight. Not while a page the
+ * agent refused is left to the app to answer (STEPGUARD_RESPOND=app).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import type * as HttpModule from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import { startAgentInProcess } from '../helpers/agent.js';
 
 const require = createRequire(import.meta.url);
 
 interface Context {
   readonly responseEnded: boolean;
+  readonly finished: boolean;
 }
+
+/** The agent's AsyncLocalStorage (src/context/store.ts keeps it on this global symbol). */
+const storage = (): AsyncLocalStorage<unknown> => (globalThis as Record<symbol, AsyncLocalStorage<unknown>>)[Symbol.for('stepguard.context-store')]!;
 
 /** What the handler saw of its own request's flag, at each step it took. */
 const seen = new Map<string, Record<string, boolean>>();
+/** The request context of each path, as its handler found it. */
+const contexts = new Map<string, Context>();
 let server: Server;
 let base: string;
 let held: ServerResponse | undefined;
@@ -32,8 +40,10 @@ beforeAll(async () => {
     const path = (req.url ?? '/').split('?')[0]!;
     const steps: Record<string, boolean> = { inContext: ctx !== undefined, atStart: ctx?.responseEnded ?? true };
     seen.set(path, steps);
-    if (path === '/wait') {
-      held = res; // answered by /release
+    if (ctx) contexts.set(path, ctx);
+    if (path === '/wait' || path === '/wait-outside') {
+      held = res; // answered by /release, or outside any request
+      if (path === '/wait-outside') setTimeout(() => storage().exit(() => held!.end('ended outside')), 20);
       return;
     }
     if (path === '/release') {
@@ -73,17 +83,29 @@ describe('a request counts as answered when the app ends its own response', () =
   it('set by end, not by a write before it', async () => {
     expect(await (await fetch(`${base}/plain`)).text()).toBe('done');
     expect(seen.get('/plain')).toEqual({ inContext: true, atStart: false, afterEnd: true });
+    // Finished is read from the response once it ended: the answer has left by now.
+    expect(contexts.get('/plain')!.finished).toBe(true);
     expect(await (await fetch(`${base}/stream`)).text()).toBe('<p>firstdone');
     expect(seen.get('/stream')).toEqual({ inContext: true, atStart: false, afterWrite: false, afterEnd: true });
   });
 
-  it("ending another request's response marks neither request: the other one is read from its response", async () => {
+  it("ending another request's response marks that request, found among those in flight, not the one ending it", async () => {
     const waiting = fetch(`${base}/wait`).then((r) => r.text());
     await expect.poll(() => seen.has('/wait')).toBe(true);
+    expect(contexts.get('/wait')!.finished).toBe(false);
     expect(await (await fetch(`${base}/release`)).text()).toBe('done');
     expect(await waiting).toBe('released');
     expect(seen.get('/release')).toEqual({ inContext: true, atStart: false, afterEndingAnother: false, afterEnd: true });
+    expect(contexts.get('/wait')!.responseEnded).toBe(true);
+    expect(contexts.get('/wait')!.finished).toBe(true);
   });
+
+  it('a response ended outside any request is found among the requests in flight', async () => {
+    expect(await (await fetch(`${base}/wait-outside`)).text()).toBe('ended outside');
+    expect(contexts.get('/wait-outside')!.responseEnded).toBe(true);
+    expect(contexts.get('/wait-outside')!.finished).toBe(true);
+  });
+
 
   it('a page the agent refused and left to the app is not answered until the app answers it', async () => {
     const reply = await fetch(`${base}/reflect?q=${encodeURIComponent('<img src=x onerror=alert(1)>')}`);

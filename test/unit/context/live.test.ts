@@ -100,3 +100,19 @@ describe('requests being served', () => {
     expect(visited).toEqual([first, second]);
   });
 });
+
+describe('a request is finished once its answer has left', () => {
+  it('is not, without a read of its response, while the response hook has seen no end of it', () => {
+    let reads = 0;
+    const ctx = context({});
+    Object.defineProperty(ctx.res, 'writableFinished', { get: () => (reads++, true) });
+    ctx.endIsNoted = true; // what serveRequest sets when the response hook notes every end
+    expect([ctx.finished, reads]).toEqual([false, 0]);
+    ctx.responseEnded = true;
+    expect([ctx.finished, reads]).toEqual([true, 1]);
+    // Without the response hook: read from the response, ended or not.
+    const unnoted = context({});
+    Object.defineProperty(unnoted.res, 'writableFinished', { get: () => (reads++, true) });
+    expect([unnoted.finished, reads]).toEqual([true, 2]);
+  });
+});
