@@ -407,7 +407,7 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
     if (hasBody(req)) {
       tapBody(req, ctx);
       bindEvents(req, ctx);
-    }
+    } else ctx.arrivedWithoutBody = true;
     if (runtime.endpoints?.handles(ctx)) {
       runInContext(ctx, () => runtime.endpoints!.serve(ctx));
       return true as R;

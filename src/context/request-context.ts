@@ -88,6 +88,12 @@ export class RequestContext {
   responseEnded = false;
   /** Every `end` of this request's response sets `responseEnded` (the response hook is on): `finished` reads it first. */
   endIsNoted = false;
+  /**
+   * An HTTP request that sent no body (no `Content-Length` above 0, no `Transfer-Encoding`): no upload parser has
+   * anything to put on `req.file` / `req.files`, so gathering does not read them (each read of an Express request
+   * missed V8's stub cache on Node 20 and 22). False when not known (a context made by `runWithContext`).
+   */
+  arrivedWithoutBody = false;
   /** A statement an outer layer judged and let through, for the inner layer it hands it to (hook-kit's handDown). */
   handedDown: string | undefined;
 
@@ -257,7 +263,7 @@ export class RequestContext {
   /** Whether the raw body stands in for a parsed one; decided once per parsed body (an emptiness test walks the keys). */
   usesRawBody(): boolean {
     const body = (this.req as FrameworkRequest).body;
-    if (this.rawBodyDecision?.body !== body || this.rawBodyDecision === undefined) this.rawBodyDecision = { body, raw: usesRawBody(this.req as FrameworkRequest) };
+    if (this.rawBodyDecision?.body !== body || this.rawBodyDecision === undefined) this.rawBodyDecision = { body, raw: usesRawBody(this.req as FrameworkRequest, this.arrivedWithoutBody) };
     return this.rawBodyDecision.raw;
   }
   private rawBodyDecision: { body: unknown; raw: boolean } | undefined;
@@ -301,9 +307,9 @@ type FrameworkRequest = IncomingMessage & {
 };
 
 /** No framework parsed the body (or it parsed nothing of it): the agent's own copy of the raw body stands in. */
-function usesRawBody(req: FrameworkRequest): boolean {
+function usesRawBody(req: FrameworkRequest, withoutBody: boolean): boolean {
   const body = req.body;
-  if (req.file !== undefined || req.files !== undefined) return false;
+  if (!withoutBody && (req.file !== undefined || req.files !== undefined)) return false;
   if (body === undefined) return true;
   return typeof body === 'object' && body !== null && !ArrayBuffer.isView(body) && Object.getPrototypeOf(body) === Object.prototype && isEmpty(body);
 }
@@ -356,7 +362,9 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
       start = end + 1;
     }
   }
-  if (req.cookies && typeof req.cookies === 'object') c.addTree('cookies', 'cookies', req.cookies);
+  // A cookie parser fills `req.cookies` from the Cookie header: an HTTP request without one has none to give (a
+  // context made by runWithContext may carry cookies of its own).
+  if ((typeof cookieHeader === 'string' || ctx.res === undefined) && req.cookies && typeof req.cookies === 'object') c.addTree('cookies', 'cookies', req.cookies);
 
   // Object.keys, not Object.entries: the pairs it builds were the largest single cost of gathering a small request.
   const names = Object.keys(headers);
@@ -378,6 +386,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
 
   if (ctx.extraInputs) for (const collect of ctx.extraInputs) collect(c);
 
+  if (ctx.arrivedWithoutBody) return;
   if (req.file && typeof req.file === 'object') addUploadedFile(c, 'files.file', req.file);
   if (Array.isArray(req.files)) req.files.forEach((f, i) => addUploadedFile(c, `files.${i}`, f));
   else if (req.files && typeof req.files === 'object') {

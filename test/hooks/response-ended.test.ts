@@ -18,6 +18,7 @@ const require = createRequire(import.meta.url);
 interface Context {
   readonly responseEnded: boolean;
   readonly finished: boolean;
+  readonly arrivedWithoutBody: boolean;
 }
 
 /** The agent's AsyncLocalStorage (src/context/store.ts keeps it on this global symbol). */
@@ -49,6 +50,12 @@ beforeAll(async () => {
     if (path === '/release') {
       held?.end('released');
       steps.afterEndingAnother = ctx!.responseEnded;
+    }
+    if (path === '/upload') {
+      steps.withoutBody = ctx!.arrivedWithoutBody;
+      req.resume();
+      req.on('end', () => res.end('done'));
+      return;
     }
     if (path === '/stream') {
       res.setHeader('content-type', 'text/html');
@@ -106,6 +113,12 @@ describe('a request counts as answered when the app ends its own response', () =
     expect(contexts.get('/wait-outside')!.finished).toBe(true);
   });
 
+  it('a request that sent no body is known as one (its upload fields are not read); one with a body is not', async () => {
+    expect(await (await fetch(`${base}/upload`)).text()).toBe('done');
+    expect(seen.get('/upload')!.withoutBody).toBe(true);
+    expect(await (await fetch(`${base}/upload`, { method: 'POST', body: 'a=1' })).text()).toBe('done');
+    expect(seen.get('/upload')!.withoutBody).toBe(false);
+  });
 
   it('a page the agent refused and left to the app is not answered until the app answers it', async () => {
     const reply = await fetch(`${base}/reflect?q=${encodeURIComponent('<img src=x onerror=alert(1)>')}`);

@@ -1,0 +1,46 @@
+/**
+ * What gathering reads of the fields frameworks put on the request (src/context/request-context.ts collectInputs):
+ * `req.cookies` when the request sent a Cookie header (a cookie parser has nothing else to fill it from), and the
+ * upload fields `req.file` / `req.files` when it sent a body. A context made by runWithContext (no response) has
+ * whatever it was given read, as before.
+ */
+import { describe, expect, it } from 'vitest';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RequestContext } from '../../../src/context/request-context.js';
+import { DEFAULT_CONFIG } from '../../../src/config.js';
+
+type Fields = { headers?: Record<string, string>; cookies?: unknown; file?: unknown; files?: unknown; body?: unknown };
+
+function served(fields: Fields, withoutBody: boolean): RequestContext {
+  const req = { method: 'GET', url: '/page', socket: {}, ...fields, headers: fields.headers ?? {} } as unknown as IncomingMessage;
+  const ctx = new RequestContext(req, {} as ServerResponse, DEFAULT_CONFIG);
+  ctx.arrivedWithoutBody = withoutBody; // what serveRequest sets from Content-Length / Transfer-Encoding
+  return ctx;
+}
+
+const values = (ctx: RequestContext): string[] => ctx.inputs().map((input) => input.value);
+
+describe('framework fields of a served request', () => {
+  it('req.cookies is read when the request sent a Cookie header, not otherwise', () => {
+    expect(values(served({ headers: { cookie: 'sid=from-header' }, cookies: { sid: 'from-header', parsed: 'parser-value' } }, true))).toEqual(expect.arrayContaining(['from-header', 'parser-value']));
+    expect(values(served({ cookies: { sid: 'no-header-value' } }, true))).not.toContain('no-header-value');
+  });
+
+  it('req.file and req.files are read when the request sent a body, not otherwise', () => {
+    const upload = { file: { originalname: 'single-upload.txt' }, files: [{ originalname: 'array-upload.txt' }] };
+    expect(values(served(upload, false))).toEqual(expect.arrayContaining(['single-upload.txt', 'array-upload.txt']));
+    const without = values(served(upload, true));
+    expect(without).not.toContain('single-upload.txt');
+    expect(without).not.toContain('array-upload.txt');
+  });
+
+  it('a parsed body is read either way (an app may fill req.body itself)', () => {
+    expect(values(served({ body: { q: 'body-value' } }, true))).toContain('body-value');
+    expect(values(served({ body: { q: 'body-value' } }, false))).toContain('body-value');
+  });
+
+  it('a context made by runWithContext has its cookies read without a Cookie header', () => {
+    const req = { method: 'GET', url: '/', headers: {}, socket: {}, cookies: { sid: 'given-cookie' } } as unknown as IncomingMessage;
+    expect(values(new RequestContext(req, undefined, DEFAULT_CONFIG))).toContain('given-cookie');
+  });
+});
