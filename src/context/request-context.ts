@@ -139,8 +139,8 @@ export class RequestContext {
   /**
    * The request's URL and method as they arrived, read when the context is made: before a framework has swapped the
    * request's prototype, after which every read of a property of it is a miss of V8's stub cache on Node 20 (about
-   * a thousand instructions each). For the lookups made on every response (hook-kit's judgedHeadOf); `urlPath`
-   * reads the URL as the app may have rewritten it.
+   * a thousand instructions each). For the lookups made on every response (hook-kit's judgedHeadOf) and the input
+   * gathered from the URL; `urlPath` reads the URL as the app may have rewritten it.
    */
   readonly arrivedUrl: string | undefined;
   readonly arrivedMethod: string | undefined;
@@ -321,7 +321,10 @@ function isEmpty(object: object): boolean {
 
 function collectInputs(ctx: RequestContext, c: InputCollector): void {
   const req = ctx.req as FrameworkRequest;
-  const url = req.url ?? '/';
+  // The URL the client sent, read when the request arrived: a router that strips its mount point from `req.url`
+  // while it dispatches, or a rewrite, leaves the client's input as it was; and a read of `req.url` here missed
+  // V8's stub cache on Node 20 and 22 once Express had swapped the request's prototype.
+  const url = ctx.arrivedUrl ?? req.url ?? '/';
   const q = url.indexOf('?');
 
   if (q !== -1) {

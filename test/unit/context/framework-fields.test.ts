@@ -1,8 +1,8 @@
 /**
  * What gathering reads of the fields frameworks put on the request (src/context/request-context.ts collectInputs):
  * `req.cookies` when the request sent a Cookie header (a cookie parser has nothing else to fill it from), and the
- * upload fields `req.file` / `req.files` when it sent a body. A context made by runWithContext (no response) has
- * whatever it was given read, as before.
+ * upload fields `req.file` / `req.files` when it sent a body; the URL as the request arrived. A context made by
+ * runWithContext (no response) has whatever it was given read, as before.
  */
 import { describe, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -37,6 +37,16 @@ describe('framework fields of a served request', () => {
   it('a parsed body is read either way (an app may fill req.body itself)', () => {
     expect(values(served({ body: { q: 'body-value' } }, true))).toContain('body-value');
     expect(values(served({ body: { q: 'body-value' } }, false))).toContain('body-value');
+  });
+
+  it("the URL's values are the ones the client sent, not what a router made of req.url while it dispatches", () => {
+    const arrived = served({}, true);
+    (arrived.req as { url: string }).url = '/api/items/abc?sort=name';
+    const mounted = new RequestContext(arrived.req, {} as ServerResponse, DEFAULT_CONFIG);
+    // What Express does under app.use('/api', router): the mount point cut from req.url until the router is done.
+    (mounted.req as { url: string }).url = '/items/abc?sort=name';
+    const byPath = Object.fromEntries(mounted.inputs().map((input) => [input.path, input.value]));
+    expect(byPath).toMatchObject({ 'path.1': 'api', 'path.2': 'items', 'path.3': 'abc', 'query.sort': 'name' });
   });
 
   it('a context made by runWithContext has its cookies read without a Cookie header', () => {
