@@ -82,8 +82,8 @@ export class RequestContext {
    * The app called `end` on this request's own response (hooks/html-response.ts sets it): the list of requests in
    * flight (src/context/live.ts) counts the request as answered without reading the response. Once Express has
    * swapped a response's prototype, each property read of it missed V8's stub cache on Node 20, and the list read
-   * `writableFinished` of an earlier response on every request (two misses, with the getter's own read). Not
-   * `finished`: that one waits until the answer has left.
+   * `writableFinished` of an earlier response on every request (two misses, with the getter's own read). Not the
+   * same as `finished`, which waits until the answer has left (and reads this first).
    */
   responseEnded = false;
   /** Every `end` of this request's response sets `responseEnded` (the response hook is on): `finished` reads it first. */
@@ -138,9 +138,10 @@ export class RequestContext {
 
   /**
    * The request's URL and method as they arrived, read when the context is made: before a framework has swapped the
-   * request's prototype, after which every read of a property of it is a miss of V8's stub cache on Node 20 (about
-   * a thousand instructions each). For the lookups made on every response (hook-kit's judgedHeadOf) and the input
-   * gathered from the URL; `urlPath` reads the URL as the app may have rewritten it.
+   * request's prototype, after which every read of a property of it missed V8's stub cache on Node 20 and 22 (about
+   * three thousand instructions each on Node 20, bench/attribute.mjs). For the lookups made on every response
+   * (hook-kit's judgedHeadOf) and the input gathered from the URL; `urlPath` reads the URL as the app may have
+   * rewritten it.
    */
   readonly arrivedUrl: string | undefined;
   readonly arrivedMethod: string | undefined;
