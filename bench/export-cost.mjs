@@ -20,12 +20,13 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { agentStartProblem, prepare, startUnderValgrind } from './valgrind-app.mjs';
+import { agentStartProblem, METRIC_EXPORT_INTERVAL_UNDER_VALGRIND_MS, prepare, startUnderValgrind } from './valgrind-app.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
 const NODE = process.env.NODE ? resolve(process.env.NODE) : process.execPath;
-const NO_EXPORT_MS = 3_600_000;
+/** No export within a run: the interval the other Valgrind benchmarks use. */
+const NO_EXPORT_MS = METRIC_EXPORT_INTERVAL_UNDER_VALGRIND_MS;
 
 function fail(message) {
   console.error(`export-cost: ${message}`);
@@ -61,7 +62,10 @@ async function count(o, intervalMs, idleSeconds, dir) {
   }
   for (let i = 0; i < 20; i++) {
     const res = await fetch(`http://127.0.0.1:${port}/param?name=alice`);
-    if (!res.ok) fail(`/param answered ${res.status}`);
+    if (!res.ok) {
+      child.kill('SIGKILL');
+      fail(`/param answered ${res.status}`);
+    }
     await res.arrayBuffer();
   }
   await new Promise((r) => setTimeout(r, idleSeconds * 1000));

@@ -22,10 +22,10 @@ export function prepare(node, fail) {
  * per some number of requests. Under Valgrind the app serves 30-50 times fewer requests a minute, so a count per
  * request would charge each minute's export to 30-50 times fewer requests than it is shared by in a real process;
  * and on a route without findings the first export also starts the export thread (a Node isolate loading the OTLP
- * exporter: several hundred million instructions, once per process), which fell inside or outside a counted window
- * depending on how fast the first requests went (Node 24 `/param`, per function: 249 k to 282 k for one build). An
- * hour keeps both out of every window; what an export costs is measured apart (README, Benchmark results). Set
- * OTEL_METRIC_EXPORT_INTERVAL to count it in anyway.
+ * exporter: about 194 M instructions on Node 24, once per process), which fell inside or outside a counted window
+ * depending on how fast the first requests went (Node 24 `/param`, per function: 265.6 k and 282.4 k for one build,
+ * 238.4 k with the export left out). An hour keeps both out of every window; bench/export-cost.mjs counts the export
+ * apart. Set OTEL_METRIC_EXPORT_INTERVAL to count it in anyway.
  */
 export const METRIC_EXPORT_INTERVAL_UNDER_VALGRIND_MS = 3_600_000;
 
