@@ -20,6 +20,22 @@ export function countDropped(signal: Signal, n: number): void {
   dropped[signal] += n;
 }
 
+/** What the export thread dropped (its own batch processor and exporter guards), as it last reported. */
+const droppedInThread: Record<'spans' | 'metrics', number> = { spans: 0, metrics: 0 };
+
+export type DroppedCounts = Readonly<Record<'spans' | 'metrics', number>>;
+
+/** The export thread's totals since it started; it sends them with every answer. */
+export function noteThreadDropped(counts: DroppedCounts): void {
+  droppedInThread.spans = Math.max(droppedInThread.spans, counts.spans);
+  droppedInThread.metrics = Math.max(droppedInThread.metrics, counts.metrics);
+}
+
+/** Dropped since start, in this thread and in the export thread. */
+export function droppedTotal(signal: Signal): number {
+  return dropped[signal] + (signal === 'findings_log' ? 0 : droppedInThread[signal]);
+}
+
 /** Export result codes of @opentelemetry/core (not imported: the SDK is loaded lazily). */
 const SUCCESS = 0;
 const FAILED = 1;

@@ -9,7 +9,7 @@ import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
  * exporter sends.
  */
 
-interface WireContext {
+export interface WireContext {
   readonly traceId: string;
   readonly spanId: string;
   readonly traceFlags: number;
@@ -63,7 +63,7 @@ export interface WireBatch {
   readonly spans: readonly WireSpan[];
 }
 
-function contextToWire(context: SpanContext): WireContext {
+export function contextToWire(context: SpanContext): WireContext {
   const traceState = context.traceState?.serialize();
   return {
     traceId: context.traceId,
@@ -74,7 +74,7 @@ function contextToWire(context: SpanContext): WireContext {
   };
 }
 
-function contextFromWire(wire: WireContext): SpanContext {
+export function contextFromWire(wire: WireContext): SpanContext {
   const { traceState, ...rest } = wire;
   // The serializers only ever call `serialize()`; a full TraceState would need @opentelemetry/core here.
   return traceState === undefined ? rest : { ...rest, traceState: { serialize: () => traceState } as SpanContext['traceState'] & object };

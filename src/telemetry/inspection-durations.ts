@@ -71,55 +71,78 @@ export class InspectionDurations {
    * reader takes its producers as a constructor option.
    */
   producer(name: string, resource: Resource, scope: { name: string; version: string }, sdk: SdkEnums): MetricProducer & { reader?: Pick<MetricReader, 'selectAggregationTemporality'> } {
-    const seen = new Map<string, Seen>();
-    let lastCollection = this.started;
+    const state = this.collectionState();
     const producer: MetricProducer & { reader?: Pick<MetricReader, 'selectAggregationTemporality'> } = {
       collect: async (): Promise<CollectionResult> => {
-        const now = hrNow();
         const temporality = producer.reader?.selectAggregationTemporality(sdk.histogramInstrument as never) ?? sdk.cumulative;
-        const cumulative = temporality === sdk.cumulative;
-        const points = [];
-        for (const [kind, s] of this.series) {
-          const attributes = { [ATTR.SINK]: kind };
-          if (cumulative) {
-            points.push({
-              startTime: this.started,
-              endTime: now,
-              attributes,
-              value: { buckets: { boundaries: [...DURATION_BUCKETS], counts: [...s.counts] }, count: s.count, sum: s.sum, min: s.min, max: s.max },
-            });
-            continue;
-          }
-          const before = seen.get(kind);
-          const count = s.count - (before?.count ?? 0);
-          if (count > 0) {
-            const counts = [...s.counts].map((c, i) => c - (before?.counts[i] ?? 0));
-            points.push({ startTime: lastCollection, endTime: now, attributes, value: { buckets: { boundaries: [...DURATION_BUCKETS], counts }, count, sum: s.sum - (before?.sum ?? 0) } });
-          }
-          seen.set(kind, { counts: Float64Array.from(s.counts), count: s.count, sum: s.sum });
-        }
-        lastCollection = now;
-        const scopeMetrics: ScopeMetrics[] =
-          points.length === 0
-            ? []
-            : [
-                {
-                  scope,
-                  metrics: [
-                    {
-                      descriptor: { name, description: DURATION_METRIC.description, unit: DURATION_METRIC.unit, valueType: sdk.doubleValue },
-                      aggregationTemporality: temporality,
-                      dataPointType: sdk.histogramPoint,
-                      dataPoints: points,
-                    } as unknown as ScopeMetrics['metrics'][number],
-                  ],
-                },
-              ];
+        const metric = this.collect(name, temporality, sdk, state);
+        const scopeMetrics: ScopeMetrics[] = metric ? [{ scope, metrics: [metric as unknown as ScopeMetrics['metrics'][number]] }] : [];
         return { resourceMetrics: { resource, scopeMetrics }, errors: [] };
       },
     };
     return producer;
   }
+
+  /** What one reader saw at its last collection: kept by the caller, one per reader. */
+  collectionState(): CollectionState {
+    return { seen: new Map(), lastCollection: this.started };
+  }
+
+  /**
+   * The histogram as plain data (what `ScopeMetrics.metrics` holds), or undefined when there is nothing to export.
+   * Plain data on purpose: it also crosses to the export thread (`thread-metrics.ts`).
+   */
+  collect(name: string, temporality: number, sdk: Omit<SdkEnums, 'histogramInstrument'>, state: CollectionState): HistogramMetric | undefined {
+    const now = hrNow();
+    const cumulative = temporality === sdk.cumulative;
+    const points: HistogramMetric['dataPoints'][number][] = [];
+    for (const [kind, s] of this.series) {
+      const attributes = { [ATTR.SINK]: kind };
+      if (cumulative) {
+        points.push({
+          startTime: this.started,
+          endTime: now,
+          attributes,
+          value: { buckets: { boundaries: [...DURATION_BUCKETS], counts: [...s.counts] }, count: s.count, sum: s.sum, min: s.min, max: s.max },
+        });
+        continue;
+      }
+      const before = state.seen.get(kind);
+      const count = s.count - (before?.count ?? 0);
+      if (count > 0) {
+        const counts = [...s.counts].map((c, i) => c - (before?.counts[i] ?? 0));
+        points.push({ startTime: state.lastCollection, endTime: now, attributes, value: { buckets: { boundaries: [...DURATION_BUCKETS], counts }, count, sum: s.sum - (before?.sum ?? 0) } });
+      }
+      state.seen.set(kind, { counts: Float64Array.from(s.counts), count: s.count, sum: s.sum });
+    }
+    state.lastCollection = now;
+    if (points.length === 0) return undefined;
+    return {
+      descriptor: { name, description: DURATION_METRIC.description, unit: DURATION_METRIC.unit, valueType: sdk.doubleValue },
+      aggregationTemporality: temporality,
+      dataPointType: sdk.histogramPoint,
+      dataPoints: points,
+    };
+  }
+}
+
+/** One reader's memory between collections (for delta temporality). */
+export interface CollectionState {
+  readonly seen: Map<string, Seen>;
+  lastCollection: HrTime;
+}
+
+/** `MetricData` of a histogram, as plain data. */
+export interface HistogramMetric {
+  readonly descriptor: { readonly name: string; readonly description: string; readonly unit: string; readonly valueType: number };
+  readonly aggregationTemporality: number;
+  readonly dataPointType: number;
+  readonly dataPoints: ReadonlyArray<{
+    readonly startTime: HrTime;
+    readonly endTime: HrTime;
+    readonly attributes: Record<string, string>;
+    readonly value: { readonly buckets: { readonly boundaries: number[]; readonly counts: number[] }; readonly count: number; readonly sum: number; readonly min?: number; readonly max?: number };
+  }>;
 }
 
 /** The bucket of `value`: the first boundary it does not exceed (OpenTelemetry's buckets include their upper bound). */
@@ -134,7 +157,7 @@ export function bucketOf(value: number): number {
   return low;
 }
 
-function hrNow(): HrTime {
+export function hrNow(): HrTime {
   const ms = performance.timeOrigin + performance.now();
   const seconds = Math.floor(ms / 1000);
   return [seconds, Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6))];

@@ -1,12 +1,14 @@
-import type { Attributes, Counter, Meter } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
 import type { MeterProvider, MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { InspectionDurations } from './inspection-durations.js';
 import type { Recorder } from './telemetry.js';
 import { agentVersion } from './telemetry.js';
 import { AsyncResource } from 'node:async_hooks';
-import { ATTR, RESOURCE, SPAN_ANOMALY, SPAN_FINDING, SPAN_STEP_UP } from './attributes.js';
-import { dropped, guardMetricExporter, type Signal } from './export-health.js';
+import { dropped, guardMetricExporter } from './export-health.js';
+import type { MetricsRecorder } from './counters.js';
+import type { ThreadMetrics } from './thread-metrics.js';
 import { errorMessage, log, warnOnce } from '../log.js';
+import type { OtlpProtocol } from './trace-exporters.js';
 
 /**
  * Metrics through a private OpenTelemetry meter provider (never registered globally, like the tracer
@@ -15,103 +17,7 @@ import { errorMessage, log, warnOnce } from '../log.js';
  * categories, outcomes, sink kinds and route *templates* — never user ids, addresses, paths or input.
  */
 
-/** Every instrument, by name: the README documents each. */
-export const METRIC = {
-  FINDINGS: 'stepguard.findings',
-  STEP_UP_CHALLENGES: 'stepguard.step_up.challenges',
-  STEP_UP_VERIFICATIONS: 'stepguard.step_up.verifications',
-  STEP_UP_FAILURES: 'stepguard.step_up.failures',
-  STEP_UP_LOCKOUTS: 'stepguard.step_up.lockouts',
-  STEP_UP_GRANTS_USED: 'stepguard.step_up.grants_used',
-  ANOMALIES: 'stepguard.anomalies',
-  INSPECTION_DURATION: 'stepguard.inspection.duration',
-  DROPPED: 'stepguard.telemetry.dropped',
-} as const;
 
-/** A value that is not a short lower-case token (an error message, say) is reported as `other`. */
-const TOKEN = /^[a-z0-9][a-z0-9._-]{0,47}$/;
-
-export class MetricsRecorder implements Recorder {
-  private readonly findings: Counter;
-  private readonly challenges: Counter;
-  private readonly verifications: Counter;
-  private readonly failures: Counter;
-  private readonly lockouts: Counter;
-  private readonly grantsUsed: Counter;
-  private readonly anomalies: Counter;
-  constructor(
-    meter: Meter,
-    private readonly provider?: Pick<MeterProvider, 'forceFlush' | 'shutdown'>,
-  ) {
-    this.findings = meter.createCounter(METRIC.FINDINGS, { unit: '{finding}', description: 'Findings and policy matches, by rule, kind, outcome and route' });
-    this.challenges = meter.createCounter(METRIC.STEP_UP_CHALLENGES, { unit: '{challenge}', description: 'Step-up challenges issued' });
-    this.verifications = meter.createCounter(METRIC.STEP_UP_VERIFICATIONS, { unit: '{verification}', description: 'Successful step-up verifications' });
-    this.failures = meter.createCounter(METRIC.STEP_UP_FAILURES, { unit: '{failure}', description: 'Failed step-up verifications, by reason' });
-    this.lockouts = meter.createCounter(METRIC.STEP_UP_LOCKOUTS, { unit: '{lockout}', description: 'Verifications refused because the user or client is locked out' });
-    this.grantsUsed = meter.createCounter(METRIC.STEP_UP_GRANTS_USED, { unit: '{grant}', description: 'Requests let through by a step-up grant' });
-    this.anomalies = meter.createCounter(METRIC.ANOMALIES, { unit: '{anomaly}', description: 'Unusual patterns flagged, by kind, rule and route' });
-    // METRIC.INSPECTION_DURATION is aggregated outside the SDK (inspection-durations.ts), recorded by LazyMetrics.
-    meter
-      .createObservableCounter(METRIC.DROPPED, { unit: '{item}', description: 'Spans, metric points and findings-log lines dropped because export failed or a queue was full' })
-      .addCallback((result) => {
-        for (const signal of Object.keys(dropped) as Signal[]) result.observe(dropped[signal], { 'stepguard.signal': signal });
-      });
-  }
-
-  record(name: string, a: Attributes): void {
-    if (name === SPAN_FINDING) {
-      const attributes: Attributes = {
-        [ATTR.RULE_NAME]: token(a[ATTR.RULE_NAME], '(none)'),
-        [ATTR.RULE_CATEGORY]: token(a[ATTR.RULE_CATEGORY], '(none)'),
-        [ATTR.KIND]: token(a[ATTR.KIND], 'policy'),
-        [ATTR.OUTCOME]: token(a[ATTR.OUTCOME], 'reported'),
-        [ATTR.SINK]: token(a[ATTR.SINK], 'other'),
-      };
-      // Only a template: a raw path (`/users/123`) would make one series per id.
-      if (typeof a[ATTR.HTTP_ROUTE] === 'string') attributes[ATTR.HTTP_ROUTE] = a[ATTR.HTTP_ROUTE];
-      this.findings.add(1, attributes);
-      return;
-    }
-    if (name === SPAN_STEP_UP) {
-      const rule = { [ATTR.RULE_NAME]: token(a[ATTR.STEP_UP_RULE], '(none)') };
-      switch (a[ATTR.STEP_UP_EVENT]) {
-        case 'challenge_issued':
-          return this.challenges.add(1, rule);
-        case 'verified':
-          return this.verifications.add(1, rule);
-        case 'failed':
-          return this.failures.add(1, { ...rule, [ATTR.STEP_UP_REASON]: token(a[ATTR.STEP_UP_REASON], 'other') });
-        case 'locked_out':
-          return this.lockouts.add(1, rule);
-        case 'grant_used':
-          return this.grantsUsed.add(1, rule);
-        default:
-          return;
-      }
-    }
-    if (name === SPAN_ANOMALY) {
-      const attributes: Attributes = {
-        [ATTR.ANOMALY_KIND]: token(a[ATTR.ANOMALY_KIND], 'other'),
-        [ATTR.RULE_NAME]: token(a[ATTR.RULE_NAME], '(none)'),
-      };
-      if (typeof a[ATTR.HTTP_ROUTE] === 'string') attributes[ATTR.HTTP_ROUTE] = a[ATTR.HTTP_ROUTE];
-      this.anomalies.add(1, attributes);
-    }
-  }
-
-  async flush(): Promise<void> {
-    await this.provider?.forceFlush();
-  }
-
-  async shutdown(): Promise<void> {
-    await this.provider?.shutdown();
-  }
-}
-
-function token(value: unknown, fallback: string): string {
-  if (typeof value !== 'string' || value === '') return fallback;
-  return TOKEN.test(value) ? value : 'other';
-}
 
 // ---- the timing call in inspect() ------------------------------------------------------------------------
 
@@ -163,10 +69,56 @@ export function metricsExporterNames(env: NodeJS.ProcessEnv = process.env): stri
 export function metricsFromEnv(serviceName: string | undefined, env: NodeJS.ProcessEnv = process.env, exportThread = true): Recorder | undefined {
   const names = metricsExporterNames(env);
   if (names.length === 0 || names.includes('none')) return undefined;
+  if (exportThread && names.every((name) => name === 'otlp')) {
+    // The default: the meter provider lives in the export thread, and this thread keeps only the counts.
+    const protocol = otlpMetricsProtocol(env);
+    const threaded = new OnFirstEvent(() => {
+      /* eslint-disable @typescript-eslint/no-require-imports -- loaded with the first event, not at start */
+      const { ThreadMetrics: Threaded } = require('./thread-metrics.js') as typeof import('./thread-metrics.js');
+      const { serviceNameOf } = require('./resource.js') as typeof import('./resource.js');
+      /* eslint-enable @typescript-eslint/no-require-imports */
+      const interval = positive(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
+      const settings = { serviceName: serviceNameOf(serviceName, env), version: agentVersion(), exportIntervalMillis: interval, exportTimeoutMillis: positive(env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000) };
+      return new Threaded(settings, protocol, (durations) => createMetrics(names, serviceName, env, durations, false));
+    });
+    active = threaded;
+    return threaded;
+  }
   const lazy = new LazyMetrics((durations) => createMetrics(names, serviceName, env, durations, exportThread));
   if (names.includes('prometheus')) lazy.loadNow();
   active = lazy;
   return lazy;
+}
+
+/** `ThreadMetrics`, made at the first event; from then on the timing call in inspect() reaches it directly. */
+class OnFirstEvent implements Recorder {
+  private real: ThreadMetrics | undefined;
+
+  constructor(private readonly make: () => ThreadMetrics) {}
+
+  private metrics(): ThreadMetrics {
+    if (this.real) return this.real;
+    this.real = this.make();
+    if (active === this) active = this.real;
+    return this.real;
+  }
+
+  record(name: string, attributes: Attributes): void {
+    this.metrics().record(name, attributes);
+  }
+
+  inspected(kind: string, seconds: number): void {
+    this.metrics().inspected(kind, seconds);
+  }
+
+  async flush(): Promise<void> {
+    await this.real?.flush();
+  }
+
+  async shutdown(): Promise<void> {
+    if (active === this || (this.real && active === this.real)) active = undefined;
+    await this.real?.shutdown();
+  }
 }
 
 /** Calls kept while the SDK loads; beyond this (a flood in one tick) they are dropped. */
@@ -246,29 +198,36 @@ class LazyMetrics implements Recorder {
   }
 }
 
-function createMetrics(names: readonly string[], serviceName: string | undefined, env: NodeJS.ProcessEnv, durations: InspectionDurations, exportThread: boolean): MetricsRecorder | undefined {
+export function createMetrics(names: readonly string[], serviceName: string | undefined, env: NodeJS.ProcessEnv, durations: InspectionDurations, exportThread: boolean): MetricsRecorder | undefined {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
+  const counters = require('./counters.js') as typeof import('./counters.js');
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the metrics SDK loads only when metrics are exported
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
-  const { resourceFromAttributes, detectResources, envDetector } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
   const { ValueType } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
-  const service = serviceName ?? env.OTEL_SERVICE_NAME ?? `unknown_service:${process.argv0 ?? 'node'}`;
-  const resource = resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: service })
-    .merge(detectResources({ detectors: [envDetector] }))
-    .merge(resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: service }));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
+  const { agentResource, serviceNameOf } = require('./resource.js') as typeof import('./resource.js');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the SDK
+  const resource = agentResource(require('@opentelemetry/resources') as typeof import('@opentelemetry/resources'), serviceNameOf(serviceName, env));
   const scope = { name: 'stepguard', version: agentVersion() };
   const enums = { histogramPoint: sdk.DataPointType.HISTOGRAM, histogramInstrument: sdk.InstrumentType.HISTOGRAM, cumulative: sdk.AggregationTemporality.CUMULATIVE, doubleValue: ValueType.DOUBLE };
   const readers: MetricReader[] = [];
   for (const name of names) {
-    const producer = durations.producer(METRIC.INSPECTION_DURATION, resource, scope, enums);
+    const producer = durations.producer(counters.METRIC.INSPECTION_DURATION, resource, scope, enums);
     const reader = readerFor(name, sdk, env, [producer], exportThread);
     producer.reader = reader;
     if (reader) readers.push(reader);
   }
   if (readers.length === 0) return undefined;
   const provider = new sdk.MeterProvider({ resource, readers });
-  return new MetricsRecorder(provider.getMeter(scope.name, scope.version), provider);
+  return new counters.MetricsRecorder(provider.getMeter(scope.name, scope.version), provider);
+}
+
+/** The OTLP protocol for metrics; an unsupported one is said once and replaced. */
+function otlpMetricsProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
+  const asked = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+  if (asked !== 'http/json' && asked !== 'http/protobuf') warnOnce('metrics:protocol', `OTEL_EXPORTER_OTLP_PROTOCOL=${asked} is not supported by stepguard; metrics use http/protobuf`);
+  return asked === 'http/json' ? 'http/json' : 'http/protobuf';
 }
 
 function positive(value: string | undefined, fallback: number): number {
@@ -289,9 +248,7 @@ function readerFor(name: string, sdk: typeof import('@opentelemetry/sdk-metrics'
   try {
     switch (name) {
       case 'otlp': {
-        const asked = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
-        if (asked !== 'http/json' && asked !== 'http/protobuf') warnOnce('metrics:protocol', `OTEL_EXPORTER_OTLP_PROTOCOL=${asked} is not supported by stepguard; metrics use http/protobuf`);
-        const protocol = asked === 'http/json' ? 'http/json' : 'http/protobuf';
+        const protocol = otlpMetricsProtocol(env);
         const local = (): PushMetricExporter => {
           /* eslint-disable @typescript-eslint/no-require-imports -- loaded only for the chosen protocol */
           if (protocol === 'http/json') return new (require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter();

@@ -2,9 +2,12 @@ import type { Attributes, Context, Tracer } from '@opentelemetry/api';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { AsyncResource } from 'node:async_hooks';
 import { log, warnOnce } from '../log.js';
-import { ATTR, RESOURCE } from './attributes.js';
+import { ATTR } from './attributes.js';
 import { boundedBatchProcessor } from './export-health.js';
 import { whileAgentLoads } from '../instrument/loading.js';
+import type { WireContext } from './export-wire.js';
+import type { ThreadSpans } from './thread-spans.js';
+import type { ExportThread, WireFinding } from './thread-exporter.js';
 
 /**
  * A private tracer provider: never registered globally, so an app with its own OpenTelemetry SDK keeps
@@ -16,6 +19,10 @@ import { whileAgentLoads } from '../instrument/loading.js';
  * detectors and the exporter cost more start-up time than the rest of the agent. The first span is
  * buffered (with its parent and its times) and the SDK is loaded on the next turn of the event loop, off
  * the request that produced it; spans arriving meanwhile join the buffer, which is bounded.
+ *
+ * With the default exporter (OTLP from the export thread) the SDK never loads in the app's thread at all: the tracer
+ * lives in the export thread, and each tick's spans go to it as plain records (`thread-spans.ts`). The app's thread
+ * loads the OpenTelemetry API only when the app has registered a context manager of its own, to find the parent.
  */
 
 export interface TelemetryOptions {
@@ -25,6 +32,8 @@ export interface TelemetryOptions {
   readonly spanProcessors?: readonly SpanProcessor[];
   /** Run the OTLP exporter in a thread of its own (default true); see `thread-exporter.ts`. */
   readonly exportThread?: boolean;
+  /** For tests: the export thread to use instead of the process's shared one. */
+  readonly thread?: ExportThread;
 }
 
 /**
@@ -45,6 +54,9 @@ interface BufferedSpan {
   readonly startTime: number;
 }
 
+/** The global the OpenTelemetry API (major version 1) keeps its registered parts in, whichever copy of it the app loaded. */
+const OTEL_API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
 /** Spans kept while the SDK loads; a flood beyond this (thousands of findings in one tick) is dropped. */
 const MAX_BUFFERED_SPANS = 1024;
 /** OpenTelemetry's SpanStatusCode.ERROR, without loading the API to name it. */
@@ -59,6 +71,13 @@ export class Telemetry {
   private readonly recorders: Recorder[] = [];
   private loadScheduled = false;
   private loadFailed = false;
+  /** Spans go to the tracer in the export thread (until it cannot take them: then false for good). */
+  private viaThread: boolean;
+  private threadSpans: ThreadSpans | undefined;
+  private toThread: WireFinding[] = [];
+  private drainScheduled = false;
+  /** Whether an in-process SDK's OTLP exporter hands its batches to the export thread. */
+  private exportThread: boolean;
   /** Created at start, outside any request: the SDK loads in no request's context, so its own file reads are never judged. */
   private readonly loaderScope = new AsyncResource('stepguard.telemetry-load');
 
@@ -72,6 +91,8 @@ export class Telemetry {
       options.enabled &&
       !isTrue(process.env.OTEL_SDK_DISABLED) &&
       (options.spanProcessors ? options.spanProcessors.length > 0 : !exporterNames().includes('none') && exporterNames().some(isKnownExporter));
+    this.exportThread = options.exportThread ?? true;
+    this.viaThread = this.wanted && !options.spanProcessors && this.exportThread && exporterNames().every((name) => name === 'otlp');
   }
 
   get active(): boolean {
@@ -102,6 +123,10 @@ export class Telemetry {
     }
     if (!this.wanted || this.loadFailed) return;
     try {
+      if (this.viaThread) {
+        this.queueForThread({ name, attributes, ...(error ? { error: error.message } : {}), ...parentOfActive(), time: performance.timeOrigin + performance.now() });
+        return;
+      }
       const parent = otelApi().context.active();
       if (!this.tracer) {
         this.buffer({ name, attributes, error, parent, startTime: performance.timeOrigin + performance.now() });
@@ -114,13 +139,17 @@ export class Telemetry {
   }
 
   async flush(): Promise<void> {
+    if (this.toThread.length > 0) this.loaderScope.runInAsyncScope(() => this.drain());
     if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
+    await this.threadSpans?.flush();
     await this.provider?.forceFlush().catch(() => undefined);
     await Promise.all(this.recorders.map((r) => r.flush?.().catch(() => undefined)));
   }
 
   async shutdown(): Promise<void> {
+    if (this.toThread.length > 0) this.loaderScope.runInAsyncScope(() => this.drain());
     if (this.buffered.length > 0) this.loaderScope.runInAsyncScope(() => this.loadNow());
+    await this.threadSpans?.shutdown();
     await this.provider?.shutdown().catch(() => undefined);
     await Promise.all(this.recorders.map((r) => r.shutdown?.().catch(() => undefined)));
   }
@@ -142,22 +171,74 @@ export class Telemetry {
     setImmediate(() => this.loaderScope.runInAsyncScope(() => this.loadNow()));
   }
 
+  private queueForThread(span: WireFinding): void {
+    if (this.toThread.length >= MAX_BUFFERED_SPANS) {
+      warnOnce('telemetry:buffer', `more than ${MAX_BUFFERED_SPANS} spans in one turn of the event loop; the rest were dropped`);
+      return;
+    }
+    this.toThread.push(span);
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => this.loaderScope.runInAsyncScope(() => this.drain()));
+  }
+
+  /** Sends the queued spans to the export thread (starting it with the first), or to the SDK if it cannot take them. */
+  private drain(): void {
+    this.drainScheduled = false;
+    const batch = this.toThread;
+    this.toThread = [];
+    if (batch.length === 0) return;
+    if (this.viaThread && !this.threadSpans) {
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the first span
+        const { ThreadSpans } = require('./thread-spans.js') as typeof import('./thread-spans.js');
+        const protocol = exporters().otlpTraceProtocol();
+        const settings = { serviceName: resource().serviceNameOf(this.options.serviceName), version: agentVersion() };
+        this.threadSpans = ThreadSpans.start(settings, protocol, (lost) => this.loaderScope.runInAsyncScope(() => this.inThisThread(lost)), this.options.thread);
+      } catch (e) {
+        warnOnce('telemetry:thread-spans', `spans are recorded in the app's thread: ${(e as Error).message}`);
+      }
+      if (!this.threadSpans) return this.inThisThread(batch);
+    }
+    if (this.threadSpans) this.threadSpans.send(batch);
+    else this.inThisThread(batch);
+  }
+
+  /** From now on spans are recorded by an SDK in this thread; `spans` (which the export thread did not take) first. */
+  private inThisThread(spans: readonly WireFinding[]): void {
+    this.viaThread = false;
+    this.exportThread = false;
+    this.threadSpans = undefined;
+    const pending = [...spans, ...this.toThread];
+    this.toThread = [];
+    if (this.loadFailed) return;
+    try {
+      const api = otelApi();
+      for (const s of pending) {
+        const parent = s.parent ? api.trace.setSpanContext(api.ROOT_CONTEXT, contextFromWire(s.parent)) : api.ROOT_CONTEXT;
+        const error = s.error === undefined ? undefined : { message: s.error };
+        // A later batch's answer can arrive after the SDK has loaded: recorded at once then.
+        if (this.tracer) this.record(this.tracer, s.name, s.attributes, error, parent, s.time);
+        else this.buffer({ name: s.name, attributes: s.attributes, error, parent, startTime: s.time });
+      }
+    } catch (e) {
+      warnOnce('telemetry:span', `could not record a span: ${(e as Error).message}`);
+    }
+    if (!this.tracer) this.loadNow();
+  }
+
   /** Loads the SDK and the exporter (once), then sends what was buffered. */
   private loadNow(): void {
     if (!this.wanted || this.tracer || this.loadFailed) return;
     try {
       const { BasicTracerProvider, resources } = sdk();
-      const processors = this.options.spanProcessors ?? processorsFromEnv(this.options.exportThread ?? true);
+      const processors = this.options.spanProcessors ?? processorsFromEnv(this.exportThread);
       if (processors.length === 0) {
         this.loadFailed = true;
         return;
       }
-      const serviceName = this.options.serviceName ?? process.env.OTEL_SERVICE_NAME ?? defaultServiceName();
-      const resource = resources
-        .resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName })
-        .merge(resources.detectResources({ detectors: [resources.envDetector] }))
-        .merge(resources.resourceFromAttributes({ [RESOURCE.SERVICE_NAME]: serviceName }));
-      const provider = new BasicTracerProvider({ resource, spanProcessors: [...processors] });
+      const { agentResource, serviceNameOf } = resource();
+      const provider = new BasicTracerProvider({ resource: agentResource(resources, serviceNameOf(this.options.serviceName)), spanProcessors: [...processors] });
       this.provider = provider;
       this.tracer = provider.getTracer('stepguard', agentVersion());
     } catch (e) {
@@ -181,6 +262,30 @@ export class Telemetry {
 /* eslint-disable @typescript-eslint/no-require-imports -- loaded at the first span, not at start */
 function otelApi(): typeof import('@opentelemetry/api') {
   return require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+}
+
+function resource(): typeof import('./resource.js') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with the first span
+  return require('./resource.js') as typeof import('./resource.js');
+}
+
+function contextFromWire(wire: WireContext): import('@opentelemetry/api').SpanContext {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only when spans move back from the export thread
+  return (require('./export-wire.js') as typeof import('./export-wire.js')).contextFromWire(wire);
+}
+
+/**
+ * `{ parent }`: the app's active span, when the app has registered a context manager with the OpenTelemetry API;
+ * otherwise `{}` without loading the API (with nothing registered, it would answer the root context).
+ */
+function parentOfActive(): { parent?: WireContext } {
+  const registered = (globalThis as { [OTEL_API_GLOBAL]?: { context?: unknown } })[OTEL_API_GLOBAL];
+  if (!registered?.context) return {};
+  const { context, trace } = otelApi();
+  const spanContext = trace.getSpanContext(context.active());
+  if (!spanContext || !trace.isSpanContextValid(spanContext)) return {};
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only in apps with OpenTelemetry of their own
+  return { parent: (require('./export-wire.js') as typeof import('./export-wire.js')).contextToWire(spanContext) };
 }
 
 /** The tracing SDK without sdk-node, which would also load the metrics, logs and every exporter. */
@@ -237,10 +342,6 @@ function exporterFor(name: string, exportThread: boolean): SpanExporter | undefi
 
 function isTrue(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes)$/i.test(value.trim());
-}
-
-function defaultServiceName(): string {
-  return `unknown_service:${process.argv0 ?? 'node'}`;
 }
 
 let cachedVersion: string | undefined;

@@ -2,8 +2,10 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { AggregationOption, AggregationTemporality, InstrumentType, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { join } from 'node:path';
 import type { Worker, WorkerOptions } from 'node:worker_threads';
+import type { Attributes } from '@opentelemetry/api';
 import { warnOnce } from '../log.js';
-import { metricsToWire, spansToWire, type WireBatch, type WireMetrics } from './export-wire.js';
+import { noteThreadDropped, type DroppedCounts } from './export-health.js';
+import { metricsToWire, spansToWire, type WireBatch, type WireContext, type WireMetrics } from './export-wire.js';
 import type { OtlpProtocol } from './trace-exporters.js';
 
 /**
@@ -18,22 +20,74 @@ import type { OtlpProtocol } from './trace-exporters.js';
 
 export type Signal = 'spans' | 'metrics';
 
+/**
+ * What a signal's pipeline in the thread is made with (`thread-spans.ts`, `thread-metrics.ts`): the thread then
+ * holds the tracer or meter provider itself, and the app's thread sends plain records to it.
+ */
+export interface PipelineSettings {
+  readonly serviceName: string;
+  readonly version: string;
+  /** Metrics only: OTEL_METRIC_EXPORT_INTERVAL and OTEL_METRIC_EXPORT_TIMEOUT as the app's thread read them. */
+  readonly exportIntervalMillis?: number;
+  readonly exportTimeoutMillis?: number;
+}
+
+/** One span for the thread's tracer to record: the agent's spans are points in time with attributes. */
+export interface WireFinding {
+  readonly name: string;
+  readonly attributes: Attributes;
+  readonly error?: string;
+  /** The app's active span when there was one: the span joins its trace, and the sampler sees its flags. */
+  readonly parent?: WireContext;
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+}
+
 export type ThreadRequest = { readonly id: number; readonly signal: Signal; readonly protocol: OtlpProtocol } & (
   | { readonly op: 'export'; readonly batch: WireBatch | WireMetrics }
-  | { readonly op: 'open' }
+  | { readonly op: 'open'; readonly pipeline?: PipelineSettings }
+  | { readonly op: 'record'; readonly spans: readonly WireFinding[] }
   | { readonly op: 'flush' }
   | { readonly op: 'shutdown' }
 );
+
+/** The SDK's enum values the app's thread needs to build metric data (it does not load the SDK to learn them). */
+export interface MetricEnums {
+  readonly sumPoint: number;
+  readonly histogramPoint: number;
+  readonly cumulative: number;
+  readonly doubleValue: number;
+}
+
+/** The thread's metric reader collecting: it asks the app's thread for the data points (`thread-metrics.ts`). */
+export interface ThreadPull {
+  readonly pull: number;
+  readonly temporality: { readonly sum: number; readonly histogram: number };
+  readonly enums: MetricEnums;
+  readonly dropped: DroppedCounts;
+}
+
+/** The answer to a pull: `ScopeMetrics.metrics` as plain data, or why there is none. */
+export interface PulledMetrics {
+  readonly op: 'pulled';
+  readonly pull: number;
+  readonly metrics?: readonly unknown[];
+  readonly error?: string;
+}
+
+export type ToThread = ThreadRequest | PulledMetrics;
 
 export interface ThreadReply {
   readonly id: number;
   readonly code: number;
   readonly error?: string;
+  /** The thread's own drops since it started, sent with every answer. */
+  readonly dropped?: DroppedCounts;
 }
 
 type Answer = (reply: ThreadReply) => void;
 type ExportResult = { code: number; error?: Error };
-type Request = ThreadRequest extends infer R ? (R extends ThreadRequest ? Omit<R, 'id'> : never) : never;
+export type Request = ThreadRequest extends infer R ? (R extends ThreadRequest ? Omit<R, 'id'> : never) : never;
 
 /** ExportResultCode.FAILED of @opentelemetry/core (not imported: nothing else of it is needed here). */
 const FAILED = 1;
@@ -60,6 +114,8 @@ export class ExportThread {
   private readonly pending = new Map<number, Answer>();
   private nextId = 1;
   private stopping = false;
+  private puller: ((pull: ThreadPull) => readonly unknown[]) | undefined;
+  private readonly goneListeners: Array<(reason: string) => void> = [];
 
   constructor(private readonly options: ExportThreadOptions = {}) {}
 
@@ -79,7 +135,7 @@ export class ExportThread {
         execArgv: [],
         resourceLimits: { maxOldGenerationSizeMb: 64 },
       });
-      worker.on('message', (reply: ThreadReply) => this.answer(reply));
+      worker.on('message', (message: ThreadReply | ThreadPull) => ('pull' in message ? this.pulled(message) : this.answer(message)));
       worker.on('error', (error: Error) => this.gone(worker, error.message));
       worker.on('exit', (code: number) => this.gone(worker, `exit code ${code}`));
       worker.unref(); // after the listeners: attaching a 'message' listener refs the thread's port again
@@ -113,13 +169,39 @@ export class ExportThread {
     this.pending.set(id, answer);
     worker.ref();
     try {
-      worker.postMessage({ ...request, id } as ThreadRequest);
+      worker.postMessage({ ...request, id } as ThreadRequest satisfies ToThread);
     } catch (e) {
       this.answer({ id, code: FAILED, error: `could not hand the data to the export thread: ${(e as Error).message}` });
     }
   }
 
+  /** Called once if the thread stops on its own or cannot start (not when the last user releases it). */
+  onGone(listener: (reason: string) => void): void {
+    this.goneListeners.push(listener);
+  }
+
+  /** Who answers the thread's metric reader when it collects (one metrics pipeline per process). */
+  onPull(puller: ((pull: ThreadPull) => readonly unknown[]) | undefined): void {
+    this.puller = puller;
+  }
+
+  private pulled(pull: ThreadPull): void {
+    noteThreadDropped(pull.dropped);
+    let answer: PulledMetrics;
+    try {
+      answer = { op: 'pulled', pull: pull.pull, metrics: this.puller ? this.puller(pull) : [] };
+    } catch (e) {
+      answer = { op: 'pulled', pull: pull.pull, error: (e as Error).message };
+    }
+    try {
+      this.worker?.postMessage(answer satisfies ToThread);
+    } catch (e) {
+      warnOnce('telemetry:pull', `could not hand the metrics to the export thread: ${(e as Error).message}`);
+    }
+  }
+
   private answer(reply: ThreadReply): void {
+    if (reply.dropped) noteThreadDropped(reply.dropped);
     const answer = this.pending.get(reply.id);
     if (!answer) return;
     this.pending.delete(reply.id);
@@ -136,6 +218,7 @@ export class ExportThread {
     const waiting = [...this.pending];
     this.pending.clear();
     for (const [id, answer] of waiting) answer({ id, code: FAILED, error: `the export thread stopped (${reason})` });
+    if (!this.stopping) for (const listener of this.goneListeners.splice(0)) listener(reason);
   }
 }
 
