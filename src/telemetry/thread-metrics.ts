@@ -100,9 +100,7 @@ export class ThreadMetrics implements Recorder {
 
   private start(): void {
     if (this.state !== 'starting') return;
-    const durations = this.inspectionDurations();
-    this.durationState = durations.collectionState();
-    this.lastPull = this.started;
+    this.inspectionDurations(); // sets the start of the cumulative series, before any pull
     let thread: ExportThread;
     try {
       thread = this.threadOf();
