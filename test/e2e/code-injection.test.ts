@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
+import { call, fixture, logged, startApp, type Reply, type RunningApp } from '../helpers/app.js';
 import { readCorpus } from '../helpers/corpus.js';
 
 interface AttackCase {
@@ -90,10 +90,10 @@ describe('benign code input in block mode', () => {
     expect(protectedReply.text).toBe(plain.text);
   });
 
-  it('reported no attack for any benign input', () => {
+  it('reported no attack for any benign input', async () => {
+    // Concatenated but harmless input is still reported, as a vulnerability (monitor only).
+    await logged(guarded, /vulnerability code-injection reported .*op=Function /);
     const lines = guarded.stderr().split('\n').filter((l) => l.includes('attack code-injection'));
     expect(lines.length).toBe(attacks.length);
-    // Concatenated but harmless input is still reported, as a vulnerability (monitor only).
-    expect(guarded.stderr()).toMatch(/vulnerability code-injection reported .*op=Function /);
   });
 });

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { call, fixture, startApp, startBareAndGuarded, type RunningApp } from '../helpers/app.js';
+import { call, fixture, logged, startApp, startBareAndGuarded, type RunningApp } from '../helpers/app.js';
 
 const runId = randomBytes(4).toString('hex');
 const marker = (who: string) => `/tmp/sg-eval-${runId}-${who}`;
@@ -37,8 +37,7 @@ describe('direct eval of request input', () => {
     expect(reply.status).toBe(403);
     expect(reply.headers.get('content-type')).toBe('application/problem+json');
     expect(existsSync(marker('guarded'))).toBe(false);
-    for (let i = 0; i < 40 && !/attack code-injection/.test(guarded.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(guarded.stderr()).toMatch(/attack code-injection blocked .*op=eval source=query\.expr.* GET \/calc/);
+    await logged(guarded, /attack code-injection blocked .*op=eval source=query\.expr.* GET \/calc/);
     // The agent's own first-use loads while judging (detectors, step-up service) are not the app's fs calls.
     expect(guarded.stderr()).not.toMatch(/ran after its request/);
   });

@@ -6,7 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, fixture, REGISTER, REPO, startApp, type RunningApp } from '../helpers/app.js';
+import { call, fixture, logged, REGISTER, REPO, startApp, type RunningApp } from '../helpers/app.js';
 import { resetMysql, resetPg } from '../helpers/db.js';
 import { MYSQL_URL, PG_URL, requireMysql, requirePostgres } from '../helpers/services.js';
 
@@ -71,7 +71,7 @@ describe('the host app keeps serving', () => {
     expect((await call(app, 'GET', '/hello')).status).toBe(200);
     // Monitor mode: the attack is reported, not blocked.
     expect((await call(app, 'GET', ATTACK)).status).toBe(200);
-    expect(app.stderr()).toContain('attack sql-injection reported');
+    await logged(app, 'attack sql-injection reported');
   });
 
   it('when a setting is invalid: the variable and the expected values are named', async () => {

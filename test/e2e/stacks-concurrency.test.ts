@@ -11,7 +11,7 @@
  * without that request's route and cached verdicts, so the earlier request's refusal does not land on it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
+import { call, fixture, logged, startApp, type Reply, type RunningApp } from '../helpers/app.js';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { StatementLog, auditMarkers, resetMysql, resetPg } from '../helpers/db.js';
 import { MYSQL_URL, PG_URL, requireMysql, requirePostgres } from '../helpers/services.js';
@@ -305,7 +305,7 @@ describe('stale context: work the app does with its own input after answering', 
     const findings = await receiver.waitFor((spans) => spans.some((s) => s.name === 'stepguard.finding' && s.attributes['url.path'] === '/after/7001'), 30_000);
     const mine = findings.filter((s) => s.name === 'stepguard.finding' && s.attributes['stepguard.kind'] === 'attack' && String(s.attributes['url.path']).startsWith('/after/'));
     expect(mine.map((s) => [s.attributes['url.path'], s.attributes['stepguard.kind'], s.attributes['stepguard.outcome']])).toEqual([['/after/7001', 'attack', 'blocked']]);
-    expect(app.stderr()).toMatch(/pg\.(pool\.)?query ran after its request \(GET \/after\/:rid\) was answered/);
+    await logged(app, /pg\.(pool\.)?query ran after its request \(GET \/after\/:rid\) was answered/);
   }, 60_000);
 });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, startApp, type RunningApp } from '../helpers/app.js';
+import { logged, REPO, startApp, type RunningApp } from '../helpers/app.js';
 import { balanceOf, challengeOf, grants, resetBank, secrets, Session, usedCodes, VERIFY } from '../helpers/bank.js';
 import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { StatementLog } from '../helpers/db.js';
@@ -238,7 +238,7 @@ describe('what an attacker (or a mistake) gets', () => {
     const reply = await anonymous.send('POST', '/support/email', { user: 'alice', email: 'mallory@evil.example' });
     expect(reply.status).toBe(403);
     expect((reply.json() as { type: string }).type).toBe('urn:stepguard:problem:authentication-required');
-    expect(app.stderr()).toMatch(/policy refused|step-up refused rule=email-change-step-up/);
+    await logged(app, /policy refused|step-up refused rule=email-change-step-up/);
   });
 
   it('re-enrolling an enrolled user needs a fresh step-up, and then replaces the factor', async () => {
