@@ -90,21 +90,51 @@ function bindCallbacks(args: unknown[], ctx: RequestContext): void {
   if (cbIndex !== -1) args[cbIndex] = bindToRequest(args[cbIndex] as AnyFunction, ctx);
 }
 
+/**
+ * The statement of a `Pool.query` in promise form whose client is being handed over right now (set while the pool's
+ * own connect callback runs, see wrapPoolConnect), or undefined.
+ *
+ * pg-pool answers `await pool.query(text, values)` by calling `client.query(text, values, cb)` with a callback of its
+ * own that releases the client and settles the promise. pg calls that callback from the pooled socket, in the async
+ * context of whichever request opened the connection; re-entering the calling request there made a new
+ * AsyncLocalStorage frame per query on Node 24 (a copy of the socket's frame). Nothing in that callback needs the
+ * request: a native promise runs each of its reactions in the context its `then` (or `await`) was called in, not the
+ * one that settles it. So that one callback is passed as it is; every callback the app gives is still bound.
+ */
+let promiseQueryHandedOver: string | undefined;
+
+/** Set while pg-pool's `query` runs for a statement in promise form, so that the connect it calls can tell. */
+let promiseQueryDispatching: string | undefined;
+
 function wrapClientQuery(proto: object): void {
   wrap(proto as { query: AnyFunction }, 'query', (original) =>
     function query(this: unknown, ...args: unknown[]) {
       const ctx = requestToInspect();
       if (ctx === undefined) return original.apply(this, args);
       const sql = statementOf(args[0]);
+      const fromPromiseQuery = promiseQueryHandedOver !== undefined && promiseQueryHandedOver === sql;
+      promiseQueryHandedOver = undefined;
       if (sql !== undefined && !wasHandedDown('sql', sql, ctx)) {
         const event: SqlEvent = { kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql };
         const verdict = inspect(event, ctx);
         if (verdict) return failLikePg(this, verdict.error, args);
       }
-      bindCallbacks(args, ctx);
+      if (!fromPromiseQuery) bindCallbacks(args, ctx);
       return original.apply(this, args);
     },
   );
+}
+
+/**
+ * `pool.query(text)` / `pool.query(text, values)` with no callback, on a pool whose promises are native ones: the
+ * callback pg-pool then hands its client's query only settles that promise (see promiseQueryHandedOver). A text or
+ * a plain config, never a submittable (it may carry a callback of the app's) nor a config with a callback.
+ */
+function settlesNativePromise(pool: unknown, args: unknown[]): boolean {
+  if (typeof args[1] === 'function' || typeof args[2] === 'function') return false;
+  const first = args[0];
+  if (typeof first !== 'string' && (typeof first !== 'object' || first === null || isSubmittable(first) || typeof (first as { callback?: unknown }).callback === 'function')) return false;
+  return promiseOf(pool, 'Promise') === Promise;
 }
 
 /** Judged before a client is checked out, so a refused query costs no connection. */
@@ -118,6 +148,15 @@ function wrapPoolQuery(proto: object): void {
         const verdict = inspect({ kind: 'sql', op: 'pg.pool.query', dialect: 'postgres', system: 'postgresql', sql }, ctx);
         if (verdict) return failLikePool(this, verdict.error, args);
         handDown(sql, ctx);
+        if (settlesNativePromise(this, args)) {
+          const outer = promiseQueryDispatching;
+          promiseQueryDispatching = sql;
+          try {
+            return original.apply(this, args);
+          } finally {
+            promiseQueryDispatching = outer;
+          }
+        }
       }
       return original.apply(this, args);
     },
@@ -129,11 +168,32 @@ function wrapPoolConnect(proto: object): void {
     function connect(this: unknown, ...args: unknown[]) {
       if (typeof args[0] === 'function') {
         const ctx = requestToInspect();
-        if (ctx !== undefined) args[0] = bindToRequest(args[0] as AnyFunction, ctx);
+        if (ctx !== undefined) {
+          args[0] = bindToRequest(args[0] as AnyFunction, ctx);
+          // pg-pool's `query` connects synchronously: this callback is its own, which calls the client's query.
+          if (promiseQueryDispatching !== undefined) args[0] = handingOver(args[0] as AnyFunction, promiseQueryDispatching);
+        }
       }
       return original.apply(this, args);
     },
   );
+}
+
+/**
+ * pg-pool's connect callback for a statement in promise form: the client query it calls (synchronously, first thing)
+ * is told so through promiseQueryHandedOver. The callback is pg-pool's own, called only by pg-pool, which does not
+ * read its arity.
+ */
+function handingOver(callback: AnyFunction, sql: string): AnyFunction {
+  return function (this: unknown, ...args: unknown[]) {
+    const outer = promiseQueryHandedOver;
+    promiseQueryHandedOver = sql;
+    try {
+      return callback.apply(this, args);
+    } finally {
+      promiseQueryHandedOver = outer;
+    }
+  };
 }
 
 export const pg = defineHook({

@@ -464,6 +464,54 @@ describeSqlDriver<Fixture>({
   },
 });
 
+/**
+ * A minimal promise type that runs its reactions synchronously where it is settled (as some promise libraries of old
+ * did), not in the context they were registered in.
+ */
+class EagerPromise<T> {
+  private settled: { ok: boolean; value: unknown } | undefined;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(executor: (resolve: (value: T) => void, reject: (error: unknown) => void) => void) {
+    const settle = (ok: boolean, value: unknown) => {
+      if (this.settled) return;
+      this.settled = { ok, value };
+      for (const run of this.waiting.splice(0)) run();
+    };
+    executor(
+      (value) => settle(true, value),
+      (error) => settle(false, error),
+    );
+  }
+
+  then<R>(onValue?: (value: T) => R, onError?: (error: unknown) => R): EagerPromise<R> {
+    return new EagerPromise<R>((resolve, reject) => {
+      const run = () => {
+        const { ok, value } = this.settled!;
+        try {
+          if (ok) (onValue ? resolve(onValue(value as T)) : resolve(value as R));
+          else if (onError) resolve(onError(value));
+          else reject(value);
+        } catch (error) {
+          reject(error);
+        }
+      };
+      if (this.settled) run();
+      else this.waiting.push(run);
+    });
+  }
+
+  /** The agent refuses a statement with the pool's Promise type, as pg-pool would fail it. */
+  static reject(error: unknown): EagerPromise<never> {
+    return new EagerPromise<never>((_resolve, reject) => reject(error));
+  }
+
+  /** pg-pool marks its promises handled with `catch`. */
+  catch<R>(onError: (error: unknown) => R): EagerPromise<unknown> {
+    return this.then(undefined, onError);
+  }
+}
+
 function concurrency({ fx, asRequest }: { fx(): Fixture; asRequest<R>(q: string, fn: () => R): R }): void {
   describe('context under concurrency: two requests share a pool of one', () => {
     const A = "' OR 'a'='a";
@@ -532,6 +580,63 @@ function concurrency({ fx, asRequest }: { fx(): Fixture; asRequest<R>(q: string,
         expect(steps.indexOf('B:first')).toBeLessThan(steps.indexOf('A:released'));
       } finally {
         await shared.end();
+      }
+    });
+
+    // pg-pool settles `pool.query`'s promise from the pooled socket, in the context of whichever request opened the
+    // connection; the agent does not re-enter the caller's request for that (a native promise runs each reaction in
+    // the context its `then` or `await` was called in). The caller's code after it must still be its own.
+    it('pool.query in promise form: each request goes on in its own context after every await, whoever settles it', async () => {
+      const shared = new (fx().pg.Pool)({ connectionString: PG_URL, max: 1 });
+      try {
+        const steps: string[] = [];
+        const run = (label: string, own: string, other: string) =>
+          asRequest(own, async () => {
+            await shared.query('SELECT 1 AS one');
+            steps.push(`${label}:first`);
+            const otherRows = (await shared.query(probe(other))).rows;
+            steps.push(`${label}:other`);
+            const viaThen = await shared.query('SELECT 2 AS two').then(() => shared.query(probe(own)).then(() => null, (e: Error & { code?: string }) => e));
+            const ownError = await shared.query(probe(own)).then(() => null, (e: Error & { code?: string }) => e);
+            steps.push(`${label}:own`);
+            return { otherRows, viaThen, ownError };
+          });
+        const [a, b] = await Promise.all([run('A', A, B), run('B', B, A)]);
+        for (const outcome of [a, b]) {
+          expect(outcome.otherRows).toEqual([{ n: 3 }]);
+          expect(outcome.viaThen?.code).toBe(BLOCKED);
+          expect(outcome.ownError?.code).toBe(BLOCKED);
+        }
+        // The requests took turns on the one connection (A opened it: B's queries were settled from A's socket).
+        expect(steps.indexOf('B:first')).toBeLessThan(steps.indexOf('A:own'));
+        expect(steps.indexOf('A:first')).toBeLessThan(steps.indexOf('B:own'));
+      } finally {
+        await shared.end();
+      }
+    });
+
+    // A promise type of the app's own may run its reactions where it is settled; the agent then keeps re-entering the
+    // caller's request for pg-pool's callback, as for every callback-style call.
+    it("pool.query with the pool's own Promise type: reactions it runs where it is settled are in the caller's request", async () => {
+      const pool = new (fx().pg.Pool)({ connectionString: PG_URL, max: 1, Promise: EagerPromise } as PgModule.PoolConfig);
+      try {
+        // B opens the pool's one connection: its socket carries B's request from then on.
+        await asRequest(B, () => pool.query('SELECT 1 AS one'));
+        const ownError = await asRequest(
+          A,
+          () =>
+            new Promise<(Error & { code?: string }) | null>((resolve) => {
+              (pool.query('SELECT 1 AS one') as unknown as EagerPromise<unknown>).then(() => {
+                pool.query(probe(A)).then(
+                  () => resolve(null),
+                  (e: Error & { code?: string }) => resolve(e),
+                );
+              });
+            }),
+        );
+        expect(ownError?.code).toBe(BLOCKED);
+      } finally {
+        await pool.end();
       }
     });
   });
