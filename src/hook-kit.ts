@@ -427,8 +427,10 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
 }
 
 function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+  // One read of `headers`: it is a getter of Node's, which builds the object at the first read.
+  const headers = req.headers;
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
 }
 
 /**

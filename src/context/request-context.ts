@@ -194,7 +194,7 @@ export class RequestContext {
    * request) it reads the gathered list and allocates nothing.
    */
   someInputOccursIn(text: string): boolean {
-    if (text === this.screenedText && this.screenedBody === (this.req as FrameworkRequest).body) return this.screenedOccurs;
+    if (text === this.screenedText && this.screenedBody === bodyOf(this.req)) return this.screenedOccurs;
     const gathered = this.gather();
     const inputs = gathered.budget.skipped === undefined ? gathered.inputs : this.inputsFor(text).inputs;
     for (let i = 0; i < inputs.length; i++) {
@@ -213,11 +213,11 @@ export class RequestContext {
    * someInputOccursIn for this text.
    */
   private screenedInputsFor(sinkText: string, screen: ValueScreen): InputsForSink | undefined {
-    const body = (this.req as FrameworkRequest).body;
+    const body = bodyOf(this.req);
     if (this.screenWalks > 0 || (this.gathered !== undefined && this.bodySeen === body) || this.rawBodyLimit() !== undefined) return undefined;
     this.screenWalks++;
     const walk = new ScreenCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH }, sinkText, screen);
-    collectInputs(this, walk);
+    collectInputs(this, walk, body);
     if (walk.skipped !== undefined || walk.keptOutOfOrder()) return undefined;
     this.screenedText = sinkText;
     this.screenedBody = body;
@@ -238,19 +238,19 @@ export class RequestContext {
   private walkLeaves(budget: InputCollector): RequestLeaves {
     this.leafWalks++;
     const leaves = new RequestLeaves(budget);
-    collectInputs(this, leaves);
+    collectInputs(this, leaves, bodyOf(this.req));
     return leaves;
   }
 
   /** Gathers again when the framework parsed more since (e.g. the body, after a first sink in a middleware). */
   private gather(): Gathered {
-    const body = (this.req as IncomingMessage & { body?: unknown }).body;
+    const body = bodyOf(this.req);
     if (this.gathered && this.bodySeen === body) return this.gathered;
     this.bodySeen = body;
     // A plain literal, not `{ ...limits, maxDepth }`: V8 defines a property that follows a spread through its runtime,
     // with a map transition, on every gathering.
     const budget = new InputCollector({ maxInputs: this.limits.maxInputs, maxInputBytes: this.limits.maxInputBytes, maxDepth: BUDGET_MAX_DEPTH });
-    collectInputs(this, budget);
+    collectInputs(this, budget, body);
     this.gathered = { budget, inputs: budget.keptInputs() };
     return this.gathered;
   }
@@ -261,10 +261,13 @@ export class RequestContext {
     return this.bodyTruncated && this.usesRawBody() ? { reason: 'raw-body', path: 'body' } : undefined;
   }
 
-  /** Whether the raw body stands in for a parsed one; decided once per parsed body (an emptiness test walks the keys). */
-  usesRawBody(): boolean {
-    const body = (this.req as FrameworkRequest).body;
-    if (this.rawBodyDecision?.body !== body || this.rawBodyDecision === undefined) this.rawBodyDecision = { body, raw: usesRawBody(this.req as FrameworkRequest, this.arrivedWithoutBody) };
+  /**
+   * Whether the raw body stands in for a parsed one; decided once per parsed body (an emptiness test walks the keys).
+   * `body` is the request's `body` when the caller has just read it: each read of a property of an Express request
+   * runs through V8's runtime on Node 20 and 22 (see arrivedUrl), so a walk reads it once.
+   */
+  usesRawBody(body: unknown = bodyOf(this.req)): boolean {
+    if (this.rawBodyDecision?.body !== body || this.rawBodyDecision === undefined) this.rawBodyDecision = { body, raw: usesRawBody(this.req as FrameworkRequest, body, this.arrivedWithoutBody) };
     return this.rawBodyDecision.raw;
   }
   private rawBodyDecision: { body: unknown; raw: boolean } | undefined;
@@ -307,10 +310,47 @@ type FrameworkRequest = IncomingMessage & {
   files?: unknown;
 };
 
+/** Properties a framework may or may not have put on the request, depending on the app's middleware. */
+type OptionalRequestProperty = 'body' | 'file' | 'files' | 'cookies';
+
+/**
+ * `req[name]` for a property that is often absent (an app without a body parser has no `req.body`). On Node 20 and 22
+ * a read of a property that an Express request lacks ran through V8's runtime every time (the lookup walks the
+ * request's prototypes, which V8 does not cache here): about 3 k instructions per read on Node 22
+ * (bench/attribute.mjs). `Object.hasOwn` looks at the request alone; a prototype (a framework's request class) is
+ * asked once whether its chain defines the name, and only then is the property read through it.
+ */
+function frameworkProperty(req: IncomingMessage, name: OptionalRequestProperty): unknown {
+  if (Object.hasOwn(req, name)) return (req as FrameworkRequest)[name];
+  return inheritedBy(Object.getPrototypeOf(req) as object | null)[name] ? (req as FrameworkRequest)[name] : undefined;
+}
+
+function bodyOf(req: IncomingMessage): unknown {
+  return frameworkProperty(req, 'body');
+}
+
+type Inherited = Readonly<Record<OptionalRequestProperty, boolean>>;
+/**
+ * The request prototype last asked about, and which of the names its chain defines: an app serves its requests with
+ * one prototype (Express's `app.request`). Asked again whenever another prototype comes; a framework defines its
+ * request accessors when it loads, before it serves.
+ */
+let lastPrototype: object | null | undefined;
+let lastInherited: Inherited = { body: false, file: false, files: false, cookies: false };
+
+function inheritedBy(prototype: object | null): Inherited {
+  if (prototype === lastPrototype) return lastInherited;
+  lastPrototype = prototype;
+  lastInherited =
+    prototype === null
+      ? { body: false, file: false, files: false, cookies: false }
+      : { body: 'body' in prototype, file: 'file' in prototype, files: 'files' in prototype, cookies: 'cookies' in prototype };
+  return lastInherited;
+}
+
 /** No framework parsed the body (or it parsed nothing of it): the agent's own copy of the raw body stands in. */
-function usesRawBody(req: FrameworkRequest, withoutBody: boolean): boolean {
-  const body = req.body;
-  if (!withoutBody && (req.file !== undefined || req.files !== undefined)) return false;
+function usesRawBody(req: FrameworkRequest, body: unknown, withoutBody: boolean): boolean {
+  if (!withoutBody && (frameworkProperty(req, 'file') !== undefined || frameworkProperty(req, 'files') !== undefined)) return false;
   if (body === undefined) return true;
   return typeof body === 'object' && body !== null && !ArrayBuffer.isView(body) && Object.getPrototypeOf(body) === Object.prototype && isEmpty(body);
 }
@@ -320,7 +360,11 @@ function isEmpty(object: object): boolean {
   return true;
 }
 
-function collectInputs(ctx: RequestContext, c: InputCollector): void {
+/**
+ * Every input of the request into `c`. `body` is the request's `body`, read by the caller. Each property of the
+ * request is read once (into a local): see usesRawBody.
+ */
+function collectInputs(ctx: RequestContext, c: InputCollector, body: unknown): void {
   const req = ctx.req as FrameworkRequest;
   // The URL the client sent, read when the request arrived: a router that strips its mount point from `req.url`
   // while it dispatches, or a rewrite, leaves the client's input as it was; and a read of `req.url` here missed
@@ -337,7 +381,8 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     });
     if (search.includes('query=')) addGraphqlInputs(c, 'query', 'query', Object.fromEntries(new URLSearchParams(search)));
   }
-  if (req.query && typeof req.query === 'object') c.addTree('query', 'query', req.query);
+  const query = req.query;
+  if (query && typeof query === 'object') c.addTree('query', 'query', query);
 
   // Path segments stand in for route params in frameworks that keep them off the raw request. Cut out with
   // indexOf rather than split('/'), which went through V8's runtime and cost more than the rest of the path work.
@@ -348,7 +393,8 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     if (end > start) c.addNamed('path', 'path', i, url.slice(start, end));
     start = end + 1;
   }
-  if (req.params && typeof req.params === 'object') c.addTree('params', 'params', req.params);
+  const params = req.params;
+  if (params && typeof params === 'object') c.addTree('params', 'params', params);
 
   const headers = req.headers;
   const cookieHeader = headers.cookie;
@@ -368,7 +414,10 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
   }
   // A cookie parser fills `req.cookies` from the Cookie header: an HTTP request without one has none to give (a
   // context made by runWithContext may carry cookies of its own).
-  if ((typeof cookieHeader === 'string' || ctx.res === undefined) && req.cookies && typeof req.cookies === 'object') c.addTree('cookies', 'cookies', req.cookies);
+  if (typeof cookieHeader === 'string' || ctx.res === undefined) {
+    const cookies = frameworkProperty(req, 'cookies');
+    if (cookies && typeof cookies === 'object') c.addTree('cookies', 'cookies', cookies);
+  }
 
   // Object.keys, not Object.entries: the pairs it builds were the largest single cost of gathering a small request.
   const names = Object.keys(headers);
@@ -380,21 +429,23 @@ function collectInputs(ctx: RequestContext, c: InputCollector): void {
     else c.addNamed('headers', 'headers', name, value);
   }
 
-  if (ctx.usesRawBody()) {
+  if (ctx.usesRawBody(body)) {
     const raw = ctx.rawBody();
-    if (raw) addRawBody(c, raw, req.headers['content-type']);
+    if (raw) addRawBody(c, raw, headers['content-type']);
   } else {
-    c.addTree('body', 'body', req.body);
-    addGraphqlInputs(c, 'body', 'body', req.body);
+    c.addTree('body', 'body', body);
+    addGraphqlInputs(c, 'body', 'body', body);
   }
 
   if (ctx.extraInputs) for (const collect of ctx.extraInputs) collect(c);
 
   if (ctx.arrivedWithoutBody) return;
-  if (req.file && typeof req.file === 'object') addUploadedFile(c, 'files.file', req.file);
-  if (Array.isArray(req.files)) req.files.forEach((f, i) => addUploadedFile(c, `files.${i}`, f));
-  else if (req.files && typeof req.files === 'object') {
-    for (const [field, list] of Object.entries(req.files)) {
+  const file = frameworkProperty(req, 'file');
+  if (file && typeof file === 'object') addUploadedFile(c, 'files.file', file);
+  const files = frameworkProperty(req, 'files');
+  if (Array.isArray(files)) files.forEach((f, i) => addUploadedFile(c, `files.${i}`, f));
+  else if (files && typeof files === 'object') {
+    for (const [field, list] of Object.entries(files)) {
       if (Array.isArray(list)) list.forEach((f, i) => addUploadedFile(c, `files.${field}.${i}`, f));
     }
   }

@@ -2,7 +2,8 @@
  * What gathering reads of the fields frameworks put on the request (src/context/request-context.ts collectInputs):
  * `req.cookies` when the request sent a Cookie header (a cookie parser has nothing else to fill it from), and the
  * upload fields `req.file` / `req.files` when it sent a body; the URL as the request arrived. A context made by
- * runWithContext (no response) has whatever it was given read, as before.
+ * runWithContext (no response) has whatever it was given read, as before. Those fields are looked up on the request
+ * itself first and through its prototypes only when a prototype defines them (a framework's request class).
  */
 import { describe, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -47,6 +48,32 @@ describe('framework fields of a served request', () => {
     (mounted.req as { url: string }).url = '/items/abc?sort=name';
     const byPath = Object.fromEntries(mounted.inputs().map((input) => [input.path, input.value]));
     expect(byPath).toMatchObject({ 'path.1': 'api', 'path.2': 'items', 'path.3': 'abc', 'query.sort': 'name' });
+  });
+
+  it('a body, cookies or uploads that a request class defines on its prototype are read through it', () => {
+    // A framework's request class (http.createServer({ IncomingMessage })) may define these as accessors.
+    class FrameworkRequest {
+      method = 'POST';
+      url = '/upload';
+      socket = {};
+      headers: Record<string, string> = { cookie: 'sid=1', 'content-type': 'application/json' };
+      get body(): unknown {
+        return { comment: 'body-from-accessor' };
+      }
+      get cookies(): unknown {
+        return { sid: 'cookie-from-accessor' };
+      }
+      get file(): unknown {
+        return { originalname: 'file-from-accessor.txt' };
+      }
+    }
+    class Subclass extends FrameworkRequest {}
+    for (const make of [() => new FrameworkRequest(), () => new Subclass(), () => new FrameworkRequest()]) {
+      const ctx = new RequestContext(make() as unknown as IncomingMessage, {} as ServerResponse, DEFAULT_CONFIG);
+      expect(values(ctx)).toEqual(expect.arrayContaining(['body-from-accessor', 'cookie-from-accessor', 'file-from-accessor.txt']));
+    }
+    // A request without them, served after (another prototype): nothing read, nothing thrown.
+    expect(values(served({ headers: { cookie: 'sid=2' } }, false))).not.toContain('body-from-accessor');
   });
 
   it('a context made by runWithContext has its cookies read without a Cookie header', () => {
