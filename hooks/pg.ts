@@ -91,8 +91,9 @@ function bindCallbacks(args: unknown[], ctx: RequestContext): void {
 }
 
 /**
- * The statement of a `Pool.query` in promise form whose client is being handed over right now (set while the pool's
- * own connect callback runs, see wrapPoolConnect), or undefined.
+ * The statement of a `Pool.query` in promise form that pg-pool is dispatching right now, or undefined: set while
+ * pg-pool's `query` runs (it connects synchronously, so wrapPoolConnect sees it) and again while pg-pool's connect
+ * callback runs, which calls the client's query first thing; that query takes it.
  *
  * pg-pool answers `await pool.query(text, values)` by calling `client.query(text, values, cb)` with a callback of its
  * own that releases the client and settles the promise. pg calls that callback from the pooled socket, in the async
@@ -101,10 +102,18 @@ function bindCallbacks(args: unknown[], ctx: RequestContext): void {
  * request: a native promise runs each of its reactions in the context its `then` (or `await`) was called in, not the
  * one that settles it. So that one callback is passed as it is; every callback the app gives is still bound.
  */
-let promiseQueryHandedOver: string | undefined;
+let promiseQueryStatement: string | undefined;
 
-/** Set while pg-pool's `query` runs for a statement in promise form, so that the connect it calls can tell. */
-let promiseQueryDispatching: string | undefined;
+/** `fn.apply(self, args)` with promiseQueryStatement set to `sql` meanwhile. */
+function callDispatching(sql: string, fn: AnyFunction, self: unknown, args: unknown[]): unknown {
+  const outer = promiseQueryStatement;
+  promiseQueryStatement = sql;
+  try {
+    return fn.apply(self, args);
+  } finally {
+    promiseQueryStatement = outer;
+  }
+}
 
 function wrapClientQuery(proto: object): void {
   wrap(proto as { query: AnyFunction }, 'query', (original) =>
@@ -112,8 +121,8 @@ function wrapClientQuery(proto: object): void {
       const ctx = requestToInspect();
       if (ctx === undefined) return original.apply(this, args);
       const sql = statementOf(args[0]);
-      const fromPromiseQuery = promiseQueryHandedOver !== undefined && promiseQueryHandedOver === sql;
-      promiseQueryHandedOver = undefined;
+      const fromPromiseQuery = promiseQueryStatement !== undefined && promiseQueryStatement === sql;
+      promiseQueryStatement = undefined;
       if (sql !== undefined && !wasHandedDown('sql', sql, ctx)) {
         const event: SqlEvent = { kind: 'sql', op: 'pg.query', dialect: 'postgres', system: 'postgresql', sql };
         const verdict = inspect(event, ctx);
@@ -127,7 +136,7 @@ function wrapClientQuery(proto: object): void {
 
 /**
  * `pool.query(text)` / `pool.query(text, values)` with no callback, on a pool whose promises are native ones: the
- * callback pg-pool then hands its client's query only settles that promise (see promiseQueryHandedOver). A text or
+ * callback pg-pool then hands its client's query only settles that promise (see promiseQueryStatement). A text or
  * a plain config, never a submittable (it may carry a callback of the app's) nor a config with a callback.
  */
 function settlesNativePromise(pool: unknown, args: unknown[]): boolean {
@@ -148,15 +157,7 @@ function wrapPoolQuery(proto: object): void {
         const verdict = inspect({ kind: 'sql', op: 'pg.pool.query', dialect: 'postgres', system: 'postgresql', sql }, ctx);
         if (verdict) return failLikePool(this, verdict.error, args);
         handDown(sql, ctx);
-        if (settlesNativePromise(this, args)) {
-          const outer = promiseQueryDispatching;
-          promiseQueryDispatching = sql;
-          try {
-            return original.apply(this, args);
-          } finally {
-            promiseQueryDispatching = outer;
-          }
-        }
+        if (settlesNativePromise(this, args)) return callDispatching(sql, original, this, args);
       }
       return original.apply(this, args);
     },
@@ -171,7 +172,7 @@ function wrapPoolConnect(proto: object): void {
         if (ctx !== undefined) {
           args[0] = bindToRequest(args[0] as AnyFunction, ctx);
           // pg-pool's `query` connects synchronously: this callback is its own, which calls the client's query.
-          if (promiseQueryDispatching !== undefined) args[0] = handingOver(args[0] as AnyFunction, promiseQueryDispatching);
+          if (promiseQueryStatement !== undefined) args[0] = handingOver(args[0] as AnyFunction, promiseQueryStatement);
         }
       }
       return original.apply(this, args);
@@ -181,18 +182,12 @@ function wrapPoolConnect(proto: object): void {
 
 /**
  * pg-pool's connect callback for a statement in promise form: the client query it calls (synchronously, first thing)
- * is told so through promiseQueryHandedOver. The callback is pg-pool's own, called only by pg-pool, which does not
+ * is told so through promiseQueryStatement. The callback is pg-pool's own, called only by pg-pool, which does not
  * read its arity.
  */
 function handingOver(callback: AnyFunction, sql: string): AnyFunction {
   return function (this: unknown, ...args: unknown[]) {
-    const outer = promiseQueryHandedOver;
-    promiseQueryHandedOver = sql;
-    try {
-      return callback.apply(this, args);
-    } finally {
-      promiseQueryHandedOver = outer;
-    }
+    return callDispatching(sql, callback, this, args);
   };
 }
 

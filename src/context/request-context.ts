@@ -335,16 +335,15 @@ type Inherited = Readonly<Record<OptionalRequestProperty, boolean>>;
  * one prototype (Express's `app.request`). Asked again whenever another prototype comes; a framework defines its
  * request accessors when it loads, before it serves.
  */
+const NOTHING_INHERITED: Inherited = { body: false, file: false, files: false, cookies: false };
 let lastPrototype: object | null | undefined;
-let lastInherited: Inherited = { body: false, file: false, files: false, cookies: false };
+let lastInherited = NOTHING_INHERITED;
 
 function inheritedBy(prototype: object | null): Inherited {
   if (prototype === lastPrototype) return lastInherited;
   lastPrototype = prototype;
   lastInherited =
-    prototype === null
-      ? { body: false, file: false, files: false, cookies: false }
-      : { body: 'body' in prototype, file: 'file' in prototype, files: 'files' in prototype, cookies: 'cookies' in prototype };
+    prototype === null ? NOTHING_INHERITED : { body: 'body' in prototype, file: 'file' in prototype, files: 'files' in prototype, cookies: 'cookies' in prototype };
   return lastInherited;
 }
 
