@@ -404,7 +404,7 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
     ctx.endIsNoted = responseEndsNoted;
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- off the start-up path
     (liveRequests ??= whileAgentLoads(() => require('./context/live.js') as typeof import('./context/live.js'))).trackLive(ctx);
-    if (hasBody(req)) {
+    if (hasBody(ctx.arrivedHeaders ?? req.headers)) {
       tapBody(req, ctx);
       bindEvents(req, ctx);
     } else ctx.arrivedWithoutBody = true;
@@ -426,9 +426,7 @@ export function serveRequest<R>(req: IncomingMessage, res: ServerResponse, handl
   return runInContext(ctx, handle);
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  // One read of `headers`: it is a getter of Node's, which builds the object at the first read.
-  const headers = req.headers;
+function hasBody(headers: IncomingMessage['headers']): boolean {
   const length = headers['content-length'];
   return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
 }

@@ -134,6 +134,7 @@ export class RequestContext {
   ) {
     this.arrivedUrl = req.url;
     this.arrivedMethod = req.method;
+    this.arrivedHeaders = req.headers;
   }
 
   /**
@@ -145,6 +146,12 @@ export class RequestContext {
    */
   readonly arrivedUrl: string | undefined;
   readonly arrivedMethod: string | undefined;
+  /**
+   * The headers object Node parsed from what the client sent, taken with the URL (a read of `req.headers` later cost
+   * about 1.5 k instructions on Node 22). Changes made to it in place are seen; an object the app puts in its place
+   * is not: the values the client sent are the ones gathered.
+   */
+  readonly arrivedHeaders: IncomingMessage['headers'] | undefined;
 
   captureBodyChunk(chunk: unknown): void {
     if (!Buffer.isBuffer(chunk) || this.bodyTruncated) return;
@@ -395,7 +402,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector, body: unknown): v
   const params = req.params;
   if (params && typeof params === 'object') c.addTree('params', 'params', params);
 
-  const headers = req.headers;
+  const headers = ctx.arrivedHeaders ?? req.headers;
   const cookieHeader = headers.cookie;
   if (typeof cookieHeader === 'string') {
     for (let start = 0; start < cookieHeader.length; ) {
@@ -456,9 +463,25 @@ function collectInputs(ctx: RequestContext, c: InputCollector, body: unknown): v
  * without building a URLSearchParams; any other query goes through URLSearchParams itself.
  */
 export function forEachQueryPair(search: string, visit: (key: string, value: string) => void): void {
-  // A leading `?` is dropped by URLSearchParams; lone surrogates become U+FFFD.
-  if (search.includes('%') || search.includes('+') || search.startsWith('?') || !(search as string & { isWellFormed(): boolean }).isWellFormed()) {
+  if (!isPlainQuery(search)) {
     for (const [key, value] of new URLSearchParams(search)) visit(key, value);
+    return;
+  }
+  if (search.length <= SCANNED_QUERY) {
+    // One pass over a short query: each indexOf below is a call into V8 that costs more than the characters it passes.
+    let start = 0;
+    let eq = -1;
+    for (let i = 0; i <= search.length; i++) {
+      const c = i === search.length ? 38 /* & */ : search.charCodeAt(i);
+      if (c === 38 /* & */) {
+        if (i > start) {
+          if (eq === -1) visit(search.slice(start, i), '');
+          else visit(search.slice(start, eq), search.slice(eq + 1, i));
+        }
+        start = i + 1;
+        eq = -1;
+      } else if (c === 61 /* = */ && eq === -1) eq = i;
+    }
     return;
   }
   let start = 0;
@@ -472,6 +495,29 @@ export function forEachQueryPair(search: string, visit: (key: string, value: str
     }
     start = end + 1;
   }
+}
+
+/**
+ * Queries up to this long are read by one loop over their characters; longer ones through V8's searches, which pass
+ * over characters faster but cost a call each (the query of an ordinary request is shorter).
+ */
+const SCANNED_QUERY = 64;
+
+/**
+ * Whether URLSearchParams would yield the query's pieces as they are: no `%` or `+` to decode, no leading `?` (it is
+ * dropped), no lone surrogate (it becomes U+FFFD). A short query with any surrogate at all is parsed in full, which
+ * gives the same pairs.
+ */
+function isPlainQuery(search: string): boolean {
+  if (search.length > SCANNED_QUERY) {
+    return !(search.includes('%') || search.includes('+') || search.startsWith('?') || !(search as string & { isWellFormed(): boolean }).isWellFormed());
+  }
+  if (search.charCodeAt(0) === 63 /* ? */) return false;
+  for (let i = 0; i < search.length; i++) {
+    const c = search.charCodeAt(i);
+    if (c === 37 /* % */ || c === 43 /* + */ || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
 }
 
 /** The body as the client sent it, parsed by content type — the source for apps without a body parser. */

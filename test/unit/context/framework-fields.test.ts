@@ -1,7 +1,7 @@
 /**
  * What gathering reads of the fields frameworks put on the request (src/context/request-context.ts collectInputs):
  * `req.cookies` when the request sent a Cookie header (a cookie parser has nothing else to fill it from), and the
- * upload fields `req.file` / `req.files` when it sent a body; the URL as the request arrived. A context made by
+ * upload fields `req.file` / `req.files` when it sent a body; the URL and the headers as the request arrived. A context made by
  * runWithContext (no response) has whatever it was given read, as before. Those fields are looked up on the request
  * itself first and through its prototypes only when a prototype defines them (a framework's request class).
  */
@@ -48,6 +48,15 @@ describe('framework fields of a served request', () => {
     (mounted.req as { url: string }).url = '/items/abc?sort=name';
     const byPath = Object.fromEntries(mounted.inputs().map((input) => [input.path, input.value]));
     expect(byPath).toMatchObject({ 'path.1': 'api', 'path.2': 'items', 'path.3': 'abc', 'query.sort': 'name' });
+  });
+
+  it('the headers are the object the request arrived with: changed in place they are seen, a replacement is not', () => {
+    const ctx = served({ headers: { 'x-sent': 'sent-value' } }, true);
+    ctx.req.headers['x-added'] = 'added-in-place';
+    (ctx.req as { headers: Record<string, string> }).headers = { 'x-replaced': 'replacement-value' };
+    const gathered = values(ctx);
+    expect(gathered).toEqual(expect.arrayContaining(['sent-value', 'added-in-place']));
+    expect(gathered).not.toContain('replacement-value');
   });
 
   it('a body, cookies or uploads that a request class defines on its prototype are read through it', () => {
