@@ -15,15 +15,23 @@ function occurs(text: string, value: string): boolean {
 }
 
 describe('the pairs of a sink text', () => {
-  it('turns away a value whose first two characters are no pair of the text, and only such a value', () => {
+  it('turns away a value with two adjacent characters that are no pair of the text, and only such a value', () => {
     const pairs = paired('SELECT id, name FROM users WHERE name = $1');
     for (const absent of ['alice', 'param', '127.0.0.1:3000', 'keep-alive', 'zz']) expect(pairs.mayHold(absent)).toBe(false);
+    // Its first pairs are the text's (`na`, `am`, `me`), `e=` is not: turned away without a search.
+    expect(pairs.mayHold('name=alice')).toBe(false);
+    expect(pairs.mayHold('nax')).toBe(false);
     for (const present of ['name', 'NAME', 'Users', 'e = $', 'id, n', '$1']) expect(pairs.mayHold(present)).toBe(true);
-    // A pair the text has, in a value the text does not hold: let through (the search that follows says no).
-    expect(pairs.mayHold('nax')).toBe(true);
-    // Too short to pair, or beginning beyond ASCII: never turned away.
+    // Every pair the text's, in a value the text does not hold: let through (the search that follows says no).
+    expect(pairs.mayHold('namers')).toBe(true);
+    // Too short to pair, or no pair of two ASCII characters: never turned away.
     expect(pairs.mayHold('q')).toBe(true);
     expect(pairs.mayHold('ék')).toBe(true);
+    expect(pairs.mayHold('naé')).toBe(true);
+    // Only the first 33 characters are paired: a long value that goes wrong after them is let through.
+    const text = 'SELECT id, name FROM users WHERE name = $1';
+    expect(pairs.mayHold(`${text.slice(0, 33)}zz`)).toBe(true);
+    expect(pairs.mayHold(`${text.slice(0, 32)}zz`)).toBe(false);
   });
 
   it('a character that folds to an ASCII letter (KELVIN SIGN) pairs as its fold', () => {
@@ -65,5 +73,26 @@ describe('the pairs of a sink text', () => {
       }
     }
     expect(turnedAway).toBeGreaterThan(1000); // the screen does turn values away
+  });
+
+  it('never turns away a long value that occurs, nor one that differs from the text only past the pairs it tests', () => {
+    const alphabet = ['a', 'B', 'k', '\u212A', 'İ', 'ß', "'", ' ', '1', 'é', 'Σ', 'x', 'X', '='];
+    let seed = 11;
+    const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    const word = (n: number) => Array.from({ length: n }, () => alphabet[Math.floor(next() * alphabet.length)]).join('');
+    let turnedAway = 0;
+    for (let round = 0; round < 5_000; round++) {
+      const text = word(40 + Math.floor(next() * 80));
+      const start = Math.floor(next() * text.length);
+      const held = text.slice(start, start + 20 + Math.floor(next() * 40));
+      expect(paired(text).mayHold(held), JSON.stringify({ text, held })).toBe(true);
+      for (const v of [held.toUpperCase(), held.toLowerCase()]) if (!paired(text).mayHold(v)) expect(occurs(text, v), JSON.stringify({ text, v })).toBe(false);
+      const other = word(20 + Math.floor(next() * 40));
+      if (!paired(text).mayHold(other)) {
+        turnedAway++;
+        expect(occurs(text, other)).toBe(false);
+      }
+    }
+    expect(turnedAway).toBeGreaterThan(500);
   });
 });
