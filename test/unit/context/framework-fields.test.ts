@@ -50,6 +50,23 @@ describe('framework fields of a served request', () => {
     expect(byPath).toMatchObject({ 'path.1': 'api', 'path.2': 'items', 'path.3': 'abc', 'query.sort': 'name' });
   });
 
+  it('a URL longer than 64 characters (searched by V8 rather than read by a loop) gives its segments and pairs the same way', () => {
+    const segments = (url: string): Record<string, string> => {
+      const ctx = served({}, true);
+      (ctx.req as { url: string }).url = url;
+      const fresh = new RequestContext(ctx.req, {} as ServerResponse, DEFAULT_CONFIG);
+      return Object.fromEntries(fresh.inputs().filter((i) => i.source !== 'headers').map((input) => [input.path, input.value]));
+    };
+    const short = segments('/api/items/abc?sort=name&x');
+    const long = segments(`/api/items/abc?sort=name&x&pad=${'p'.repeat(60)}`);
+    expect(short).toMatchObject({ 'path.1': 'api', 'path.2': 'items', 'path.3': 'abc', 'query.sort': 'name' });
+    const { query: shortSearch, ...shortPairs } = short;
+    expect(shortSearch).toBe('sort=name&x');
+    expect(long).toMatchObject(shortPairs);
+    expect(segments('/a//b/?q=1')).toMatchObject({ 'path.1': 'a', 'path.3': 'b', 'query.q': '1' });
+    expect(segments(`/a//b/${'c'.repeat(70)}?q=1`)).toMatchObject({ 'path.1': 'a', 'path.3': 'b', 'path.4': 'c'.repeat(70), 'query.q': '1' });
+  });
+
   it('the headers are the object the request arrived with: changed in place they are seen, a replacement is not', () => {
     const ctx = served({ headers: { 'x-sent': 'sent-value' } }, true);
     ctx.req.headers['x-added'] = 'added-in-place';
