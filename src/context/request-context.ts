@@ -376,7 +376,7 @@ function collectInputs(ctx: RequestContext, c: InputCollector, body: unknown): v
   // while it dispatches, or a rewrite, leaves the client's input as it was; and a read of `req.url` here missed
   // V8's stub cache on Node 20 and 22 once Express had swapped the request's prototype.
   const url = ctx.arrivedUrl ?? req.url ?? '/';
-  const q = indexOfCode(url, 63 /* ? */, 0);
+  const q = url.indexOf('?');
 
   if (q !== -1) {
     const search = url.slice(q + 1);
@@ -385,16 +385,16 @@ function collectInputs(ctx: RequestContext, c: InputCollector, body: unknown): v
       c.addNamed('query', 'query', key, key, true);
       c.addNamed('query', 'query', key, value);
     });
-    if (mayHoldQueryParameter(search)) addGraphqlInputs(c, 'query', 'query', Object.fromEntries(new URLSearchParams(search)));
+    if (search.includes('query=')) addGraphqlInputs(c, 'query', 'query', Object.fromEntries(new URLSearchParams(search)));
   }
   const query = req.query;
   if (query && typeof query === 'object') c.addTree('query', 'query', query);
 
-  // Path segments stand in for route params in frameworks that keep them off the raw request. Cut out one by one
-  // rather than by split('/'), which went through V8's runtime and cost more than the rest of the path work.
+  // Path segments stand in for route params in frameworks that keep them off the raw request. Cut out with
+  // indexOf rather than split('/'), which went through V8's runtime and cost more than the rest of the path work.
   const pathEnd = q === -1 ? url.length : q;
   for (let i = 0, start = 0; start <= pathEnd; i++) {
-    let end = indexOfCode(url, 47 /* / */, start);
+    let end = url.indexOf('/', start);
     if (end === -1 || end > pathEnd) end = pathEnd;
     if (end > start) c.addNamed('path', 'path', i, url.slice(start, end));
     start = end + 1;
@@ -463,25 +463,9 @@ function collectInputs(ctx: RequestContext, c: InputCollector, body: unknown): v
  * without building a URLSearchParams; any other query goes through URLSearchParams itself.
  */
 export function forEachQueryPair(search: string, visit: (key: string, value: string) => void): void {
-  if (!isPlainQuery(search)) {
+  // A leading `?` is dropped by URLSearchParams; lone surrogates become U+FFFD.
+  if (search.includes('%') || search.includes('+') || search.startsWith('?') || !(search as string & { isWellFormed(): boolean }).isWellFormed()) {
     for (const [key, value] of new URLSearchParams(search)) visit(key, value);
-    return;
-  }
-  if (search.length <= SCANNED_QUERY) {
-    // One pass over a short query: each indexOf below is a call into V8 that costs more than the characters it passes.
-    let start = 0;
-    let eq = -1;
-    for (let i = 0; i <= search.length; i++) {
-      const c = i === search.length ? 38 /* & */ : search.charCodeAt(i);
-      if (c === 38 /* & */) {
-        if (i > start) {
-          if (eq === -1) visit(search.slice(start, i), '');
-          else visit(search.slice(start, eq), search.slice(eq + 1, i));
-        }
-        start = i + 1;
-        eq = -1;
-      } else if (c === 61 /* = */ && eq === -1) eq = i;
-    }
     return;
   }
   let start = 0;
@@ -495,47 +479,6 @@ export function forEachQueryPair(search: string, visit: (key: string, value: str
     }
     start = end + 1;
   }
-}
-
-/**
- * `text.indexOf(String.fromCharCode(code), from)`. A text up to SCANNED_QUERY characters long is read by a loop: a URL's
- * few characters cost less than the call into V8's search.
- */
-function indexOfCode(text: string, code: number, from: number): number {
-  if (text.length > SCANNED_QUERY) return text.indexOf(String.fromCharCode(code), from);
-  for (let i = from; i < text.length; i++) if (text.charCodeAt(i) === code) return i;
-  return -1;
-}
-
-/** Whether a query may have a `query` parameter (a GraphQL document sent by GET): `search.includes('query=')`. */
-function mayHoldQueryParameter(search: string): boolean {
-  if (search.length > SCANNED_QUERY) return search.includes('query=');
-  // `=` after a `y`: rare enough in a query that the full comparison runs only then.
-  for (let i = 5; i < search.length; i++) if (search.charCodeAt(i) === 61 /* = */ && search.charCodeAt(i - 1) === 121 /* y */ && search.startsWith('query', i - 5)) return true;
-  return false;
-}
-
-/**
- * Queries (and URLs) up to this long are read by one loop over their characters; longer ones through V8's searches,
- * which pass over characters faster but cost a call each (the URL of an ordinary request is shorter).
- */
-const SCANNED_QUERY = 64;
-
-/**
- * Whether URLSearchParams would yield the query's pieces as they are: no `%` or `+` to decode, no leading `?` (it is
- * dropped), no lone surrogate (it becomes U+FFFD). A short query with any surrogate at all is parsed in full, which
- * gives the same pairs.
- */
-function isPlainQuery(search: string): boolean {
-  if (search.length > SCANNED_QUERY) {
-    return !(search.includes('%') || search.includes('+') || search.startsWith('?') || !(search as string & { isWellFormed(): boolean }).isWellFormed());
-  }
-  if (search.charCodeAt(0) === 63 /* ? */) return false;
-  for (let i = 0; i < search.length; i++) {
-    const c = search.charCodeAt(i);
-    if (c === 37 /* % */ || c === 43 /* + */ || (c >= 0xd800 && c <= 0xdfff)) return false;
-  }
-  return true;
 }
 
 /** The body as the client sent it, parsed by content type — the source for apps without a body parser. */

@@ -328,7 +328,7 @@ const MAX_BASE64_LENGTH = 64 * 1024;
 
 /** Which decoded forms `add` tries for a value (PERCENT_ENCODED | JWT_LIKE | BASE64_LIKE): none for most values. */
 function decodedFormsOf(value: string): number {
-  const forms = hasPercent(value) ? PERCENT_ENCODED : NO_DECODED_FORM;
+  const forms = value.includes('%') ? PERCENT_ENCODED : NO_DECODED_FORM;
   if (value.length < 8) return forms;
   // The first character before `startsWith`: each is a call into V8, and most values start otherwise.
   const first = value.charCodeAt(0);
@@ -336,15 +336,6 @@ function decodedFormsOf(value: string): number {
   // isBase64Like stops at the first character outside the alphabet, which most values have early (`.`, `=`, `:`).
   const base64 = value.length <= MAX_BASE64_LENGTH && isBase64Like(value);
   return forms | (jwt ? JWT_LIKE : NO_DECODED_FORM) | (base64 ? BASE64_LIKE : NO_DECODED_FORM);
-}
-
-/** Values up to this long are searched for `%` by a loop: a call into V8's search costs more than their characters. */
-const SCANNED_FOR_PERCENT = 32;
-
-function hasPercent(value: string): boolean {
-  if (value.length > SCANNED_FOR_PERCENT) return value.includes('%');
-  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) === 37 /* % */) return true;
-  return false;
 }
 
 function tryJson(text: string): unknown {

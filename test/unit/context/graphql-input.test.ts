@@ -72,12 +72,11 @@ describe('GraphQL requests as user input', () => {
     expect(inputs.find((i) => i.value === `${ATTACK}2`)?.path).toBe('query.query.literal.0');
   });
 
-  it('GET: a short query (read by a loop over its characters), with the document after another parameter', () => {
+  it('GET: the document after another parameter', () => {
     const search = `x=1&${new URLSearchParams({ query: `{a(n:"${ATTACK}")}` })}`;
-    expect(search.length).toBeLessThanOrEqual(64);
     const ctx = context({ method: 'GET', url: `/g?${search}`, headers: {} });
     expect(ctx.inputs().find((i) => i.value === ATTACK)?.path).toBe('query.query.literal.0');
-    // `query=` inside a value and `queryx=` are not the parameter; `xquery=` holds `query=` as the search did.
+    // `query` as a value and `queryx=` are not the parameter.
     const noDocument = context({ method: 'GET', url: '/g?a=query&queryx={a(n:"zz1")}', headers: {} });
     expect(noDocument.inputs().map((i) => i.value)).not.toContain('zz1');
   });
