@@ -3,7 +3,8 @@
 # 127.0.0.1:$SG_REDIS_CLUSTER_PORT … +5 (default 7001–7006), data under $SG_SERVICES_DIR/redis-cluster.
 # Idempotent like scripts/services.sh: `start` reuses nodes that answer, (re)starts the ones that don't — a node
 # restarted with its nodes.conf rejoins the cluster, e.g. as a replica after a failover — and creates the cluster
-# only when it was never created. A short node timeout makes failovers quick.
+# only when it was never created. It returns once every master has a replica in sync, so the cluster can fail over
+# again. A short node timeout makes failovers quick.
 #
 #   scripts/redis-cluster.sh start [FILE]   # names "redis-cluster" in FILE when it started a node
 #   scripts/redis-cluster.sh stop           # shuts every node down and removes the data directory
@@ -38,6 +39,19 @@ wait_until() { # $1 = description, rest = command
 
 all_ok() { for p in "${PORTS[@]}"; do state_ok "$p" || return 1; done; }
 
+# A replica can only be promoted after it has synchronised with its master: one that never did refuses to fail over
+# ("disconnected from master for longer than allowed"). A node restarted after a failover rejoins as a replica and
+# syncs a few seconds later (diskless sync waits for more replicas first), so "state ok" alone is not ready yet.
+synced() {
+  local info
+  info="$(cli "$1" info replication 2>/dev/null)" || return 1
+  case "$info" in
+    *role:slave*) [[ "$info" == *master_link_status:up* ]] ;;
+    *) [[ "$info" != *connected_slaves:0* ]] ;;
+  esac
+}
+all_synced() { for p in "${PORTS[@]}"; do synced "$p" || return 1; done; }
+
 start() {
   local started_file="${1:-}" started=0
   command -v redis-server >/dev/null 2>&1 || { log "redis-server not found (run: scripts/services.sh install)"; return 1; }
@@ -52,6 +66,7 @@ start() {
     redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
   fi
   wait_until "cluster state ok on every node" all_ok
+  wait_until "every master with a synchronised replica" all_synced
   if [ "$started" = 1 ] && [ -n "$started_file" ]; then echo redis-cluster >> "$started_file"; fi
   log "redis cluster up on 127.0.0.1:${PORTS[0]}–${PORTS[5]}"
 }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { generateSync } from 'otplib';
-import { REPO, startApp, type RunningApp } from '../helpers/app.js';
+import { logged, REPO, startApp, type Reply, type RunningApp } from '../helpers/app.js';
 import { balanceOf, challengeOf, resetBank, secrets, Session } from '../helpers/bank.js';
 import { PG_URL, REDIS_CLUSTER, requirePostgres, requireRedisCluster } from '../helpers/services.js';
 
@@ -54,6 +54,32 @@ function codesChecked(apps: RunningApp[], user: string): number {
     }
   }
   return n;
+}
+
+/**
+ * Waits until everything `app` logged before now has reached this process. A reply can be read before the log line
+ * the app wrote ahead of it (the stderr pipe and the socket arrive separately), but one process's stderr keeps its
+ * order: a line logged by a request sent now arrives after every line logged before.
+ */
+async function logFlushed(app: RunningApp): Promise<void> {
+  const marker = /step-up failed reason=challenge-/g;
+  const before = app.stderr().match(marker)?.length ?? 0;
+  expect((await new Session(app, 'nobody').verify('not-a-challenge', '000000')).status).toBe(401);
+  await logged(app, function barrierLine(stderr) {
+    return (stderr.match(marker)?.length ?? 0) > before;
+  });
+}
+
+/** What the replies and the app's lines for `user` were, for a failure message. */
+function burstReport(replies: Reply[], apps: RunningApp[], user: string): string {
+  const tally = (keys: string[]) => {
+    const counts = new Map<string, number>();
+    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+    return [...counts].map(([key, n]) => `${n} × ${key}`).join('\n  ');
+  };
+  const problem = (r: Reply) => `${r.status} ${(/"type":"([^"]*)"/.exec(r.text) ?? [])[1] ?? ''}`.trim();
+  const lines = apps.flatMap((app, i) => app.stderr().split('\n').filter((l) => l.includes(`user=${user}`) || l.includes('store')).map((l) => `app ${i + 1}: ${l}`));
+  return `replies:\n  ${tally(replies.map(problem))}\nlog lines:\n  ${tally(lines)}`;
 }
 
 function wrongCodes(user: string, n: number): string[] {
@@ -117,7 +143,8 @@ describe('step-up on Redis Cluster, two instances', () => {
     await bob.enroll();
     const challenge = challengeOf(await bob.send('POST', '/transfer', { to: 'alice', amount: 1 }));
     const replies = await Promise.all(wrongCodes('bob', 100).map((code, i) => bob.on(i % 2 ? two : one).verify(challenge, code)));
-    expect(codesChecked([one, two], 'bob')).toBe(LIMIT);
+    await Promise.all([logFlushed(one), logFlushed(two)]);
+    expect(codesChecked([one, two], 'bob'), burstReport(replies, [one, two], 'bob')).toBe(LIMIT);
     expect(replies.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(100 - LIMIT);
     expect((await bob.verify(challenge, bob.code())).status).toBe(429);
   });
@@ -166,7 +193,8 @@ describe('step-up on Redis Cluster, two instances', () => {
     expect(background.length).toBeGreaterThan(4);
     expect(background.every((s) => s === 200)).toBe(true);
 
-    // Bring the dead node back (it rejoins as a replica), so the cluster is whole for whoever runs next.
+    // Bring the dead node back: it rejoins as a replica, and the script returns once it is in sync, so the cluster can
+    // fail over again for whoever runs next (a replica that never synced refuses to be promoted).
     await new Promise<void>((resolve, reject) =>
       execFile('bash', [join(REPO, 'scripts/redis-cluster.sh'), 'start'], { env: { ...process.env, SG_REDIS_CLUSTER_PORT: String(nodes[0]!.port) } }, (error) =>
         error ? reject(error) : resolve(),

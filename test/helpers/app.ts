@@ -82,13 +82,17 @@ export async function startApp(script: string, options: AppOptions = {}): Promis
 /**
  * Waits for the app to log a line matching `pattern`. The app writes its log line before it answers, but its stderr
  * pipe and the HTTP socket reach this process separately, so a reply can be read before the line is: a check right
- * after a reply must wait for the line instead of reading stderr once.
+ * after a reply must wait for the line instead of reading stderr once. `pattern` may also be a test of the whole stderr.
  */
-export async function logged(app: Pick<RunningApp, 'stderr'>, pattern: RegExp | string, timeoutMs = 5_000): Promise<string> {
-  const found = () => (typeof pattern === 'string' ? app.stderr().includes(pattern) : pattern.test(app.stderr()));
+export async function logged(app: Pick<RunningApp, 'stderr'>, pattern: RegExp | string | ((stderr: string) => boolean), timeoutMs = 5_000): Promise<string> {
+  const found = () =>
+    typeof pattern === 'string' ? app.stderr().includes(pattern) : typeof pattern === 'function' ? pattern(app.stderr()) : pattern.test(app.stderr());
   const deadline = Date.now() + timeoutMs;
   while (!found()) {
-    if (Date.now() > deadline) throw new Error(`the app did not log ${String(pattern)} within ${timeoutMs} ms; its stderr:\n${app.stderr()}`);
+    if (Date.now() > deadline) {
+      const what = typeof pattern === 'function' ? `what ${pattern.name || 'the test'} waits for` : String(pattern);
+      throw new Error(`the app did not log ${what} within ${timeoutMs} ms; its stderr:\n${app.stderr()}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
   return app.stderr();
