@@ -11,9 +11,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
-import { generateSync } from 'otplib';
-import { logged, REPO, startApp, type Reply, type RunningApp } from '../helpers/app.js';
-import { balanceOf, challengeOf, resetBank, secrets, Session } from '../helpers/bank.js';
+import { REPO, startApp, type RunningApp } from '../helpers/app.js';
+import { balanceOf, burstReport, challengeOf, codesChecked, logFlushed, resetBank, Session, wrongCodes } from '../helpers/bank.js';
 import { PG_URL, REDIS_CLUSTER, requirePostgres, requireRedisCluster } from '../helpers/services.js';
 
 const BANK = join(REPO, 'examples/bank/app.cjs');
@@ -43,52 +42,6 @@ async function ownerOf(key: string): Promise<{ master: number; replica: number }
   if (!replica) throw new Error(`the master of slot ${slot} has no replica`);
   const port = (f: string[]) => Number(f[1]!.split('@')[0]!.split(':').pop());
   return { master: port(master), replica: port(replica) };
-}
-
-function codesChecked(apps: RunningApp[], user: string): number {
-  let n = 0;
-  for (const app of apps) {
-    for (const line of app.stderr().split('\n')) {
-      if (!line.includes(` user=${user} `) && !line.endsWith(` user=${user}`)) continue;
-      if (/step-up verified/.test(line) || /step-up failed .*reason=(invalid|replayed)/.test(line)) n++;
-    }
-  }
-  return n;
-}
-
-/**
- * Waits until everything `app` logged before now has reached this process. A reply can be read before the log line
- * the app wrote ahead of it (the stderr pipe and the socket arrive separately), but one process's stderr keeps its
- * order: a line logged by a request sent now arrives after every line logged before.
- */
-async function logFlushed(app: RunningApp): Promise<void> {
-  const marker = /step-up failed reason=challenge-/g;
-  const before = app.stderr().match(marker)?.length ?? 0;
-  expect((await new Session(app, 'nobody').verify('not-a-challenge', '000000')).status).toBe(401);
-  await logged(app, function barrierLine(stderr) {
-    return (stderr.match(marker)?.length ?? 0) > before;
-  });
-}
-
-/** What the replies and the app's lines for `user` were, for a failure message. */
-function burstReport(replies: Reply[], apps: RunningApp[], user: string): string {
-  const tally = (keys: string[]) => {
-    const counts = new Map<string, number>();
-    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
-    return [...counts].map(([key, n]) => `${n} × ${key}`).join('\n  ');
-  };
-  const problem = (r: Reply) => `${r.status} ${(/"type":"([^"]*)"/.exec(r.text) ?? [])[1] ?? ''}`.trim();
-  const lines = apps.flatMap((app, i) => app.stderr().split('\n').filter((l) => l.includes(`user=${user}`) || l.includes('store')).map((l) => `app ${i + 1}: ${l}`));
-  return `replies:\n  ${tally(replies.map(problem))}\nlog lines:\n  ${tally(lines)}`;
-}
-
-function wrongCodes(user: string, n: number): string[] {
-  const secret = secrets.get(user)!;
-  const now = Math.floor(Date.now() / 1000);
-  const valid = new Set([-2, -1, 0, 1, 2].map((k) => generateSync({ secret, epoch: now + k * 30 })));
-  const out: string[] = [];
-  for (let i = 100_000; out.length < n; i += 7919) if (!valid.has(String(i))) out.push(String(i));
-  return out;
 }
 
 beforeAll(async () => {

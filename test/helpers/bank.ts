@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import pg from 'pg';
 import { generateSync } from 'otplib';
-import { call, type Reply, type RunningApp } from './app.js';
+import { call, logged, type Reply, type RunningApp } from './app.js';
 import { PG_URL } from './services.js';
 
 export const VERIFY = '/.well-known/stepguard/step-up';
@@ -92,4 +92,55 @@ export function challengeOf(reply: Reply): string {
   const id = reply.status === 401 ? (reply.json() as { challenge_id?: unknown }).challenge_id : undefined;
   if (typeof id !== 'string') throw new Error(`expected a step-up challenge (401 with challenge_id), got ${reply.status}: ${reply.text.slice(0, 300)}`);
   return id;
+}
+
+/** Six-digit codes that are not valid now (nor within two steps before or after). */
+export function wrongCodes(user: string, n: number): string[] {
+  const secret = secrets.get(user)!;
+  const now = Math.floor(Date.now() / 1000);
+  const valid = new Set([-2, -1, 0, 1, 2].map((k) => generateSync({ secret, epoch: now + k * 30 })));
+  const out: string[] = [];
+  for (let i = 100_000; out.length < n; i += 7919) if (!valid.has(String(i))) out.push(String(i));
+  return out;
+}
+
+/**
+ * Codes the endpoint actually checked for `user`: its own log lines (one per checked code), over every instance.
+ * Call `logFlushed` on each instance first: the lines of a burst's checked codes are the last it writes.
+ */
+export function codesChecked(apps: RunningApp[], user: string): number {
+  let n = 0;
+  for (const app of apps) {
+    for (const line of app.stderr().split('\n')) {
+      if (!line.includes(` user=${user} `) && !line.endsWith(` user=${user}`)) continue;
+      if (/step-up verified/.test(line) || /step-up failed .*reason=(invalid|replayed)/.test(line)) n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * Waits until everything `app` logged before now has reached this process. A reply can be read before the log line
+ * the app wrote ahead of it (the stderr pipe and the socket arrive separately), but one process's stderr keeps its
+ * order: the line of a request sent now arrives after every line logged before it.
+ */
+export async function logFlushed(app: RunningApp): Promise<void> {
+  const marker = /step-up failed reason=challenge-/g;
+  const before = app.stderr().match(marker)?.length ?? 0;
+  expect((await new Session(app, 'nobody').verify('not-a-challenge', '000000')).status).toBe(401);
+  await logged(app, function barrierLine(stderr) {
+    return (stderr.match(marker)?.length ?? 0) > before;
+  });
+}
+
+/** The replies of a burst and the apps' lines about `user`, tallied: the message of a failed count. */
+export function burstReport(replies: Reply[], apps: RunningApp[], user: string): string {
+  const tally = (keys: string[]) => {
+    const counts = new Map<string, number>();
+    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+    return [...counts].map(([key, n]) => `${n} × ${key}`).join('\n  ');
+  };
+  const problem = (r: Reply) => `${r.status} ${(/"type":"([^"]*)"/.exec(r.text) ?? [])[1] ?? ''}`.trim();
+  const lines = apps.flatMap((app, i) => app.stderr().split('\n').filter((l) => l.includes(`user=${user}`) || l.includes('store')).map((l) => `app ${i + 1}: ${l}`));
+  return `replies:\n  ${tally(replies.map(problem))}\nlog lines:\n  ${tally(lines)}`;
 }
