@@ -6,7 +6,7 @@
  * STEPGUARD_ON_INPUT_LIMIT=block. Malformed and binary input never costs the app a 5xx or its memory.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, fixture, startApp, type Reply, type RunningApp } from '../helpers/app.js';
+import { call, fixture, logged, startApp, type Reply, type RunningApp } from '../helpers/app.js';
 import { resetMysql, resetPg } from '../helpers/db.js';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { MYSQL_URL, PG_URL, requireMysql, requirePostgres } from '../helpers/services.js';
@@ -121,6 +121,7 @@ describe('input the agent cannot see: input-limit', () => {
     const [span] = limitSpans(spans);
     expect(span!.attributes).toMatchObject({ 'stepguard.kind': 'input-limit', 'stepguard.reason': 'raw-body', 'stepguard.outcome': 'reported', 'stepguard.sink': 'sql' });
     expect(JSON.stringify(span!.attributes)).not.toContain("'1'='1");
+    await logged(guarded, /input-limit.*\/own-reader/);
     expect(guarded.stderr().split('\n').filter((l) => l.includes('input-limit') && l.includes('/own-reader'))).toHaveLength(1);
 
     const refused = await send(strict, ownReader('mysql'));
